@@ -1,0 +1,34 @@
+"""control-as-inference: optimal control as probabilistic inference (Levine 2018), in JAX.
+
+    import control_as_inference as cai
+    post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
+"""
+
+from .tabular import (
+    ConvergenceWarning,
+    Posterior,
+    SoftValueSolution,
+    Successors,
+    TabularMDP,
+    infer,
+    log_prob,
+    most_probable_trajectory,
+    sample,
+    soft_value_iteration,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "Posterior",
+    "SoftValueSolution",
+    "Successors",
+    "TabularMDP",
+    "__version__",
+    "infer",
+    "log_prob",
+    "most_probable_trajectory",
+    "sample",
+    "soft_value_iteration",
+]

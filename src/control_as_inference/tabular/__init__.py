@@ -1,0 +1,21 @@
+"""Tabular control as inference: the MDP type, exact and variational message passing,
+posterior sampling, the most probable trajectory and soft value iteration."""
+
+from .inference import Posterior, infer
+from .mdp import Successors, TabularMDP
+from .sampling import log_prob, sample
+from .value_iteration import ConvergenceWarning, SoftValueSolution, soft_value_iteration
+from .viterbi import most_probable_trajectory
+
+__all__ = [
+    "ConvergenceWarning",
+    "Posterior",
+    "SoftValueSolution",
+    "Successors",
+    "TabularMDP",
+    "infer",
+    "log_prob",
+    "most_probable_trajectory",
+    "sample",
+    "soft_value_iteration",
+]

@@ -1,0 +1,113 @@
+"""One-step kernels shared by the backward and forward passes.
+
+Every kernel is written once for both transition formats (dense `(S, A, S)` and `Successors`):
+
+    expect(T, x)[s, a]         = sum_s' T(s'|s,a) x(s')                    (variational backward)
+    log_expect(T, lx)[s, a]    = log sum_s' T(s'|s,a) exp(lx(s'))          (exact backward)
+    push(T, w)[s']             = sum_{s,a} w(s,a) T(s'|s,a)                 (variational forward)
+    log_push(T, lw)[s']        = log sum_{s,a} exp(lw(s,a)) T(s'|s,a)       (exact forward)
+
+The log-space kernels are exact in pure log space. For dense models they run as one mat-vec on
+max-shifted exponentials (no (S, A, S) temporary); rows whose shifted sum falls below
+sqrt(smallest normal) -- where underflow could lose precision -- switch to a log-sum-exp over the
+whole row, so a log-space result is -inf only where the true sum is zero.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .mdp import Successors
+
+
+def safe_log(p: Array) -> Array:
+    """log p with log 0 = -inf and a finite gradient wherever p > 0."""
+    positive = p > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1)), -jnp.inf)
+
+
+def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " N"], *, may_vanish: bool):
+    """log(matrix @ exp(log_x)) for a non-negative matrix, stably.
+
+    may_vanish: whether a row may be exactly zero (no support meets a finite log_x); then an
+    indicator column tells true zeros from underflow. Without it every row must have support.
+    """
+    top = jnp.max(log_x)
+    top = jnp.where(jnp.isfinite(top), top, 0)
+    scaled = jnp.exp(log_x - top)
+    if may_vanish:
+        support = (log_x > -jnp.inf).astype(matrix.dtype)
+        both = matrix @ jnp.stack([scaled, support], axis=1)
+        y, reach = both[:, 0], both[:, 1]
+        trustworthy = (y >= _threshold(matrix.dtype)) | (reach == 0)
+    else:
+        y = matrix @ scaled
+        trustworthy = y >= _threshold(matrix.dtype)
+
+    def fast():
+        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+
+    def exact():
+        return jax.nn.logsumexp(safe_log(matrix) + log_x[None, :], axis=1)
+
+    return jax.lax.cond(jnp.all(trustworthy), fast, exact)
+
+
+def _threshold(dtype) -> float:
+    return float(jnp.finfo(dtype).tiny) ** 0.5
+
+
+def expect(transitions, x: Float[Array, " S"]) -> Float[Array, "S A"]:
+    """E_{s' ~ T(.|s,a)}[x(s')], shape (S, A)."""
+    if isinstance(transitions, Successors):
+        return jnp.sum(transitions.prob * x[transitions.index], axis=-1)
+    s, a, _ = transitions.shape
+    return (transitions.reshape(s * a, s) @ x).reshape(s, a)
+
+
+def log_expect(transitions, log_x: Float[Array, " S"]) -> Float[Array, "S A"]:
+    """log E_{s' ~ T(.|s,a)}[exp(log_x(s'))], shape (S, A), exact in log space."""
+    if isinstance(transitions, Successors):
+        terms = safe_log(transitions.prob) + log_x[transitions.index]
+        return jax.nn.logsumexp(terms, axis=-1)
+    s, a, _ = transitions.shape
+    return _log_matvec(transitions.reshape(s * a, s), log_x, may_vanish=False).reshape(s, a)
+
+
+def push(transitions, w: Float[Array, "S A"]) -> Float[Array, " S"]:
+    """sum_{s,a} w(s,a) T(s'|s,a), shape (S,)."""
+    if isinstance(transitions, Successors):
+        num_states = w.shape[0]
+        mass = (transitions.prob * w[:, :, None]).ravel()
+        return jax.ops.segment_sum(mass, transitions.index.ravel(), num_segments=num_states)
+    s, a, _ = transitions.shape
+    return w.reshape(s * a) @ transitions.reshape(s * a, s)
+
+
+def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
+    """log sum_{s,a} exp(log_w(s,a)) T(s'|s,a), shape (S,), exact in log space."""
+    if isinstance(transitions, Successors):
+        num_states = log_w.shape[0]
+        terms = (safe_log(transitions.prob) + log_w[:, :, None]).ravel()
+        ids = transitions.index.ravel()
+        top = jax.ops.segment_max(terms, ids, num_segments=num_states)
+        top = jnp.where(jnp.isfinite(top), top, 0)
+        y = jax.ops.segment_sum(jnp.exp(terms - top[ids]), ids, num_segments=num_states)
+        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+    s, a, _ = transitions.shape
+    return _log_matvec(transitions.reshape(s * a, s).T, log_w.reshape(s * a), may_vanish=True)
+
+
+def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):
+    """V(s) = temperature * log sum_a p(a|s) exp(Q(s,a) / temperature) and log pi = log p + (Q - V)/temperature.
+
+    Computed around max_a Q over the allowed actions, so huge Q / temperature never overflows and
+    forbidden actions (Q = -inf or prior 0) get log pi = -inf. Returns (v (S,), log_pi (S, A)).
+    """
+    allowed = (log_prior > -jnp.inf) & (q > -jnp.inf)
+    q_top = jnp.max(jnp.where(allowed, q, -jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(allowed, log_prior + (q - q_top) / temperature, -jnp.inf)
+    lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    return (q_top + temperature * lse)[:, 0], logits - lse

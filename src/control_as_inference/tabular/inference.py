@@ -1,0 +1,240 @@
+"""Exact and variational inference in tabular control as inference.
+
+Levine (2018), "Reinforcement Learning and Control as Probabilistic Inference: Tutorial and
+Review", sections 2.3 (exact inference) and 3 (variational inference). Messages are kept in log
+space and in reward units (multiplied by the temperature alpha):
+
+    V_H(s)        = terminal_value(s)
+    exact:        Q_t(s,a) = r_t(s,a) + alpha log( gamma E_{s'~T}[exp(V_{t+1}(s')/alpha)] + 1 - gamma )
+    variational:  Q_t(s,a) = r_t(s,a) + gamma E_{s'~T}[V_{t+1}(s')]
+    V_t(s)        = alpha log sum_a p(a|s) exp(Q_t(s,a)/alpha)
+    log pi_t(a|s) = log p(a|s) + (Q_t(s,a) - V_t(s))/alpha
+
+A discount gamma < 1 is an absorbing zero-reward state entered with probability 1 - gamma at every
+step; marginals are then those of the S real states and sum to the probability of not yet being
+absorbed (gamma^t for variational inference).
+
+The backward pass is one reverse `lax.scan`, the forward pass one forward `lax.scan`, both over the
+shared kernels of `_kernels`.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from . import _kernels
+from .mdp import TabularMDP, _is_concrete
+
+METHODS = ("exact", "variational")
+
+
+class Posterior(eqx.Module):
+    """The trajectory posterior p(tau | e_{0:H-1} = 1) (exact) or its variational approximation.
+
+    Attributes:
+        q: (H, S, A) soft Q-values Q_t(s, a), reward units.
+        v: (H+1, S) soft values V_t(s); v[H] is the terminal value.
+        log_policy: (H, S, A) log pi_t(a|s) = log p(a|s) + (Q_t - V_t)/temperature.
+        log_evidence: () exact: log p(e_{0:H-1} = 1) = log sum_s p0(s) exp(V_0(s)/temperature);
+            variational: the lower bound sum_s p0(s) V_0(s) / temperature.
+        state_marginals: (H+1, S) p(s_t = s | e) under the posterior (exact: with the posterior
+            start state and dynamics; variational: p0 and the true dynamics).
+        state_action_marginals: (H, S, A) p(s_t = s, a_t = a | e).
+        log_initial: (S,) log of the posterior start distribution
+            (exact: p0(s) exp(V_0(s)/temperature) normalised; variational: log p0).
+        log_continuation: (H, S, A) exact: log(gamma E[exp((V_{t+1} - max V_{t+1})/alpha)] + (1 -
+            gamma) exp(-max V_{t+1}/alpha)), the normaliser of the posterior dynamics with V_{t+1}
+            shifted by its maximum; variational: zeros.
+        mdp, temperature, discount, method: what was inferred.
+    """
+
+    q: Float[Array, "H S A"]
+    v: Float[Array, "H+1 S"]
+    log_policy: Float[Array, "H S A"]
+    log_evidence: Float[Array, ""]
+    state_marginals: Float[Array, "H+1 S"]
+    state_action_marginals: Float[Array, "H S A"]
+    log_initial: Float[Array, " S"]
+    log_continuation: Float[Array, "H S A"]
+    mdp: TabularMDP
+    temperature: Float[Array, ""]
+    discount: Float[Array, ""]
+    method: str = eqx.field(static=True)
+
+    @property
+    def horizon(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def policy(self) -> Float[Array, "H S A"]:
+        """pi_t(a|s), shape (H, S, A)."""
+        return jnp.exp(self.log_policy)
+
+
+def check_horizon(horizon) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral):
+        raise ValueError(f"horizon must be a Python int >= 0, got {horizon!r}.")
+    if horizon < 0:
+        raise ValueError(f"horizon must be >= 0, got {horizon}.")
+    return int(horizon)
+
+
+def check_temperature(temperature, dtype) -> Array:
+    temperature = jnp.asarray(temperature, dtype=dtype)
+    if temperature.shape != ():
+        raise ValueError(
+            f"temperature must be a scalar, got shape {temperature.shape}; use jax.vmap for a sweep."
+        )
+    if _is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
+        raise ValueError(
+            f"temperature must be finite and > 0, got {float(temperature)}; for the hard "
+            "(temperature -> 0) limit use a small positive value or most_probable_trajectory."
+        )
+    return temperature
+
+
+def check_discount(discount, dtype) -> Array:
+    discount = jnp.asarray(discount, dtype=dtype)
+    if discount.shape != ():
+        raise ValueError(f"discount must be a scalar, got shape {discount.shape}.")
+    if _is_concrete(discount) and not (0 < discount <= 1):
+        raise ValueError(f"discount must lie in (0, 1], got {float(discount)}.")
+    return discount
+
+
+def check_terminal_value(terminal_value, mdp: TabularMDP) -> Array:
+    if terminal_value is None:
+        return jnp.zeros((mdp.num_states,), mdp.dtype)
+    terminal_value = jnp.asarray(terminal_value, dtype=mdp.dtype)
+    if terminal_value.shape != (mdp.num_states,):
+        raise ValueError(
+            f"terminal_value must have shape (S,) = ({mdp.num_states},), "
+            f"got {terminal_value.shape}."
+        )
+    if _is_concrete(terminal_value) and not jnp.all(jnp.isfinite(terminal_value)):
+        raise ValueError("terminal_value must be finite (no NaN or inf).")
+    return terminal_value
+
+
+def stepwise_reward(mdp: TabularMDP, horizon: int) -> Float[Array, "H S A"]:
+    """The reward at every step, (H, S, A)."""
+    if mdp.time_varying:
+        if mdp.reward.shape[0] != horizon:
+            raise ValueError(
+                f"reward is time-varying with {mdp.reward.shape[0]} steps but horizon is "
+                f"{horizon}; they must be equal."
+            )
+        return mdp.reward
+    return jnp.broadcast_to(mdp.reward, (horizon, *mdp.reward.shape))
+
+
+def infer(
+    mdp: TabularMDP,
+    horizon: int,
+    temperature=1.0,
+    method: str = "exact",
+    discount=1.0,
+    terminal_value=None,
+) -> Posterior:
+    """Backward and forward messages of tabular control as inference.
+
+    Args:
+        mdp: the model.
+        horizon: H >= 0, number of decisions (a Python int).
+        temperature: alpha > 0 (scalar; may be traced, e.g. under `jax.vmap`).
+        method: "exact" (sum-product on the graphical model: optimistic posterior dynamics and
+            start state) or "variational" (soft Bellman backup with the true dynamics; maximum
+            entropy RL).
+        discount: gamma in (0, 1], see the module docstring.
+        terminal_value: (S,) V_H, zeros if None.
+
+    Returns:
+        A `Posterior`; see its fields for shapes and maths.
+
+    Works under `jax.jit` (horizon and method static) and `jax.vmap` (e.g. over a batch of
+    rewards or temperatures).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    horizon = check_horizon(horizon)
+    temperature = check_temperature(temperature, mdp.dtype)
+    discount = check_discount(discount, mdp.dtype)
+    terminal_value = check_terminal_value(terminal_value, mdp)
+    reward = stepwise_reward(mdp, horizon)
+    return _infer(mdp, reward, temperature, discount, terminal_value, method)
+
+
+@functools.partial(jax.jit, static_argnames=("method",))
+def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Posterior:
+    exact = method == "exact"
+    log_prior = _kernels.safe_log(mdp.action_prior)
+    log_discount = jnp.log(discount)
+    log_absorb = jnp.log1p(-discount)
+
+    def backward_step(v_next, r_t):
+        if exact:
+            top = jnp.max(v_next)
+            log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
+            log_cont = jnp.logaddexp(log_discount + log_e, log_absorb - top / temperature)
+            q_t = r_t + (top + temperature * log_cont)
+        else:
+            log_cont = jnp.zeros_like(r_t)
+            q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
+        v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
+        return v_t, (q_t, v_t, log_pi_t, log_cont)
+
+    v_0, (q, v, log_policy, log_cont) = jax.lax.scan(
+        backward_step, terminal_value, reward, reverse=True
+    )
+    del v_0
+    v = jnp.concatenate([v, terminal_value[None, :]], axis=0)
+
+    log_p0 = _kernels.safe_log(mdp.initial)
+    if exact:
+        top = jnp.max(v[0])
+        log_start = log_p0 + (v[0] - top) / temperature
+        log_norm = jax.nn.logsumexp(log_start)
+        log_evidence = top / temperature + log_norm
+        log_initial = log_start - log_norm
+    else:
+        log_evidence = jnp.sum(mdp.initial * v[0]) / temperature
+        log_initial = log_p0
+
+    def forward_step(p_t, inputs):
+        log_pi_t, log_cont_t, v_next = inputs
+        joint = p_t[:, None] * jnp.exp(log_pi_t)
+        if exact:
+            # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
+            log_w = _kernels.safe_log(joint) - log_cont_t
+            top = jnp.max(v_next)
+            log_next = log_discount + (v_next - top) / temperature
+            p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
+        else:
+            p_next = discount * _kernels.push(mdp.transitions, joint)
+        return p_next, (p_t, joint)
+
+    p0 = jnp.exp(log_initial)
+    p_h, (state_marginals, sa_marginals) = jax.lax.scan(
+        forward_step, p0, (log_policy, log_cont, v[1:])
+    )
+    state_marginals = jnp.concatenate([state_marginals, p_h[None, :]], axis=0)
+    return Posterior(
+        q=q,
+        v=v,
+        log_policy=log_policy,
+        log_evidence=log_evidence,
+        state_marginals=state_marginals,
+        state_action_marginals=sa_marginals,
+        log_initial=log_initial,
+        log_continuation=log_cont,
+        mdp=mdp,
+        temperature=temperature,
+        discount=discount,
+        method=method,
+    )

@@ -1,0 +1,233 @@
+"""The tabular model: a finite MDP with an action prior, as immutable arrays.
+
+Control as inference (Levine 2018, "Reinforcement Learning and Control as Probabilistic
+Inference") attaches to every step an optimality variable with p(e_t = 1 | s, a) =
+exp(r(s, a) / temperature). `TabularMDP` holds everything of that model except the temperature and
+the horizon, which belong to the inference call.
+
+Validation happens on construction and raises `ValueError` naming the field. Value checks
+(normalisation, NaN, signs) need concrete arrays; inside `jax.jit` or `jax.vmap` only shapes are
+checked, so build the model outside the transformation when the data are untrusted.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+
+class Successors(NamedTuple):
+    """Sparse transitions: K successor states per (state, action).
+
+    T(s'|s, a) = sum_k prob[s, a, k] * [index[s, a, k] == s'].  Repeated indices add up; padding
+    entries carry probability 0 (any valid index).
+
+    Attributes:
+        index: (S, A, K) integer successor states in [0, S).
+        prob: (S, A, K) their probabilities; each (s, a) row sums to one.
+    """
+
+    index: Int[Array, "S A K"]
+    prob: Float[Array, "S A K"]
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _dtype_of(x):
+    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+def _float_dtype(*arrays):
+    """The common floating dtype of the inputs (JAX's default float if none is floating)."""
+    floats = [_dtype_of(a) for a in arrays if a is not None]
+    floats = [d for d in floats if jnp.issubdtype(d, jnp.floating)]
+    dtype = np.result_type(*floats) if floats else jnp.asarray(0.0).dtype
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
+def _normalisation_tolerance(dtype) -> float:
+    return 1e-4 if jnp.finfo(dtype).bits <= 32 else 1e-6
+
+
+def _check_distribution(name: str, p, axis: int = -1, dtype=np.float64) -> None:
+    """Finite, non-negative and summing to one along `axis`."""
+    if not _is_concrete(p):
+        return
+    p = np.asarray(p, dtype=np.float64)
+    if np.isnan(p).any():
+        raise ValueError(f"{name} contains NaN; every probability must be a number in [0, 1].")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} contains inf; every probability must be a number in [0, 1].")
+    if (p < 0).any():
+        where = tuple(int(i) for i in np.argwhere(p < 0)[0])
+        raise ValueError(f"{name} has a negative probability at {where}; use values in [0, 1].")
+    sums = p.sum(axis=axis)
+    bad = np.abs(sums - 1.0) > _normalisation_tolerance(dtype)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} does not sum to one over its last axis at {where} (sum {sums[where]:.6g}); "
+            "normalise it (divide by its sum)."
+        )
+
+
+class TabularMDP(eqx.Module):
+    """A finite MDP with an action prior, the model of tabular control as inference.
+
+    The trajectory prior is p(tau) = p0(s_0) prod_t p(a_t|s_t) T(s_{t+1}|s_t, a_t) and the
+    optimality likelihood p(e_t = 1 | s_t, a_t) = exp(r_t(s_t, a_t) / temperature).
+
+    Args:
+        transitions: dense (S, A, S) array T[s, a, s'] or `Successors(index, prob)` of shape
+            (S, A, K).
+        reward: (S, A) stationary reward, (S,) state reward broadcast over actions, or (H, S, A)
+            time-varying reward (the horizon of inference must then be H). -inf forbids an action;
+            NaN and +inf are rejected.
+        initial: (S,) initial distribution p0; uniform if None.
+        action_prior: (S, A) prior p(a|s); uniform if None. A zero forbids the action.
+
+    Raises:
+        ValueError: naming the field, for wrong shapes, NaN, negative or unnormalised
+            probabilities, +inf rewards, out-of-range successor indices, or a state whose every
+            action is forbidden.
+    """
+
+    transitions: Float[Array, "S A S"] | Successors
+    reward: Float[Array, "S A"] | Float[Array, "H S A"]
+    initial: Float[Array, " S"]
+    action_prior: Float[Array, "S A"]
+
+    def __init__(self, transitions, reward, initial=None, action_prior=None):
+        sparse = isinstance(transitions, Successors)
+        prob = transitions.prob if sparse else transitions
+        dtype = _float_dtype(prob, reward, initial, action_prior)
+
+        if sparse:
+            index = jnp.asarray(transitions.index)
+            prob = jnp.asarray(transitions.prob, dtype=dtype)
+            if not jnp.issubdtype(index.dtype, jnp.integer):
+                raise ValueError(
+                    f"transitions.index must hold integers, got dtype {index.dtype}; "
+                    "cast it with .astype(int)."
+                )
+            if index.ndim != 3 or prob.shape != index.shape:
+                raise ValueError(
+                    "transitions.index and transitions.prob must both have shape (S, A, K); got "
+                    f"{index.shape} and {prob.shape}."
+                )
+            num_states, num_actions = index.shape[:2]
+            if _is_concrete(index) and index.size and (
+                int(index.min()) < 0 or int(index.max()) >= num_states
+            ):
+                raise ValueError(
+                    f"transitions.index must lie in [0, {num_states}); found values in "
+                    f"[{int(index.min())}, {int(index.max())}]."
+                )
+            _check_distribution("transitions.prob", prob, dtype=dtype)
+            transitions = Successors(index=index, prob=prob)
+        else:
+            transitions = jnp.asarray(transitions, dtype=dtype)
+            shape = transitions.shape
+            if transitions.ndim != 3 or shape[0] != shape[2]:
+                raise ValueError(
+                    f"transitions must have shape (S, A, S), got {shape}; for sparse models pass "
+                    "cai.Successors(index, prob)."
+                )
+            num_states, num_actions = shape[:2]
+            _check_distribution("transitions", transitions, dtype=dtype)
+        if num_states == 0 or num_actions == 0:
+            raise ValueError("transitions must have at least one state and one action.")
+
+        reward = jnp.asarray(reward, dtype=dtype)
+        if reward.shape == (num_states,):
+            reward = jnp.broadcast_to(reward[:, None], (num_states, num_actions))
+        if reward.shape[-2:] != (num_states, num_actions) or reward.ndim not in (2, 3):
+            raise ValueError(
+                f"reward must have shape (S, A) = {(num_states, num_actions)}, (S,) or (H, S, A); "
+                f"got {reward.shape}."
+            )
+
+        if initial is None:
+            initial = jnp.full((num_states,), 1.0 / num_states, dtype=dtype)
+        initial = jnp.asarray(initial, dtype=dtype)
+        if initial.shape != (num_states,):
+            raise ValueError(f"initial must have shape (S,) = ({num_states},), got {initial.shape}.")
+        _check_distribution("initial", initial, dtype=dtype)
+
+        if action_prior is None:
+            action_prior = jnp.full((num_states, num_actions), 1.0 / num_actions, dtype=dtype)
+        action_prior = jnp.asarray(action_prior, dtype=dtype)
+        if action_prior.shape != (num_states, num_actions):
+            raise ValueError(
+                f"action_prior must have shape (S, A) = {(num_states, num_actions)}, "
+                f"got {action_prior.shape}."
+            )
+        _check_distribution("action_prior", action_prior, dtype=dtype)
+        _check_reward(reward, action_prior)
+
+        self.transitions = transitions
+        self.reward = reward
+        self.initial = initial
+        self.action_prior = action_prior
+
+    @property
+    def num_states(self) -> int:
+        return self.action_prior.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.action_prior.shape[1]
+
+    @property
+    def dtype(self):
+        return self.action_prior.dtype
+
+    @property
+    def is_sparse(self) -> bool:
+        return isinstance(self.transitions, Successors)
+
+    @property
+    def time_varying(self) -> bool:
+        """True when the reward is (H, S, A)."""
+        return self.reward.ndim == 3
+
+    def dense_transitions(self) -> Float[Array, "S A S"]:
+        """T[s, a, s'] as a dense array (adds up repeated successor indices)."""
+        if not self.is_sparse:
+            return self.transitions
+        index, prob = self.transitions
+        s, a, k = index.shape
+        rows = jnp.broadcast_to(jnp.arange(s * a)[:, None], (s * a, k))
+        dense = jnp.zeros((s * a, s), prob.dtype).at[rows, index.reshape(s * a, k)].add(
+            prob.reshape(s * a, k)
+        )
+        return dense.reshape(s, a, s)
+
+
+def _check_reward(reward, action_prior) -> None:
+    if not (_is_concrete(reward) and _is_concrete(action_prior)):
+        return
+    r = np.asarray(reward, dtype=np.float64)
+    if np.isnan(r).any():
+        where = tuple(int(i) for i in np.argwhere(np.isnan(r))[0])
+        raise ValueError(f"reward contains NaN at {where}; use -inf to forbid an action.")
+    if (r == np.inf).any():
+        where = tuple(int(i) for i in np.argwhere(r == np.inf)[0])
+        raise ValueError(f"reward is +inf at {where}; rewards must be finite or -inf (forbidden).")
+    allowed = (r > -np.inf) & (np.asarray(action_prior) > 0)
+    dead = ~allowed.any(axis=-1)
+    if dead.any():
+        where = tuple(int(i) for i in np.argwhere(dead)[0])
+        state = where[-1]
+        at = f" at time {where[0]}" if r.ndim == 3 else ""
+        raise ValueError(
+            f"reward: every action of state {state}{at} is forbidden (reward -inf or "
+            "action_prior 0); give at least one action a finite reward and positive prior."
+        )
