@@ -19,6 +19,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int
 
 from ._kernels import safe_log
@@ -46,7 +47,7 @@ def _log_next(post: Posterior, t_value: Array, states: Array, actions: Array):
 
 def sample(
     post: Posterior, key: Array, num: int
-) -> tuple[Int[Array, "num H+1"], Int[Array, "num H"]]:
+) -> tuple[Int[Array, "num H1"], Int[Array, "num H"]]:
     """Draw `num` trajectories from the posterior.
 
     Args:
@@ -84,7 +85,7 @@ def _sample(post: Posterior, key, num):
 
 
 def log_prob(
-    post: Posterior, states: Int[Array, "*num H+1"], actions: Int[Array, "*num H"]
+    post: Posterior, states: Int[ArrayLike, "*num H1"], actions: Int[ArrayLike, "*num H"]
 ) -> Float[Array, "*num"]:
     """log p(tau | e) of trajectories under the posterior (see the module docstring).
 

@@ -32,7 +32,7 @@ from .mdp import TabularMDP
 
 def most_probable_trajectory(
     mdp: TabularMDP, horizon: int, temperature=1.0, terminal_value=None
-) -> tuple[Int[Array, " H+1"], Int[Array, " H"]]:
+) -> tuple[Int[Array, " H1"], Int[Array, " H"]]:
     """The single most probable (state, action) trajectory of p(tau | e).
 
     Args:
@@ -55,7 +55,9 @@ def _viterbi(mdp: TabularMDP, reward, temperature, terminal_value):
     log_prior = safe_log(mdp.action_prior)
     if mdp.is_sparse:
         index, prob = mdp.transitions
-        log_t = safe_log(prob)  # (S, A, K)
+        # T(idx_k | s, a) adds up repeated successors: sum_k' prob_k' [idx_k' == idx_k]
+        same = index[..., :, None] == index[..., None, :]  # (S, A, K, K)
+        log_t = safe_log(jnp.sum(jnp.where(same, prob[..., None, :], 0), axis=-1))
     else:
         index = None
         log_t = safe_log(mdp.transitions)  # (S, A, S)

@@ -1,0 +1,19 @@
+"""Strict test configuration (after equinox's tests/conftest.py).
+
+x64 is enabled so that float64 oracles are exact; dtype promotion is strict and rank promotion
+raises, so the library must never rely on implicit casts or broadcasts. Float32 paths are tested by
+building float32 models explicitly.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261125)
