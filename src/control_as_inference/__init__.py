@@ -1,7 +1,7 @@
 """control-as-inference: optimal control as probabilistic inference (Levine 2018), in JAX.
 
-    import control_as_inference as cai
-    post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
+import control_as_inference as cai
+post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
 """
 
 from .tabular import (

@@ -101,7 +101,7 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
 
 
 def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):
-    """V(s) = temperature * log sum_a p(a|s) exp(Q(s,a) / temperature) and log pi = log p + (Q - V)/temperature.
+    """V(s) = alpha log sum_a p(a|s) exp(Q(s,a)/alpha) and log pi = log p + (Q - V)/alpha.
 
     Computed around max_a Q over the allowed actions, so huge Q / temperature never overflows and
     forbidden actions (Q = -inf or prior 0) get log pi = -inf. Returns (v (S,), log_pi (S, A)).

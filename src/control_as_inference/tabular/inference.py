@@ -5,7 +5,7 @@ Review", sections 2.3 (exact inference) and 3 (variational inference). Messages 
 space and in reward units (multiplied by the temperature alpha):
 
     V_H(s)        = terminal_value(s)
-    exact:        Q_t(s,a) = r_t(s,a) + alpha log( gamma E_{s'~T}[exp(V_{t+1}(s')/alpha)] + 1 - gamma )
+    exact:        Q_t(s,a) = r_t(s,a) + alpha log(gamma E_{s'~T}[exp(V_{t+1}(s')/alpha)] + 1-gamma)
     variational:  Q_t(s,a) = r_t(s,a) + gamma E_{s'~T}[V_{t+1}(s')]
     V_t(s)        = alpha log sum_a p(a|s) exp(Q_t(s,a)/alpha)
     log pi_t(a|s) = log p(a|s) + (Q_t(s,a) - V_t(s))/alpha
@@ -89,7 +89,8 @@ def check_temperature(temperature, dtype) -> Array:
     temperature = jnp.asarray(temperature, dtype=dtype)
     if temperature.shape != ():
         raise ValueError(
-            f"temperature must be a scalar, got shape {temperature.shape}; use jax.vmap for a sweep."
+            f"temperature must be a scalar, got shape {temperature.shape}; "
+            "use jax.vmap for a sweep."
         )
     if _is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
         raise ValueError(
@@ -136,7 +137,7 @@ def stepwise_reward(mdp: TabularMDP, horizon: int) -> Float[Array, "H S A"]:
 
 def infer(
     mdp: TabularMDP,
-    horizon: int,
+    horizon,
     temperature=1.0,
     method: str = "exact",
     discount=1.0,

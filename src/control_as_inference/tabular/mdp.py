@@ -123,8 +123,10 @@ class TabularMDP(eqx.Module):
                     f"{index.shape} and {prob.shape}."
                 )
             num_states, num_actions = index.shape[:2]
-            if _is_concrete(index) and index.size and (
-                int(index.min()) < 0 or int(index.max()) >= num_states
+            if (
+                _is_concrete(index)
+                and index.size
+                and (int(index.min()) < 0 or int(index.max()) >= num_states)
             ):
                 raise ValueError(
                     f"transitions.index must lie in [0, {num_states}); found values in "
@@ -158,7 +160,9 @@ class TabularMDP(eqx.Module):
             initial = jnp.full((num_states,), 1.0 / num_states, dtype=dtype)
         initial = jnp.asarray(initial, dtype=dtype)
         if initial.shape != (num_states,):
-            raise ValueError(f"initial must have shape (S,) = ({num_states},), got {initial.shape}.")
+            raise ValueError(
+                f"initial must have shape (S,) = ({num_states},), got {initial.shape}."
+            )
         _check_distribution("initial", initial, dtype=dtype)
 
         if action_prior is None:
@@ -205,8 +209,10 @@ class TabularMDP(eqx.Module):
         index, prob = self.transitions
         s, a, k = index.shape
         rows = jnp.broadcast_to(jnp.arange(s * a)[:, None], (s * a, k))
-        dense = jnp.zeros((s * a, s), prob.dtype).at[rows, index.reshape(s * a, k)].add(
-            prob.reshape(s * a, k)
+        dense = (
+            jnp.zeros((s * a, s), prob.dtype)
+            .at[rows, index.reshape(s * a, k)]
+            .add(prob.reshape(s * a, k))
         )
         return dense.reshape(s, a, s)
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, Shaped
 
 from ._kernels import safe_log
 from .inference import Posterior
@@ -85,7 +85,7 @@ def _sample(post: Posterior, key, num):
 
 
 def log_prob(
-    post: Posterior, states: Int[ArrayLike, "*num H1"], actions: Int[ArrayLike, "*num H"]
+    post: Posterior, states: Shaped[ArrayLike, "*num H1"], actions: Shaped[ArrayLike, "*num H"]
 ) -> Float[Array, "*num"]:
     """log p(tau | e) of trajectories under the posterior (see the module docstring).
 
@@ -100,7 +100,7 @@ def log_prob(
     states = jnp.asarray(states)
     actions = jnp.asarray(actions)
     horizon, num_states, num_actions = post.q.shape
-    if states.shape[-1:] != (horizon + 1,) or actions.shape != states.shape[:-1] + (horizon,):
+    if states.shape[-1:] != (horizon + 1,) or actions.shape != (*states.shape[:-1], horizon):
         raise ValueError(
             f"states must have shape (..., H+1) and actions (..., H) with H = {horizon}; got "
             f"{states.shape} and {actions.shape}."

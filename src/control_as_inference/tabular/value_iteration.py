@@ -66,8 +66,9 @@ def soft_value_iteration(
         mdp: the model; its reward must be stationary (S, A).
         temperature: alpha > 0.
         discount: gamma in (0, 1].
-        tol: relative tolerance on max |V_k+1 - V_k| / (1 + max |V_k+1|); default 100 machine
-            epsilons of the model's dtype.
+        tol: relative tolerance on the residual max |V_k+1 - V_k| / (1 + max |V_k+1|); default
+            10 machine epsilons of the model's dtype. For discount < 1 the distance to the fixed
+            point is at most residual * discount / (1 - discount).
         max_iterations: cap on the number of backups.
 
     Returns:
@@ -82,7 +83,7 @@ def soft_value_iteration(
     temperature = check_temperature(temperature, mdp.dtype)
     discount = check_discount(discount, mdp.dtype)
     if tol is None:
-        tol = 100 * float(jnp.finfo(mdp.dtype).eps)
+        tol = 10 * float(jnp.finfo(mdp.dtype).eps)
     if not (isinstance(tol, numbers.Real) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}.")
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, numbers.Integral):

@@ -31,7 +31,7 @@ from .mdp import TabularMDP
 
 
 def most_probable_trajectory(
-    mdp: TabularMDP, horizon: int, temperature=1.0, terminal_value=None
+    mdp: TabularMDP, horizon, temperature=1.0, terminal_value=None
 ) -> tuple[Int[Array, " H1"], Int[Array, " H"]]:
     """The single most probable (state, action) trajectory of p(tau | e).
 
