@@ -1,0 +1,181 @@
+"""Gridworlds from text maps, as `TabularMDP`s.
+
+Map characters:
+
+    .  free cell            S  start cell (the initial distribution is uniform over them)
+    #  wall (not a state)   G  goal: absorbing, entering it pays goal_reward
+                            L  lava / cliff: absorbing, entering it pays lava_reward
+
+Actions 0..3 move up, right, down, left. The intended move happens with probability 1 - slip; each
+of the two perpendicular moves with probability slip / 2. A move into a wall or off the map stays
+put. Rewards are paid on the step that enters a cell:
+
+    r(s, a) = step_reward + goal_reward P(s' in G | s, a) + lava_reward P(s' in L | s, a)
+
+for every non-absorbing s; absorbing cells have reward 0 and loop on themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..tabular import TabularMDP
+
+ACTIONS = ("up", "right", "down", "left")
+ARROWS = ("↑", "→", "↓", "←")
+_MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+
+
+@dataclasses.dataclass(frozen=True)
+class GridWorld:
+    """A gridworld and the coordinates needed to draw it.
+
+    Attributes:
+        name: a label.
+        layout: the map, one string per row.
+        mdp: the model; state i is the cell cells[i].
+        cells: (S, 2) row and column of every state.
+        goals, lava, starts: state indices of each kind of cell.
+        slip: the slip probability it was built with.
+    """
+
+    name: str
+    layout: tuple[str, ...]
+    mdp: TabularMDP
+    cells: np.ndarray
+    goals: tuple[int, ...]
+    lava: tuple[int, ...]
+    starts: tuple[int, ...]
+    slip: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.layout), len(self.layout[0])
+
+    def to_grid(self, values, fill=np.nan) -> np.ndarray:
+        """Scatter a per-state array (S, ...) onto the map, (rows, cols, ...); walls get fill."""
+        values = np.asarray(values)
+        dtype = values.dtype if values.dtype.kind in "UO" else np.result_type(values, fill)
+        grid = np.full(self.shape + values.shape[1:], fill, dtype=dtype)
+        grid[self.cells[:, 0], self.cells[:, 1]] = values
+        return grid
+
+
+def make_gridworld(
+    layout: str | list[str] | tuple[str, ...],
+    slip: float = 0.0,
+    step_reward: float = -1.0,
+    goal_reward: float = 10.0,
+    lava_reward: float = -50.0,
+    name: str = "gridworld",
+) -> GridWorld:
+    """Build a `GridWorld` from a text map (see the module docstring).
+
+    Raises:
+        ValueError: for ragged rows, unknown characters, no free cell, or slip outside [0, 1].
+    """
+    rows = layout.strip("\n").splitlines() if isinstance(layout, str) else list(layout)
+    rows = [row.rstrip() for row in rows if row.strip()]
+    if not rows:
+        raise ValueError("layout is empty; give at least one row of cells.")
+    width = max(len(row) for row in rows)
+    rows = [row.ljust(width, "#") for row in rows]
+    unknown = set("".join(rows)) - set(".#SGL")
+    if unknown:
+        raise ValueError(
+            f"layout contains unknown characters {sorted(unknown)}; use . # S G L only."
+        )
+    if not (0.0 <= slip <= 1.0):
+        raise ValueError(f"slip must lie in [0, 1], got {slip}.")
+    cells = [(i, j) for i, row in enumerate(rows) for j, c in enumerate(row) if c != "#"]
+    if not cells:
+        raise ValueError("layout has no free cell.")
+    state_of = {cell: s for s, cell in enumerate(cells)}
+    kind = [rows[i][j] for i, j in cells]
+    num_states, num_actions = len(cells), len(_MOVES)
+
+    def move(cell, direction):
+        i, j = cell[0] + _MOVES[direction][0], cell[1] + _MOVES[direction][1]
+        return state_of.get((i, j), state_of[cell])
+
+    transitions = np.zeros((num_states, num_actions, num_states))
+    for s, cell in enumerate(cells):
+        if kind[s] in "GL":
+            transitions[s, :, s] = 1.0
+            continue
+        for a in range(num_actions):
+            transitions[s, a, move(cell, a)] += 1.0 - slip
+            transitions[s, a, move(cell, (a + 1) % 4)] += slip / 2
+            transitions[s, a, move(cell, (a + 3) % 4)] += slip / 2
+    is_goal = np.array([k == "G" for k in kind], dtype=float)
+    is_lava = np.array([k == "L" for k in kind], dtype=float)
+    absorbing = (is_goal + is_lava) > 0
+    reward = step_reward + transitions @ (goal_reward * is_goal + lava_reward * is_lava)
+    reward[absorbing] = 0.0
+    starts = [s for s in range(num_states) if kind[s] == "S"]
+    initial = np.zeros(num_states)
+    initial[starts or [s for s in range(num_states) if not absorbing[s]]] = 1.0
+    initial /= initial.sum()
+    mdp = TabularMDP(transitions, reward, initial)
+    return GridWorld(
+        name=name,
+        layout=tuple(rows),
+        mdp=mdp,
+        cells=np.array(cells),
+        goals=tuple(int(s) for s in np.flatnonzero(is_goal)),
+        lava=tuple(int(s) for s in np.flatnonzero(is_lava)),
+        starts=tuple(starts),
+        slip=slip,
+    )
+
+
+BRIDGE = """
+S.....G
+.LLLLL.
+.......
+"""
+
+CLIFF = """
+............
+............
+............
+SLLLLLLLLLLG
+"""
+
+FOUR_ROOMS = """
+.....#.....
+.....#.....
+.....#.....
+...........
+.....#.....
+##.####....
+.....###.##
+.....#.....
+.....#.....
+S.........G
+.....#.....
+"""
+
+BUILTINS = {
+    "bridge": dict(
+        layout=BRIDGE,
+        slip=0.2,
+        doc="a slippery walk along a lava lake: exact inference risks the short edge",
+    ),
+    "cliff": dict(layout=CLIFF, slip=0.0, doc="Sutton & Barto's cliff walk, deterministic"),
+    "slippery-cliff": dict(
+        layout=CLIFF, slip=0.1, doc="the cliff walk with 10% slip: the optimism is visible"
+    ),
+    "four-rooms": dict(layout=FOUR_ROOMS, slip=0.1, doc="four rooms joined by doors, 10% slip"),
+}
+
+
+def builtin(name: str, **overrides) -> GridWorld:
+    """A named built-in gridworld (see `BUILTINS`); keyword arguments override its settings."""
+    if name not in BUILTINS:
+        raise ValueError(f"unknown gridworld {name!r}; built-ins are {sorted(BUILTINS)}.")
+    spec = {k: v for k, v in BUILTINS[name].items() if k != "doc"}
+    spec.update(overrides)
+    return make_gridworld(name=name, **spec)
