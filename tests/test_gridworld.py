@@ -23,7 +23,7 @@ def test_transitions_and_rewards_by_hand():
     np.testing.assert_allclose(t[0, down], [0.9, 0.1, 0, 0, 0])
     # absorbing cells
     np.testing.assert_allclose(t[2, :, 2], 1.0)
-    np.testing.assert_allclose(world.mdp.reward[[2, 3]], 0.0)
+    np.testing.assert_allclose(np.asarray(world.mdp.reward)[[2, 3]], 0.0)
     np.testing.assert_allclose(world.mdp.initial, [1, 0, 0, 0, 0])
 
 
