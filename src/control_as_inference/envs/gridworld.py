@@ -28,8 +28,38 @@ ARROWS = ("↑", "→", "↓", "←")
 _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 
+class GridMixin:
+    """Drawing helpers for environments laid out on a grid: `layout` rows and `cells` (S, 2)."""
+
+    layout: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.layout), len(self.layout[0])
+
+    def to_grid(self, values, fill=np.nan) -> np.ndarray:
+        """Scatter a per-state array (S, ...) onto the map, (rows, cols, ...); other cells get fill.
+
+        Only the first len(cells) states are drawn (extra absorbing states have no cell).
+        """
+        cells = self.cells
+        values = np.asarray(values)[: len(cells)]
+        dtype = values.dtype if values.dtype.kind in "UO" else np.result_type(values, fill)
+        grid = np.full(self.shape + values.shape[1:], fill, dtype=dtype)
+        grid[cells[:, 0], cells[:, 1]] = values
+        return grid
+
+    def marks(self) -> dict[int, str]:
+        """State index -> map character for the special cells (S, G, L)."""
+        return {
+            s: self.layout[i][j]
+            for s, (i, j) in enumerate(self.cells)
+            if self.layout[i][j] in "SGL"
+        }
+
+
 @dataclasses.dataclass(frozen=True)
-class GridWorld:
+class GridWorld(GridMixin):
     """A gridworld and the coordinates needed to draw it.
 
     Attributes:
@@ -49,18 +79,6 @@ class GridWorld:
     lava: tuple[int, ...]
     starts: tuple[int, ...]
     slip: float
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.layout), len(self.layout[0])
-
-    def to_grid(self, values, fill=np.nan) -> np.ndarray:
-        """Scatter a per-state array (S, ...) onto the map, (rows, cols, ...); walls get fill."""
-        values = np.asarray(values)
-        dtype = values.dtype if values.dtype.kind in "UO" else np.result_type(values, fill)
-        grid = np.full(self.shape + values.shape[1:], fill, dtype=dtype)
-        grid[self.cells[:, 0], self.cells[:, 1]] = values
-        return grid
 
 
 def make_gridworld(
