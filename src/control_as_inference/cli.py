@@ -1,23 +1,78 @@
 """The `cai` command.
 
-    cai solve [ENV] [--temperature T] [--horizon H] [--method exact|variational] [--discount G]
+    cai solve   [ENV] [inference options] [--plot FILE.png] [--json FILE]
+    cai sample  [ENV] [inference options] [-n 5] [--seed 0]
+    cai map     [ENV] [--temperature --horizon]
+    cai compare [ENV] [inference options] [--episodes 1000] [--plot FILE.png]
     cai envs
 
-Bad arguments and invalid models exit with code 2 and a one-line message.
+ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
+Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
+`transitions`, `reward` and optionally `initial`, `action_prior`. Bad arguments and malformed
+files exit with code 2 and a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 import numpy as np
 
 DEFAULT_ENV = "bridge"
+GYM_IDS = (
+    "FrozenLake-v1",
+    "FrozenLake8x8-v1",
+    "CliffWalking-v1",
+    "CliffWalkingSlippery-v1",
+    "Taxi-v4",
+)
 
 
 class UsageError(Exception):
-    """A problem with the command line, reported in one line with exit code 2."""
+    """A problem with the command line or an input file, reported in one line, exit code 2."""
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _add_env(parser) -> None:
+    parser.add_argument(
+        "env",
+        nargs="?",
+        default=DEFAULT_ENV,
+        help=f"built-in name, gymnasium id, text map or .npz file (default {DEFAULT_ENV})",
+    )
+    parser.add_argument(
+        "--slip", type=float, default=None, help="slip probability for built-in and text maps"
+    )
+
+
+def _add_inference(parser, methods: bool = True) -> None:
+    parser.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default 1)")
+    parser.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="number of steps H (default 30 for grids, 100 for gymnasium models)",
+    )
+    if methods:
+        parser.add_argument(
+            "--method",
+            choices=("exact", "variational"),
+            default="exact",
+            help="exact (optimistic) or variational (maximum entropy RL) inference",
+        )
+        parser.add_argument(
+            "--discount", type=float, default=1.0, help="gamma in (0, 1] (default 1)"
+        )
+    parser.add_argument(
+        "--prior",
+        default=None,
+        help="action prior p(a|s), the same in every state: comma-separated probabilities",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,76 +84,336 @@ def _parser() -> argparse.ArgumentParser:
     solve = sub.add_parser(
         "solve",
         help="infer the soft-optimal policy of an environment",
-        description="Backward and forward messages of control as inference on ENV; prints the "
-        "log evidence, the soft values at t = 0 and, for grids, the policy as arrows.",
+        description="Backward and forward messages of control as inference on ENV: prints the "
+        "log evidence, the soft value at the start, the policy entropy and, for grids, the "
+        "values and the policy as arrows.",
     )
+    _add_env(solve)
+    _add_inference(solve)
+    solve.add_argument("--plot", metavar="FILE.png", help="write the figure to this file")
     solve.add_argument(
-        "env", nargs="?", default=DEFAULT_ENV, help=f"environment name (default {DEFAULT_ENV})"
+        "--json", metavar="FILE", help="write values, policy and marginals as JSON to this file"
     )
-    solve.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default 1)")
-    solve.add_argument("--horizon", type=int, default=30, help="number of steps H (default 30)")
-    solve.add_argument(
-        "--method",
-        choices=("exact", "variational"),
-        default="exact",
-        help="exact (optimistic) or variational (maximum entropy RL) inference",
-    )
-    solve.add_argument("--discount", type=float, default=1.0, help="gamma in (0, 1] (default 1)")
 
-    sub.add_parser("envs", help="list the built-in environments")
+    sample = sub.add_parser("sample", help="print trajectories sampled from the posterior")
+    _add_env(sample)
+    _add_inference(sample)
+    sample.add_argument("-n", "--num", type=int, default=5, help="number of trajectories")
+    sample.add_argument("--seed", type=int, default=0, help="random seed")
+
+    map_ = sub.add_parser(
+        "map", help="print the most probable trajectory (max-product, optimistic)"
+    )
+    _add_env(map_)
+    _add_inference(map_, methods=False)
+
+    compare = sub.add_parser(
+        "compare",
+        help="exact vs variational inference side by side, evaluated in the real dynamics",
+        description="Solves ENV with both methods and rolls both policies out in the true "
+        "environment (gymnasium's own step for gymnasium models): exact inference's optimism "
+        "shows as a higher evidence and a lower real success rate.",
+    )
+    _add_env(compare)
+    _add_inference(compare, methods=False)
+    compare.add_argument("--discount", type=float, default=1.0, help="gamma in (0, 1]")
+    compare.add_argument("--episodes", type=int, default=1000, help="evaluation episodes")
+    compare.add_argument("--seed", type=int, default=0, help="random seed")
+    compare.add_argument("--plot", metavar="FILE.png", help="write the comparison figure")
+
+    sub.add_parser("envs", help="list the available environments")
     return parser
 
 
-def _load(name: str):
-    from .envs import BUILTINS, builtin
-
-    if name not in BUILTINS:
-        raise UsageError(f"unknown environment {name!r}; try one of: {', '.join(BUILTINS)}")
-    return builtin(name)
+# ----------------------------------------------------------------------------- environments
 
 
-def _format_grid(grid: np.ndarray, width: int) -> str:
-    return "\n".join("  " + " ".join(f"{cell:>{width}}" for cell in row) for row in grid)
+def _load(args):
+    """ENV -> (mdp, env or None, success states). env is a GridWorld or GymModel when known."""
+    from .envs import BUILTINS, builtin, from_gymnasium, make_gridworld
+
+    name = args.env
+    slip = {} if args.slip is None else {"slip": args.slip}
+    if name in BUILTINS:
+        world = builtin(name, **slip)
+        return world.mdp, world, world.goals
+    if os.path.exists(name):
+        if name.endswith(".npz"):
+            return _load_npz(name), None, ()
+        try:
+            with open(name, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read {name}: {error}") from None
+        try:
+            world = make_gridworld(text, name=os.path.basename(name), **slip)
+        except ValueError as error:
+            raise UsageError(f"{name} is not a valid map: {error}") from None
+        return world.mdp, world, world.goals
+    if "-v" in name:
+        model = from_gymnasium(name)
+        return model.mdp, model, ()
+    raise UsageError(
+        f"unknown environment {name!r}: not a built-in ({', '.join(BUILTINS)}), a file, or a "
+        "gymnasium id; see `cai envs`"
+    )
+
+
+def _load_npz(path: str):
+    from .tabular import TabularMDP
+
+    try:
+        data = np.load(path)
+    except Exception as error:  # numpy raises several types for corrupt files
+        raise UsageError(f"cannot read {path} as .npz: {error}") from None
+    missing = [k for k in ("transitions", "reward") if k not in data.files]
+    if missing:
+        raise UsageError(
+            f"{path} lacks the array(s) {', '.join(missing)}; it needs transitions (S, A, S) "
+            "and reward (S, A), optionally initial (S,) and action_prior (S, A)"
+        )
+    try:
+        return TabularMDP(
+            data["transitions"],
+            data["reward"],
+            data["initial"] if "initial" in data.files else None,
+            data["action_prior"] if "action_prior" in data.files else None,
+        )
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
+
+
+def _with_prior(mdp, prior: str | None):
+    if prior is None:
+        return mdp
+    from .tabular import TabularMDP
+
+    try:
+        probs = np.array([float(x) for x in prior.split(",")])
+    except ValueError:
+        raise UsageError(f"--prior must be comma-separated numbers, got {prior!r}") from None
+    if probs.shape != (mdp.num_actions,):
+        raise UsageError(f"--prior needs {mdp.num_actions} probabilities, got {len(probs)}")
+    prior_table = np.broadcast_to(probs, (mdp.num_states, mdp.num_actions))
+    try:
+        return TabularMDP(mdp.transitions, mdp.reward, mdp.initial, prior_table)
+    except ValueError as error:
+        raise UsageError(f"--prior: {error}") from None
+
+
+def _horizon(args, env) -> int:
+    from .envs import GymModel
+
+    if args.horizon is not None:
+        return args.horizon
+    return 100 if isinstance(env, GymModel) else 30
+
+
+def _is_grid(env) -> bool:
+    return env is not None and getattr(env, "layout", None) is not None
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _format_grid(grid: np.ndarray) -> str:
+    width = max(len(str(cell)) for cell in grid.ravel())
+    return "\n".join("  " + " ".join(f"{cell!s:>{width}}" for cell in row) for row in grid)
+
+
+def _arrow_grid(env, log_policy) -> np.ndarray:
+    arrows = np.array(env.arrows, dtype=object)[np.asarray(log_policy).argmax(axis=1)]
+    for state, char in env.marks().items():
+        if char in "GL":
+            arrows[state] = char
+    return env.to_grid(arrows, fill="#")
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(f"  {key:<{width}}  {value}" for key, value in rows)
+
+
+def _describe(args, mdp, env, horizon) -> str:
+    name = getattr(env, "name", None) or getattr(env, "env_id", None) or args.env
+    return f"{name}: {mdp.num_states} states, {mdp.num_actions} actions, horizon {horizon}"
+
+
+def _summary(post, mdp) -> list[tuple[str, str]]:
+    from .plotting import expected_entropy
+
+    v0 = np.asarray(post.v[0])
+    label = "log evidence" if post.method == "exact" else "evidence lower bound"
+    return [
+        ("method", post.method),
+        ("temperature", f"{float(post.temperature):g}"),
+        ("discount", f"{float(post.discount):g}"),
+        (label, f"{float(post.log_evidence):.4f}"),
+        ("soft value at the start", f"{float(np.asarray(mdp.initial) @ v0):.4f}"),
+        ("policy entropy at t = 0", f"{float(expected_entropy(post)[0]):.4f} nats"),
+    ]
+
+
+def _infer(args, mdp, env, method=None):
+    from .tabular import infer
+
+    horizon = _horizon(args, env)
+    return infer(mdp, horizon, args.temperature, method or args.method, args.discount)
+
+
+# ----------------------------------------------------------------------------- commands
 
 
 def _solve(args) -> None:
-    import control_as_inference as cai
+    mdp, env, _ = _load(args)
+    mdp = _with_prior(mdp, args.prior)
+    post = _infer(args, mdp, env)
+    print(_describe(args, mdp, env, post.horizon))
+    print(_table(_summary(post, mdp)))
+    if _is_grid(env):
+        values = np.char.mod("%.1f", np.round(np.asarray(post.v[0]), 1) + 0.0).astype(object)
+        print("\nsoft values V_0(s):")
+        print(_format_grid(env.to_grid(values, fill="#")))
+        print("\nmost probable action at t = 0 (G goal, L lava or hole, # wall):")
+        print(_format_grid(_arrow_grid(env, post.log_policy[0])))
+    if args.plot:
+        from .plotting import plot_grid, plot_over_time
 
-    from .envs import ARROWS
+        fig = plot_grid(env, post) if _is_grid(env) else plot_over_time(post)
+        _save(fig, args.plot)
+    if args.json:
+        _write_json(args, post)
 
-    world = _load(args.env)
-    mdp = world.mdp
-    post = cai.infer(mdp, args.horizon, args.temperature, args.method, args.discount)
-    v0 = np.asarray(post.v[0])
-    start = float(np.asarray(mdp.initial) @ v0)
-    print(
-        f"{world.name}: {mdp.num_states} states, {mdp.num_actions} actions, slip {world.slip}; "
-        f"horizon {args.horizon}, temperature {args.temperature}, method {args.method}, "
-        f"discount {args.discount}"
-    )
-    label = "log evidence" if args.method == "exact" else "evidence lower bound"
-    print(f"{label}: {float(post.log_evidence):.4f}")
-    print(f"expected soft value at the start: {start:.4f}")
 
-    values = world.to_grid(np.char.mod("%.1f", np.round(v0, 1) + 0.0).astype(object), fill="#")
-    print("\nsoft values V_0(s):")
-    print(_format_grid(values, max(len(str(x)) for x in values.ravel())))
+def _save(fig, path: str) -> None:
+    try:
+        fig.savefig(path, dpi=100)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot write the figure to {path}: {error}") from None
+    print(f"\nfigure written to {path}")
 
-    best = np.asarray(post.log_policy[0]).argmax(axis=1)
-    arrows = np.array(ARROWS, dtype=object)[best]
-    for s in world.goals:
-        arrows[s] = "G"
-    for s in world.lava:
-        arrows[s] = "L"
-    print("\nmost probable action at t = 0 (G goal, L lava, # wall):")
-    print(_format_grid(world.to_grid(arrows, fill="#"), 1))
+
+def _write_json(args, post) -> None:
+    result = {
+        "env": args.env,
+        "method": post.method,
+        "temperature": float(post.temperature),
+        "discount": float(post.discount),
+        "horizon": post.horizon,
+        "log_evidence": float(post.log_evidence),
+        "values": np.asarray(post.v).tolist(),
+        "policy": np.asarray(post.policy).tolist(),
+        "state_marginals": np.asarray(post.state_marginals).tolist(),
+        "state_action_marginals": np.asarray(post.state_action_marginals).tolist(),
+    }
+    try:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(result, handle)
+    except OSError as error:
+        raise UsageError(f"cannot write {args.json}: {error}") from None
+    print(f"results written to {args.json}")
+
+
+def _state_name(env, s: int) -> str:
+    if _is_grid(env):
+        if s < len(env.cells):
+            i, j = env.cells[s]
+            return f"({i},{j})"
+        return "done" if s == env.mdp.num_states - 1 else f"end{s}"
+    return str(s)
+
+
+def _sample(args) -> None:
+    import jax
+
+    from .tabular import log_prob, sample
+
+    if args.num < 1:
+        raise UsageError(f"-n must be >= 1, got {args.num}")
+    mdp, env, _ = _load(args)
+    mdp = _with_prior(mdp, args.prior)
+    post = _infer(args, mdp, env)
+    states, actions = sample(post, jax.random.key(args.seed), args.num)
+    scores = log_prob(post, states, actions)
+    print(_describe(args, mdp, env, post.horizon) + f", {post.method} posterior")
+    arrows = env.arrows if _is_grid(env) else None
+    for i in range(args.num):
+        path = [_state_name(env, int(states[i, 0]))]
+        for t in range(post.horizon):
+            a = int(actions[i, t])
+            path.append(arrows[a] if arrows else f"-{a}->")
+            path.append(_state_name(env, int(states[i, t + 1])))
+        print(f"  log p = {float(scores[i]):9.3f}  " + " ".join(path))
+
+
+def _map(args) -> None:
+    from .tabular import most_probable_trajectory
+
+    mdp, env, _ = _load(args)
+    mdp = _with_prior(mdp, args.prior)
+    horizon = _horizon(args, env)
+    states, actions = most_probable_trajectory(mdp, horizon, args.temperature)
+    print(_describe(args, mdp, env, horizon) + ", most probable trajectory")
+    arrows = env.arrows if _is_grid(env) else None
+    path = [_state_name(env, int(states[0]))]
+    for t in range(horizon):
+        a = int(actions[t])
+        path.append(arrows[a] if arrows else f"-{a}->")
+        path.append(_state_name(env, int(states[t + 1])))
+    print("  " + " ".join(path))
+
+
+def _compare(args) -> None:
+    import jax
+
+    from .envs import GymModel, evaluate, simulate
+
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    mdp, env, goals = _load(args)
+    mdp = _with_prior(mdp, args.prior)
+    posts = [_infer(args, mdp, env, method) for method in ("exact", "variational")]
+    key = jax.random.key(args.seed)
+    results = []
+    for post in posts:
+        if isinstance(env, GymModel):
+            results.append(evaluate(post.policy, env, args.episodes, key))
+        else:
+            results.append(simulate(mdp, post.policy, args.episodes, key, goals))
+    where = "gymnasium's step" if isinstance(env, GymModel) else "the true model"
+    print(_describe(args, mdp, env, posts[0].horizon))
+    print(f"  {'':28s} {'exact':>12s} {'variational':>12s}")
+    rows = [
+        ("log evidence / bound", [float(p.log_evidence) for p in posts]),
+        ("soft value at the start", [float(np.asarray(mdp.initial) @ p.v[0]) for p in posts]),
+        (f"mean return ({args.episodes} ep.)", [r.mean_return for r in results]),
+        ("success rate", [r.success_rate for r in results]),
+    ]
+    for label, (a, b) in rows:
+        print(f"  {label:28s} {a:12.4f} {b:12.4f}")
+    print(f"  (returns and success measured by rolling each policy out with {where})")
+    if _is_grid(env):
+        for post in posts:
+            print(f"\n{post.method}: most probable action at t = 0")
+            print(_format_grid(_arrow_grid(env, post.log_policy[0])))
+    if args.plot:
+        from .plotting import plot_comparison
+
+        _save(plot_comparison(env if _is_grid(env) else None, *posts), args.plot)
 
 
 def _envs(_args) -> None:
     from .envs import BUILTINS
 
+    print("built-in gridworlds:")
     for name, spec in BUILTINS.items():
-        print(f"{name:16s} {spec['doc']}")
+        print(f"  {name:24s} {spec['doc']}")
+    print("gymnasium toy-text models (exact, from env.unwrapped.P):")
+    for name in GYM_IDS:
+        print(f"  {name}")
+    print(
+        "files: a text map (. # S G L) or an .npz with transitions, reward[, initial, action_prior]"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,10 +423,18 @@ def main(argv: list[str] | None = None) -> int:
 
     # The command line is an application: it may choose float64 for its own process.
     jax.config.update("jax_enable_x64", True)
+    command = {
+        "solve": _solve,
+        "sample": _sample,
+        "map": _map,
+        "compare": _compare,
+        "envs": _envs,
+    }[args.command]
     try:
-        {"solve": _solve, "envs": _envs}[args.command](args)
+        command(args)
     except (UsageError, ValueError) as error:
-        print(f"cai {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())
+        print(f"cai {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0
 

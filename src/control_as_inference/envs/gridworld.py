@@ -3,16 +3,18 @@
 Map characters:
 
     .  free cell            S  start cell (the initial distribution is uniform over them)
-    #  wall (not a state)   G  goal: absorbing, entering it pays goal_reward
-                            L  lava / cliff: absorbing, entering it pays lava_reward
+    #  wall (not a state)   G  goal: being there pays goal_reward, then the episode ends
+                            L  lava / cliff: being there pays lava_reward, then it ends
 
 Actions 0..3 move up, right, down, left. The intended move happens with probability 1 - slip; each
 of the two perpendicular moves with probability slip / 2. A move into a wall or off the map stays
-put. Rewards are paid on the step that enters a cell:
+put. Rewards belong to the state the agent is in, so they are paid for the cell it really reached
+(never as an expectation over where it might slip):
 
-    r(s, a) = step_reward + goal_reward P(s' in G | s, a) + lava_reward P(s' in L | s, a)
+    r(s, a) = step_reward on free cells, goal_reward on G cells, lava_reward on L cells
 
-for every non-absorbing s; absorbing cells have reward 0 and loop on themselves.
+From a G or L cell every action leads to one extra absorbing state "done" (reward 0), the last
+state of the model, which has no cell.
 """
 
 from __future__ import annotations
@@ -24,14 +26,21 @@ import numpy as np
 from ..tabular import TabularMDP
 
 ACTIONS = ("up", "right", "down", "left")
-ARROWS = ("↑", "→", "↓", "←")
-_MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+_ARROW_OF = {(-1, 0): "↑", (0, 1): "→", (1, 0): "↓", (0, -1): "←"}
 
 
 class GridMixin:
-    """Drawing helpers for environments laid out on a grid: `layout` rows and `cells` (S, 2)."""
+    """Drawing helpers for environments laid out on a grid: `layout` rows, `cells` (S, 2) and
+    `moves` (A, 2), the (row, column) step each action intends."""
 
     layout: tuple[str, ...]
+    moves: tuple[tuple[int, int], ...] = MOVES
+
+    @property
+    def arrows(self) -> tuple[str, ...]:
+        """One arrow character per action."""
+        return tuple(_ARROW_OF[tuple(m)] for m in self.moves)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -65,7 +74,7 @@ class GridWorld(GridMixin):
     Attributes:
         name: a label.
         layout: the map, one string per row.
-        mdp: the model; state i is the cell cells[i].
+        mdp: the model; state i < len(cells) is the cell cells[i], the last state is "done".
         cells: (S, 2) row and column of every state.
         goals, lava, starts: state indices of each kind of cell.
         slip: the slip probability it was built with.
@@ -112,38 +121,37 @@ def make_gridworld(
         raise ValueError("layout has no free cell.")
     state_of = {cell: s for s, cell in enumerate(cells)}
     kind = [rows[i][j] for i, j in cells]
-    num_states, num_actions = len(cells), len(_MOVES)
+    done = len(cells)
+    num_states, num_actions = done + 1, len(MOVES)
 
     def move(cell, direction):
-        i, j = cell[0] + _MOVES[direction][0], cell[1] + _MOVES[direction][1]
+        i, j = cell[0] + MOVES[direction][0], cell[1] + MOVES[direction][1]
         return state_of.get((i, j), state_of[cell])
 
     transitions = np.zeros((num_states, num_actions, num_states))
+    reward = np.zeros((num_states, num_actions))
+    transitions[done, :, done] = 1.0
     for s, cell in enumerate(cells):
         if kind[s] in "GL":
-            transitions[s, :, s] = 1.0
+            transitions[s, :, done] = 1.0
+            reward[s] = goal_reward if kind[s] == "G" else lava_reward
             continue
+        reward[s] = step_reward
         for a in range(num_actions):
             transitions[s, a, move(cell, a)] += 1.0 - slip
             transitions[s, a, move(cell, (a + 1) % 4)] += slip / 2
             transitions[s, a, move(cell, (a + 3) % 4)] += slip / 2
-    is_goal = np.array([k == "G" for k in kind], dtype=float)
-    is_lava = np.array([k == "L" for k in kind], dtype=float)
-    absorbing = (is_goal + is_lava) > 0
-    reward = step_reward + transitions @ (goal_reward * is_goal + lava_reward * is_lava)
-    reward[absorbing] = 0.0
-    starts = [s for s in range(num_states) if kind[s] == "S"]
+    starts = [s for s in range(done) if kind[s] == "S"]
     initial = np.zeros(num_states)
-    initial[starts or [s for s in range(num_states) if not absorbing[s]]] = 1.0
+    initial[starts or [s for s in range(done) if kind[s] not in "GL"]] = 1.0
     initial /= initial.sum()
-    mdp = TabularMDP(transitions, reward, initial)
     return GridWorld(
         name=name,
         layout=tuple(rows),
-        mdp=mdp,
+        mdp=TabularMDP(transitions, reward, initial),
         cells=np.array(cells),
-        goals=tuple(int(s) for s in np.flatnonzero(is_goal)),
-        lava=tuple(int(s) for s in np.flatnonzero(is_lava)),
+        goals=tuple(s for s in range(done) if kind[s] == "G"),
+        lava=tuple(s for s in range(done) if kind[s] == "L"),
         starts=tuple(starts),
         slip=slip,
     )

@@ -4,9 +4,14 @@ gymnasium's toy-text environments (FrozenLake, CliffWalking, Taxi) expose their 
 `env.unwrapped.P[s][a] = [(prob, next_state, reward, terminated), ...]`. `from_gymnasium` turns it
 into a `TabularMDP`:
 
-- state i of the model is gymnasium's observation i; one extra absorbing state S (reward 0) follows
-  them and receives every transition with terminated = True;
-- r(s, a) = sum over entries of prob * reward (the expected reward; exact for expected returns);
+- state i of the model is gymnasium's observation i;
+- a transition with terminated = True goes to an extra absorbing state that pays that transition's
+  reward (one such state per distinct terminal reward) and then to a last absorbing state "done"
+  with reward 0, so the reward of ending is paid for the outcome that really happened (one step
+  later), never as an expectation: exact inference could otherwise pick optimistic successors and
+  still be paid the expected reward again and again;
+- other transitions contribute their expected reward, r(s, a) = sum prob * reward (exact for the
+  gymnasium toy-text environments except CliffWalkingSlippery's cliff penalty);
 - the initial distribution is the environment's `initial_state_distrib`.
 """
 
@@ -17,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from ..tabular import TabularMDP
-from .gridworld import GridMixin
+from .gridworld import MOVES, GridMixin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,25 +31,31 @@ class GymModel(GridMixin):
 
     Attributes:
         env_id: gymnasium id, or the class name for an environment instance.
-        mdp: the model; S = num observations + 1 (the absorbing "done" state is last).
-        done: index of the absorbing state.
+        mdp: the model: the observations, then one absorbing state per distinct terminal reward,
+            then "done".
+        num_observations: gymnasium's number of observations.
+        done: index of the final absorbing state (the last one).
         success_reward: the largest reward of a terminating transition; an episode that ends
             (terminated) on a transition of that reward counts as a success in `evaluate`.
+        success_state: the extra state that pays success_reward.
         max_episode_steps: gymnasium's time limit, or None.
+        moves: (row, column) step intended by each action (FrozenLake: left, down, right, up;
+            CliffWalking: up, right, down, left).
+        make_kwargs: the keyword arguments it was made with (to make the real environment again).
         layout: for grid environments (FrozenLake, CliffWalking) the map in `make_gridworld`'s
             characters (holes and the cliff as L), one string per row; None otherwise.
     """
 
     env_id: str
     mdp: TabularMDP
+    num_observations: int
     done: int
     success_reward: float
+    success_state: int
     max_episode_steps: int | None
     layout: tuple[str, ...] | None
-
-    @property
-    def num_observations(self) -> int:
-        return self.done
+    moves: tuple[tuple[int, int], ...] = MOVES
+    make_kwargs: dict = dataclasses.field(default_factory=dict)
 
     @property
     def is_grid(self) -> bool:
@@ -67,7 +78,9 @@ def _make(env_id_or_env, **kwargs):
         try:
             return gym.make(env_id_or_env, **kwargs)
         except Exception as error:  # gymnasium raises several error types for unknown ids
-            raise ValueError(f"cannot make gymnasium environment {env_id_or_env!r}: {error}")
+            raise ValueError(
+                f"cannot make gymnasium environment {env_id_or_env!r}: {error}"
+            ) from None
     if kwargs:
         raise ValueError("keyword arguments are only accepted together with an environment id.")
     return env_id_or_env
@@ -94,25 +107,32 @@ def from_gymnasium(env_id_or_env, **kwargs) -> GymModel:
         )
     num_obs = int(env.observation_space.n)
     num_actions = int(env.action_space.n)
-    done = num_obs
-    transitions = np.zeros((num_obs + 1, num_actions, num_obs + 1))
-    reward = np.zeros((num_obs + 1, num_actions))
-    terminal_rewards = []
-    for s in range(num_obs):
-        for a in range(num_actions):
-            for prob, nxt, r, terminated in model[s][a]:
-                target = done if terminated else int(nxt)
-                transitions[s, a, target] += prob
-                reward[s, a] += prob * r
-                if terminated and prob > 0:
-                    terminal_rewards.append(float(r))
+    entries = [
+        (s, a, *entry) for s in range(num_obs) for a in range(num_actions) for entry in model[s][a]
+    ]
+    endings = sorted(
+        {float(r) for _, _, prob, _, r, terminated in entries if terminated and prob > 0}
+    )
+    ending_state = {r: num_obs + k for k, r in enumerate(endings)}
+    done = num_obs + len(endings)
+    transitions = np.zeros((done + 1, num_actions, done + 1))
+    reward = np.zeros((done + 1, num_actions))
+    for s, a, prob, nxt, r, terminated in entries:
+        if terminated:
+            transitions[s, a, ending_state[float(r)]] += prob
+        else:
+            transitions[s, a, int(nxt)] += prob
+            reward[s, a] += prob * r
+    for r, state in ending_state.items():
+        transitions[state, :, done] = 1.0
+        reward[state] = r
     transitions[done, :, done] = 1.0
     # gymnasium stores probabilities like 1/3 as floats that sum to 1 - 1e-16; renormalise rows
     transitions /= transitions.sum(axis=-1, keepdims=True)
     initial = getattr(unwrapped, "initial_state_distrib", None)
     if initial is None:
         raise ValueError(f"environment {name!r} has no initial_state_distrib to build p0 from.")
-    initial = np.append(np.asarray(initial, dtype=float), 0.0)
+    initial = np.concatenate([np.asarray(initial, dtype=float), np.zeros(len(endings) + 1)])
     initial /= initial.sum()
     layout = _layout(unwrapped)
     if layout is not None and len(layout) * len(layout[0]) != num_obs:
@@ -121,11 +141,18 @@ def from_gymnasium(env_id_or_env, **kwargs) -> GymModel:
     return GymModel(
         env_id=name,
         mdp=TabularMDP(transitions, reward, initial),
+        num_observations=num_obs,
         done=done,
-        success_reward=max(terminal_rewards) if terminal_rewards else float("nan"),
+        success_reward=endings[-1] if endings else float("nan"),
+        success_state=ending_state[endings[-1]] if endings else -1,
         max_episode_steps=getattr(spec, "max_episode_steps", None),
         layout=layout,
+        moves=_FROZEN_LAKE_MOVES if hasattr(unwrapped, "desc") else MOVES,
+        make_kwargs=dict(kwargs),
     )
+
+
+_FROZEN_LAKE_MOVES = ((0, -1), (1, 0), (0, 1), (-1, 0))
 
 
 def _layout(unwrapped) -> tuple[str, ...] | None:
@@ -160,7 +187,7 @@ class Evaluation:
     std_return: float
     success_rate: float
     mean_length: float
-    returns: np.ndarray
+    returns: np.ndarray = dataclasses.field(repr=False)
 
 
 def evaluate(policy, env, episodes: int, key, max_steps: int | None = None) -> Evaluation:
@@ -189,7 +216,7 @@ def evaluate(policy, env, episodes: int, key, max_steps: int | None = None) -> E
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}.")
     model = from_gymnasium(env) if not isinstance(env, GymModel) else env
-    gym_env = _make(env) if not isinstance(env, GymModel) else _make(model.env_id)
+    gym_env = _make(model.env_id, **model.make_kwargs) if isinstance(env, GymModel) else _make(env)
     num_obs = model.num_observations
     if policy.shape[-2] < num_obs or policy.shape[-1] != model.mdp.num_actions:
         raise ValueError(
@@ -225,4 +252,60 @@ def evaluate(policy, env, episodes: int, key, max_steps: int | None = None) -> E
         success_rate=successes / episodes,
         mean_length=float(np.mean(lengths)),
         returns=returns,
+    )
+
+
+def simulate(mdp: TabularMDP, policy, episodes: int, key, goals=()) -> Evaluation:
+    """Roll a policy out in the model itself (true dynamics, no gymnasium): for built-in grids.
+
+    Args:
+        mdp: the model.
+        policy: (H, S, A) or (S, A) action probabilities (or an object with `.policy`); a
+            stationary policy runs for 100 steps.
+        episodes: number of rollouts.
+        key: a `jax.random` key.
+        goals: states that count as a success when the rollout visits one of them.
+
+    Returns:
+        An `Evaluation` of the undiscounted returns sum_t r(s_t, a_t).
+    """
+    import jax
+
+    if hasattr(policy, "policy"):
+        policy = policy.policy
+    policy = np.asarray(policy, dtype=np.float64)
+    if policy.ndim == 2:
+        policy = np.broadcast_to(policy, (100, *policy.shape))
+    if policy.ndim != 3 or policy.shape[1:] != (mdp.num_states, mdp.num_actions):
+        raise ValueError(
+            f"policy must have shape (H, S, A) or (S, A) with S, A = {mdp.num_states}, "
+            f"{mdp.num_actions}; got {policy.shape}."
+        )
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}.")
+    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    transitions = np.asarray(mdp.dense_transitions(), dtype=np.float64)
+    reward = np.asarray(mdp.reward, dtype=np.float64)
+    horizon = policy.shape[0]
+    rewards = reward if reward.ndim == 3 else np.broadcast_to(reward, (horizon, *reward.shape))
+    state = rng.choice(mdp.num_states, size=episodes, p=np.asarray(mdp.initial, np.float64))
+    total = np.zeros(episodes)
+    goals = np.asarray(goals, dtype=int)
+    success = np.isin(state, goals)
+
+    def draw(probs):  # one categorical draw per row
+        u = rng.random((probs.shape[0], 1))
+        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+
+    for t in range(horizon):
+        action = draw(policy[t, state])
+        total += rewards[t, state, action]
+        state = draw(transitions[state, action])
+        success |= np.isin(state, goals)
+    return Evaluation(
+        mean_return=float(total.mean()),
+        std_return=float(total.std()),
+        success_rate=float(success.mean()),
+        mean_length=float(horizon),
+        returns=total,
     )
