@@ -1,0 +1,26 @@
+"""The examples run (with small settings) and say what they claim."""
+
+import importlib.util
+import pathlib
+
+EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exact_vs_variational(tmp_path, capsys):
+    example = load("exact_vs_variational")
+    example.main(example.Args(episodes=200, figure=str(tmp_path / "f.png")))
+    out = capsys.readouterr().out
+    assert "exact" in out and "variational" in out and (tmp_path / "f.png").exists()
+
+
+def test_frozenlake(capsys):
+    example = load("frozenlake")
+    example.main(example.Args(temperatures=(1e-3,), episodes=100))
+    assert "success" in capsys.readouterr().out
