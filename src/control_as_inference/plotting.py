@@ -45,8 +45,7 @@ def _heatmap(fig, ax, env, values, title, label, cmap="viridis"):
     import matplotlib as mpl
 
     grid = np.ma.masked_invalid(env.to_grid(values).astype(float))
-    colormap = mpl.colormaps[cmap].copy()
-    colormap.set_bad("0.25")
+    colormap = mpl.colormaps[cmap].with_extremes(bad="0.25")
     norm = mpl.colors.PowerNorm(0.5) if cmap == "magma" else None  # visits: show faint paths
     image = ax.imshow(grid, cmap=colormap, norm=norm)
     fig.colorbar(image, ax=ax, label=label, shrink=0.8)
