@@ -28,31 +28,35 @@ def safe_log(p: Array) -> Array:
     return jnp.where(positive, jnp.log(jnp.where(positive, p, 1)), -jnp.inf)
 
 
-def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " N"], *, may_vanish: bool):
-    """log(matrix @ exp(log_x)) for a non-negative matrix, stably.
+def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " K"], *, transpose: bool):
+    """log(matrix @ exp(log_x)) (K = N), or log(exp(log_x) @ matrix) with transpose (K = M), for a
+    non-negative matrix, stably (see the module docstring).
 
-    may_vanish: whether a row may be exactly zero (no support meets a finite log_x); then an
-    indicator column tells true zeros from underflow. Without it every row must have support.
+    Without transpose every row must have support (rows of T sum to one and log_x is finite);
+    with it a column may be exactly zero, so an indicator row tells true zeros from underflow.
+    (`vector @ matrix` keeps XLA on its fast path; `matrix.T @ vector` does not.)
     """
     top = jnp.max(log_x)
     top = jnp.where(jnp.isfinite(top), top, 0)
     scaled = jnp.exp(log_x - top)
-    if may_vanish:
+    if transpose:
         support = (log_x > -jnp.inf).astype(matrix.dtype)
-        both = matrix @ jnp.stack([scaled, support], axis=1)
-        y, reach = both[:, 0], both[:, 1]
+        both = jnp.stack([scaled, support]) @ matrix
+        y, reach = both[0], both[1]
         trustworthy = (y >= _threshold(matrix.dtype)) | (reach == 0)
     else:
         y = matrix @ scaled
         trustworthy = y >= _threshold(matrix.dtype)
 
-    def fast():
+    def fast(matrix, log_x):
+        del matrix, log_x
         return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
 
-    def exact():
-        return jax.nn.logsumexp(safe_log(matrix) + log_x[None, :], axis=1)
+    def exact(matrix, log_x):
+        terms = safe_log(matrix) + (log_x[:, None] if transpose else log_x[None, :])
+        return jax.nn.logsumexp(terms, axis=0 if transpose else 1)
 
-    return jax.lax.cond(jnp.all(trustworthy), fast, exact)
+    return jax.lax.cond(jnp.all(trustworthy), fast, exact, matrix, log_x)
 
 
 def _threshold(dtype) -> float:
@@ -73,7 +77,7 @@ def log_expect(transitions, log_x: Float[Array, " S"]) -> Float[Array, "S A"]:
         terms = safe_log(transitions.prob) + log_x[transitions.index]
         return jax.nn.logsumexp(terms, axis=-1)
     s, a, _ = transitions.shape
-    return _log_matvec(transitions.reshape(s * a, s), log_x, may_vanish=False).reshape(s, a)
+    return _log_matvec(transitions.reshape(s * a, s), log_x, transpose=False).reshape(s, a)
 
 
 def push(transitions, w: Float[Array, "S A"]) -> Float[Array, " S"]:
@@ -97,7 +101,7 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
         y = jax.ops.segment_sum(jnp.exp(terms - top[ids]), ids, num_segments=num_states)
         return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
     s, a, _ = transitions.shape
-    return _log_matvec(transitions.reshape(s * a, s).T, log_w.reshape(s * a), may_vanish=True)
+    return _log_matvec(transitions.reshape(s * a, s), log_w.reshape(s * a), transpose=True)
 
 
 def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):

@@ -174,28 +174,7 @@ def infer(
 @functools.partial(jax.jit, static_argnames=("method",))
 def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Posterior:
     exact = method == "exact"
-    log_prior = _kernels.safe_log(mdp.action_prior)
-    log_discount = jnp.log(discount)
-    log_absorb = jnp.log1p(-discount)
-
-    def backward_step(v_next, r_t):
-        if exact:
-            top = jnp.max(v_next)
-            log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
-            log_cont = jnp.logaddexp(log_discount + log_e, log_absorb - top / temperature)
-            q_t = r_t + (top + temperature * log_cont)
-        else:
-            log_cont = jnp.zeros_like(r_t)
-            q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
-        v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
-        return v_t, (q_t, v_t, log_pi_t, log_cont)
-
-    v_0, (q, v, log_policy, log_cont) = jax.lax.scan(
-        backward_step, terminal_value, reward, reverse=True
-    )
-    del v_0
-    v = jnp.concatenate([v, terminal_value[None, :]], axis=0)
-
+    q, v, log_policy, log_cont = backward(mdp, reward, temperature, discount, terminal_value, exact)
     log_p0 = _kernels.safe_log(mdp.initial)
     if exact:
         top = jnp.max(v[0])
@@ -206,25 +185,9 @@ def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Poster
     else:
         log_evidence = jnp.sum(mdp.initial * v[0]) / temperature
         log_initial = log_p0
-
-    def forward_step(p_t, inputs):
-        log_pi_t, log_cont_t, v_next = inputs
-        joint = p_t[:, None] * jnp.exp(log_pi_t)
-        if exact:
-            # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
-            log_w = _kernels.safe_log(joint) - log_cont_t
-            top = jnp.max(v_next)
-            log_next = log_discount + (v_next - top) / temperature
-            p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
-        else:
-            p_next = discount * _kernels.push(mdp.transitions, joint)
-        return p_next, (p_t, joint)
-
-    p0 = jnp.exp(log_initial)
-    p_h, (state_marginals, sa_marginals) = jax.lax.scan(
-        forward_step, p0, (log_policy, log_cont, v[1:])
+    state_marginals, sa_marginals = forward(
+        mdp, v, log_policy, log_cont, log_initial, temperature, discount, exact
     )
-    state_marginals = jnp.concatenate([state_marginals, p_h[None, :]], axis=0)
     return Posterior(
         q=q,
         v=v,
@@ -239,3 +202,56 @@ def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Poster
         discount=discount,
         method=method,
     )
+
+
+def backward(mdp: TabularMDP, reward, temperature, discount, terminal_value, exact: bool):
+    """The backward pass: one reverse `lax.scan` over the (H, S, A) reward.
+
+    Returns q (H, S, A), v (H+1, S), log_policy (H, S, A) and log_continuation (H, S, A) (see
+    `Posterior`).
+    """
+    log_prior = _kernels.safe_log(mdp.action_prior)
+    log_discount = jnp.log(discount)
+    log_absorb = jnp.log1p(-discount)
+
+    def step(v_next, r_t):
+        if exact:
+            top = jnp.max(v_next)
+            log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
+            log_cont = jnp.logaddexp(log_discount + log_e, log_absorb - top / temperature)
+            q_t = r_t + (top + temperature * log_cont)
+        else:
+            log_cont = jnp.zeros_like(r_t)
+            q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
+        v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
+        return v_t, (q_t, v_t, log_pi_t, log_cont)
+
+    _, (q, v, log_policy, log_cont) = jax.lax.scan(step, terminal_value, reward, reverse=True)
+    v = jnp.concatenate([v, terminal_value[None, :]], axis=0)
+    return q, v, log_policy, log_cont
+
+
+def forward(mdp: TabularMDP, v, log_policy, log_cont, log_initial, temperature, discount, exact):
+    """The forward pass: one `lax.scan` propagating p(s_t | e) with the posterior dynamics (exact)
+    or the true dynamics (variational).
+
+    Returns state_marginals (H+1, S) and state_action_marginals (H, S, A).
+    """
+    log_discount = jnp.log(discount)
+
+    def step(p_t, inputs):
+        log_pi_t, log_cont_t, v_next = inputs
+        joint = p_t[:, None] * jnp.exp(log_pi_t)
+        if exact:
+            # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
+            log_w = _kernels.safe_log(joint) - log_cont_t
+            log_next = log_discount + (v_next - jnp.max(v_next)) / temperature
+            p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
+        else:
+            p_next = discount * _kernels.push(mdp.transitions, joint)
+        return p_next, (p_t, joint)
+
+    p_h, (state_marginals, sa_marginals) = jax.lax.scan(
+        step, jnp.exp(log_initial), (log_policy, log_cont, v[1:])
+    )
+    return jnp.concatenate([state_marginals, p_h[None, :]], axis=0), sa_marginals
