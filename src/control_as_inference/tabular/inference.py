@@ -123,14 +123,18 @@ def check_terminal_value(terminal_value, mdp: TabularMDP) -> Array:
     return terminal_value
 
 
+def check_reward_horizon(mdp: TabularMDP, horizon: int) -> None:
+    if mdp.time_varying and mdp.reward.shape[0] != horizon:
+        raise ValueError(
+            f"reward is time-varying with {mdp.reward.shape[0]} steps but horizon is "
+            f"{horizon}; they must be equal."
+        )
+
+
 def stepwise_reward(mdp: TabularMDP, horizon: int) -> Float[Array, "H S A"]:
     """The reward at every step, (H, S, A)."""
+    check_reward_horizon(mdp, horizon)
     if mdp.time_varying:
-        if mdp.reward.shape[0] != horizon:
-            raise ValueError(
-                f"reward is time-varying with {mdp.reward.shape[0]} steps but horizon is "
-                f"{horizon}; they must be equal."
-            )
         return mdp.reward
     return jnp.broadcast_to(mdp.reward, (horizon, *mdp.reward.shape))
 
@@ -167,14 +171,16 @@ def infer(
     temperature = check_temperature(temperature, mdp.dtype)
     discount = check_discount(discount, mdp.dtype)
     terminal_value = check_terminal_value(terminal_value, mdp)
-    reward = stepwise_reward(mdp, horizon)
-    return _infer(mdp, reward, temperature, discount, terminal_value, method)
+    check_reward_horizon(mdp, horizon)
+    return _infer(mdp, horizon, temperature, discount, terminal_value, method)
 
 
-@functools.partial(jax.jit, static_argnames=("method",))
-def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Posterior:
+@functools.partial(jax.jit, static_argnames=("horizon", "method"))
+def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Posterior:
     exact = method == "exact"
-    q, v, log_policy, log_cont = backward(mdp, reward, temperature, discount, terminal_value, exact)
+    q, v, log_policy, log_cont = backward(
+        mdp, horizon, temperature, discount, terminal_value, exact
+    )
     log_p0 = _kernels.safe_log(mdp.initial)
     if exact:
         top = jnp.max(v[0])
@@ -204,8 +210,8 @@ def _infer(mdp, reward, temperature, discount, terminal_value, method) -> Poster
     )
 
 
-def backward(mdp: TabularMDP, reward, temperature, discount, terminal_value, exact: bool):
-    """The backward pass: one reverse `lax.scan` over the (H, S, A) reward.
+def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_value, exact: bool):
+    """The backward pass: one reverse `lax.scan` over the H steps.
 
     Returns q (H, S, A), v (H+1, S), log_policy (H, S, A) and log_continuation (H, S, A) (see
     `Posterior`).
@@ -226,7 +232,12 @@ def backward(mdp: TabularMDP, reward, temperature, discount, terminal_value, exa
         v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
         return v_t, (q_t, v_t, log_pi_t, log_cont)
 
-    _, (q, v, log_policy, log_cont) = jax.lax.scan(step, terminal_value, reward, reverse=True)
+    if mdp.time_varying:
+        outputs = jax.lax.scan(step, terminal_value, mdp.reward, reverse=True)[1]
+    else:
+        stationary = lambda v_next, _: step(v_next, mdp.reward)  # noqa: E731
+        outputs = jax.lax.scan(stationary, terminal_value, None, length=horizon, reverse=True)[1]
+    q, v, log_policy, log_cont = outputs
     v = jnp.concatenate([v, terminal_value[None, :]], axis=0)
     return q, v, log_policy, log_cont
 
