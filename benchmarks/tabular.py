@@ -47,11 +47,15 @@ if ARGS is not None:  # thread counts must be fixed before numpy, scipy or jax l
             + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         )
 
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+import io  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
+import warnings  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -156,6 +160,24 @@ def mdptoolbox_peer():
     return mdptoolbox.mdp
 
 
+def time_finite_horizon(mdp_tool, p, r_sa, horizon, repeats):
+    """Median seconds of FiniteHorizon.run() (its constructor's input checks excluded; for
+    sparse models they are skipped: on numpy 2 they broadcast a (S, S) dense array)."""
+    import mdptoolbox.util
+
+    check = mdptoolbox.util.check
+    if scipy.sparse.issparse(p[0]):
+        mdptoolbox.util.check = lambda *args: None
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            solver = mdp_tool.FiniteHorizon(p, r_sa, 1.0, horizon)
+        finally:
+            mdptoolbox.util.check = check
+        seconds, _ = measure(solver.run, max(1, repeats // 2))
+    return seconds
+
+
 def imitation_env(transitions, reward, horizon):
     s = transitions.shape[0]
     return types.SimpleNamespace(
@@ -171,24 +193,29 @@ def imitation_env(transitions, reward, horizon):
 # ----------------------------------------------------------------------------- ours
 
 
-def our_passes(mdp, horizon):
-    """Jitted backward (exact, variational), forward (exact) and full infer."""
+def our_passes(mdp, horizon, repeats):
+    """Time our jitted backward (exact, variational) and forward (exact) passes.
+
+    Returns [(name, median seconds, compile seconds)]; each function is jitted afresh, so its
+    first call includes compilation for this shape.
+    """
     t = jnp.asarray(1.0, mdp.dtype)
     g = jnp.asarray(1.0, mdp.dtype)
     v_h = jnp.zeros(mdp.num_states, mdp.dtype)
-    back = jax.jit(backward, static_argnames=("horizon", "exact"))
-    fwd = jax.jit(forward, static_argnames=("exact",))
-
-    def run_backward(exact):
-        return lambda: back(mdp, horizon, t, g, v_h, exact)[1]
-
-    q, v, log_pi, log_cont = back(mdp, horizon, t, g, v_h, True)
+    results = []
+    for exact in (True, False):
+        back = jax.jit(functools.partial(backward, horizon=horizon, exact=exact))
+        run = functools.partial(back, mdp, temperature=t, discount=g, terminal_value=v_h)
+        seconds, first = measure(run, repeats)
+        name = f"ours backward {'exact' if exact else 'variational'}"
+        results.append((name, seconds, first - seconds))
+        if exact:
+            _, v, log_pi, log_cont = run()
+    fwd = jax.jit(functools.partial(forward, exact=True))
     log_initial = jnp.log(mdp.initial)
-
-    def run_forward():
-        return fwd(mdp, v, log_pi, log_cont, log_initial, t, g, True)
-
-    return run_backward(True), run_backward(False), run_forward
+    seconds, first = measure(lambda: fwd(mdp, v, log_pi, log_cont, log_initial, t, g), repeats)
+    results.append(("ours forward exact", seconds, first - seconds))
+    return results
 
 
 def check_against_imitation(mce_irl, transitions, reward, horizon, mdp):
@@ -217,7 +244,6 @@ def case_dense(rng, s, a, horizon, repeats, dtype=np.float64, label="dense"):
     limit = min(t_np, t_jax)
     report(label, "limit: numpy (S*A,S) @ v", t_np, 1, model_bytes, limit)
     report(label, "limit: jax.jit (S*A,S) @ v", t_jax, 1, model_bytes, limit)
-    del flat_j
 
     peers = {}
     mce_irl = imitation_peer()
@@ -228,8 +254,22 @@ def case_dense(rng, s, a, horizon, repeats, dtype=np.float64, label="dense"):
         _, _, pi = mce_irl.mce_partition_fh(env)
         t_occ, _ = measure(lambda: mce_irl.mce_occupancy_measures(env, pi=pi), 1)
         peers["imitation"] = t_im / horizon
-        report(label, "imitation mce_partition_fh (f64)", t_im, horizon, model_bytes * 8 // np.dtype(dtype).itemsize, limit)
-        report(label, "imitation mce_occupancy_measures (f64)", t_occ, horizon, transitions64.nbytes, limit)
+        report(
+            label,
+            "imitation mce_partition_fh (f64)",
+            t_im,
+            horizon,
+            model_bytes * 8 // np.dtype(dtype).itemsize,
+            limit,
+        )
+        report(
+            label,
+            "imitation mce_occupancy_measures (f64)",
+            t_occ,
+            horizon,
+            transitions64.nbytes,
+            limit,
+        )
         peers_fwd = {"imitation": t_occ / horizon}
     else:
         peers_fwd = {}
@@ -238,12 +278,7 @@ def case_dense(rng, s, a, horizon, repeats, dtype=np.float64, label="dense"):
         p = np.ascontiguousarray(np.transpose(transitions64, (1, 0, 2)))
         r_sa = np.repeat(reward64[:, None], a, axis=1)
 
-        def run_fh():
-            fh = mdp_tool.FiniteHorizon(p, r_sa, 1.0, horizon)
-            fh.run()
-            return fh.V
-
-        t_fh, _ = measure(run_fh, max(1, repeats // 2))
+        t_fh = time_finite_horizon(mdp_tool, p, r_sa, horizon, repeats)
         peers["pymdptoolbox"] = t_fh / horizon
         report(label, "pymdptoolbox FiniteHorizon (hard)", t_fh, horizon, model_bytes, limit)
         del p
@@ -251,14 +286,9 @@ def case_dense(rng, s, a, horizon, repeats, dtype=np.float64, label="dense"):
     mdp = cai.TabularMDP(transitions, reward)
     if mce_irl is not None and s <= 2000:
         check_against_imitation(mce_irl, transitions64, reward64, horizon, mdp)
-    exact_b, var_b, exact_f = our_passes(mdp, horizon)
-    for name, fn, against in (
-        ("ours backward exact", exact_b, peers),
-        ("ours backward variational", var_b, peers),
-        ("ours forward exact", exact_f, peers_fwd),
-    ):
-        t, first = measure(fn, repeats)
-        report(label, name, t, horizon, model_bytes, limit, against, first - t)
+    for name, t, compile_s in our_passes(mdp, horizon, repeats):
+        against = peers_fwd if "forward" in name else peers
+        report(label, name, t, horizon, model_bytes, limit, against, compile_s)
     return transitions, reward
 
 
@@ -286,9 +316,9 @@ def case_batch(rng, s, a, horizon, repeats, batch=16):
         mdp = cai.TabularMDP(structure.transitions, r)
         return backward(mdp, horizon, t_one, t_one, v_h, exact)[1]
 
+    r_j = jnp.asarray(rewards)
     for exact in (False, True):
         batched = jax.jit(jax.vmap(lambda r, exact=exact: solve(r, exact)))
-        r_j = jnp.asarray(rewards)
         t, first = measure(lambda batched=batched: batched(r_j), repeats)
         name = f"ours vmap x {batch} backward {'exact' if exact else 'variational'}"
         report("batch", name, t, horizon, model_bytes * batch, None, peers, first - t)
@@ -312,12 +342,7 @@ def case_sparse(rng, s, a, k, horizon, repeats, dtype=np.float64):
         p = [csr_of(index[:, j : j + 1], prob[:, j : j + 1]) for j in range(a)]
         r_sa = np.repeat(reward[:, None].astype(np.float64), a, axis=1)
 
-        def run_fh():
-            fh = mdp_tool.FiniteHorizon(p, r_sa, 1.0, horizon)
-            fh.run()
-            return fh.V
-
-        t_fh, _ = measure(run_fh, max(1, repeats // 2))
+        t_fh = time_finite_horizon(mdp_tool, p, r_sa, horizon, repeats)
         peers["pymdptoolbox"] = t_fh / horizon
         report("sparse", "pymdptoolbox FiniteHorizon (hard, CSR)", t_fh, horizon, csr_bytes, t_csr)
     mce_irl = imitation_peer()
@@ -334,14 +359,9 @@ def case_sparse(rng, s, a, k, horizon, repeats, dtype=np.float64):
             peers["imitation (sparse)"] = t_im / horizon
             report("sparse", "imitation mce_partition_fh (COO)", t_im, horizon, csr_bytes, t_csr)
     mdp = cai.TabularMDP(cai.Successors(index, prob), reward)
-    exact_b, var_b, exact_f = our_passes(mdp, horizon)
-    for name, fn, against in (
-        ("ours backward exact", exact_b, peers),
-        ("ours backward variational", var_b, peers),
-        ("ours forward exact", exact_f, {}),
-    ):
-        t, first = measure(fn, repeats)
-        report("sparse", name, t, horizon, model_bytes, t_csr, against, first - t)
+    for name, t, compile_s in our_passes(mdp, horizon, repeats):
+        against = {} if "forward" in name else peers
+        report("sparse", name, t, horizon, model_bytes, t_csr, against, compile_s)
 
 
 def case_scale(rng, s, a, k, horizon):

@@ -32,21 +32,16 @@ def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " K"], *, trans
     """log(matrix @ exp(log_x)) (K = N), or log(exp(log_x) @ matrix) with transpose (K = M), for a
     non-negative matrix, stably (see the module docstring).
 
-    Without transpose every row must have support (rows of T sum to one and log_x is finite);
-    with it a column may be exactly zero, so an indicator row tells true zeros from underflow.
-    (`vector @ matrix` keeps XLA on its fast path; `matrix.T @ vector` does not.)
+    Without transpose every row must have support (rows of T sum to one and log_x is finite).
+    With it a column may be exactly zero: when some column falls below the threshold, a second
+    product with the support indicator tells true zeros from underflow. (`vector @ matrix` keeps
+    XLA on its fast path; `matrix.T @ vector` does not.)
     """
     top = jnp.max(log_x)
     top = jnp.where(jnp.isfinite(top), top, 0)
     scaled = jnp.exp(log_x - top)
-    if transpose:
-        support = (log_x > -jnp.inf).astype(matrix.dtype)
-        both = jnp.stack([scaled, support]) @ matrix
-        y, reach = both[0], both[1]
-        trustworthy = (y >= _threshold(matrix.dtype)) | (reach == 0)
-    else:
-        y = matrix @ scaled
-        trustworthy = y >= _threshold(matrix.dtype)
+    y = scaled @ matrix if transpose else matrix @ scaled
+    trustworthy = y >= _threshold(matrix.dtype)
 
     def fast(matrix, log_x):
         del matrix, log_x
@@ -56,17 +51,31 @@ def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " K"], *, trans
         terms = safe_log(matrix) + (log_x[:, None] if transpose else log_x[None, :])
         return jax.nn.logsumexp(terms, axis=0 if transpose else 1)
 
-    return jax.lax.cond(jnp.all(trustworthy), fast, exact, matrix, log_x)
+    def check_support(matrix, log_x):
+        reach = (log_x > -jnp.inf).astype(matrix.dtype) @ matrix
+        return jax.lax.cond(jnp.all(trustworthy | (reach == 0)), fast, exact, matrix, log_x)
+
+    otherwise = check_support if transpose else exact
+    return jax.lax.cond(jnp.all(trustworthy), fast, otherwise, matrix, log_x)
 
 
 def _threshold(dtype) -> float:
     return float(jnp.finfo(dtype).tiny) ** 0.5
 
 
+def _gather_sum(successors: Successors, x: Float[Array, " S"]) -> Float[Array, "S A"]:
+    """sum_k prob[s, a, k] x(index[s, a, k]), one gather per k (XLA runs these far faster than
+    one (S, A, K) gather followed by a reduction)."""
+    index, prob = successors
+    return sum(
+        prob[..., k] * jnp.take(x, index[..., k], mode="fill") for k in range(index.shape[-1])
+    )
+
+
 def expect(transitions, x: Float[Array, " S"]) -> Float[Array, "S A"]:
     """E_{s' ~ T(.|s,a)}[x(s')], shape (S, A)."""
     if isinstance(transitions, Successors):
-        return jnp.sum(transitions.prob * x[transitions.index], axis=-1)
+        return _gather_sum(transitions, x)
     s, a, _ = transitions.shape
     return (transitions.reshape(s * a, s) @ x).reshape(s, a)
 
@@ -74,8 +83,18 @@ def expect(transitions, x: Float[Array, " S"]) -> Float[Array, "S A"]:
 def log_expect(transitions, log_x: Float[Array, " S"]) -> Float[Array, "S A"]:
     """log E_{s' ~ T(.|s,a)}[exp(log_x(s'))], shape (S, A), exact in log space."""
     if isinstance(transitions, Successors):
-        terms = safe_log(transitions.prob) + log_x[transitions.index]
-        return jax.nn.logsumexp(terms, axis=-1)
+        top = jnp.max(log_x)
+        y = _gather_sum(transitions, jnp.exp(log_x - top))
+
+        def fast(log_x):
+            del log_x
+            return jnp.log(jnp.where(y > 0, y, 1)) + top
+
+        def exact(log_x):
+            terms = safe_log(transitions.prob) + log_x[transitions.index]
+            return jax.nn.logsumexp(terms, axis=-1)
+
+        return jax.lax.cond(jnp.all(y >= _threshold(y.dtype)), fast, exact, log_x)
     s, a, _ = transitions.shape
     return _log_matvec(transitions.reshape(s * a, s), log_x, transpose=False).reshape(s, a)
 
@@ -94,12 +113,25 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
     """log sum_{s,a} exp(log_w(s,a)) T(s'|s,a), shape (S,), exact in log space."""
     if isinstance(transitions, Successors):
         num_states = log_w.shape[0]
-        terms = (safe_log(transitions.prob) + log_w[:, :, None]).ravel()
-        ids = transitions.index.ravel()
-        top = jax.ops.segment_max(terms, ids, num_segments=num_states)
+        top = jnp.max(log_w)
         top = jnp.where(jnp.isfinite(top), top, 0)
-        y = jax.ops.segment_sum(jnp.exp(terms - top[ids]), ids, num_segments=num_states)
-        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+        y = push(transitions, jnp.exp(log_w - top))
+        reach = push(transitions, (log_w > -jnp.inf).astype(log_w.dtype))
+
+        def fast(log_w):
+            del log_w
+            return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+
+        def exact(log_w):
+            terms = (safe_log(transitions.prob) + log_w[:, :, None]).ravel()
+            ids = transitions.index.ravel()
+            most = jax.ops.segment_max(terms, ids, num_segments=num_states)
+            most = jnp.where(jnp.isfinite(most), most, 0)
+            z = jax.ops.segment_sum(jnp.exp(terms - most[ids]), ids, num_segments=num_states)
+            return jnp.where(z > 0, jnp.log(jnp.where(z > 0, z, 1)) + most, -jnp.inf)
+
+        trustworthy = (y >= _threshold(y.dtype)) | (reach == 0)
+        return jax.lax.cond(jnp.all(trustworthy), fast, exact, log_w)
     s, a, _ = transitions.shape
     return _log_matvec(transitions.reshape(s * a, s), log_w.reshape(s * a), transpose=True)
 

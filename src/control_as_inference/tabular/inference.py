@@ -249,15 +249,23 @@ def forward(mdp: TabularMDP, v, log_policy, log_cont, log_initial, temperature, 
     Returns state_marginals (H+1, S) and state_action_marginals (H, S, A).
     """
     log_discount = jnp.log(discount)
+    log_absorb = jnp.log1p(-discount)
 
     def step(p_t, inputs):
         log_pi_t, log_cont_t, v_next = inputs
         joint = p_t[:, None] * jnp.exp(log_pi_t)
         if exact:
             # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
+            top = jnp.max(v_next)
             log_w = _kernels.safe_log(joint) - log_cont_t
-            log_next = log_discount + (v_next - jnp.max(v_next)) / temperature
+            log_next = log_discount + (v_next - top) / temperature
             p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
+            # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha}
+            # / e^{log_cont}. (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log
+            # errors; their total need not.)
+            survive = jnp.sum(joint * -jnp.expm1(log_absorb - top / temperature - log_cont_t))
+            total = jnp.sum(p_next)
+            p_next = p_next * jnp.where(total > 0, survive / jnp.where(total > 0, total, 1), 1)
         else:
             p_next = discount * _kernels.push(mdp.transitions, joint)
         return p_next, (p_t, joint)
