@@ -7,10 +7,12 @@ Every kernel is written once for both transition formats (dense `(S, A, S)` and 
     push(T, w)[s']             = sum_{s,a} w(s,a) T(s'|s,a)                 (variational forward)
     log_push(T, lw)[s']        = log sum_{s,a} exp(lw(s,a)) T(s'|s,a)       (exact forward)
 
-The log-space kernels are exact in pure log space. For dense models they run as one mat-vec on
-max-shifted exponentials (no (S, A, S) temporary); rows whose shifted sum falls below
-sqrt(smallest normal) -- where underflow could lose precision -- switch to a log-sum-exp over the
-whole row, so a log-space result is -inf only where the true sum is zero.
+The log-space kernels are exact in pure log space. They run as one mat-vec (dense) or one
+gather per successor slot (successor lists) on max-shifted exponentials, with no (S, A, S)
+temporary. When some row's shifted sum falls below sqrt(smallest normal) -- where underflow could
+lose precision -- a `lax.cond` switches that step to a log-sum-exp over every entry, so a
+log-space result is -inf only where the true sum is zero. Under `jax.vmap` the cond becomes a
+select and both branches run: batched exact inference is correct but pays for the fallback.
 """
 
 from __future__ import annotations
@@ -139,11 +141,12 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
 def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):
     """V(s) = alpha log sum_a p(a|s) exp(Q(s,a)/alpha) and log pi = log p + (Q - V)/alpha.
 
-    Computed around max_a Q over the allowed actions, so huge Q / temperature never overflows and
-    forbidden actions (Q = -inf or prior 0) get log pi = -inf. Returns (v (S,), log_pi (S, A)).
+    Computed around m(s) = max_a [Q(s,a) + alpha log p(a|s)] (in reward units, so huge
+    Q / alpha never overflows nor loses precision); forbidden actions (Q = -inf or prior 0) get
+    log pi = -inf. Returns (v (S,), log_pi (S, A)).
     """
-    allowed = (log_prior > -jnp.inf) & (q > -jnp.inf)
-    q_top = jnp.max(jnp.where(allowed, q, -jnp.inf), axis=-1, keepdims=True)
-    logits = jnp.where(allowed, log_prior + (q - q_top) / temperature, -jnp.inf)
-    lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
-    return (q_top + temperature * lse)[:, 0], logits - lse
+    score = q + temperature * log_prior
+    top = jnp.max(score, axis=-1, keepdims=True)
+    logits = (score - top) / temperature  # <= 0, and 0 at the best action
+    lse = jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
+    return (top + temperature * lse)[:, 0], logits - lse

@@ -227,7 +227,7 @@ def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_valu
             log_cont = jnp.logaddexp(log_discount + log_e, log_absorb - top / temperature)
             q_t = r_t + (top + temperature * log_cont)
         else:
-            log_cont = jnp.zeros_like(r_t)
+            log_cont = ()  # not needed: the variational forward pass uses the true dynamics
             q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
         v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
         return v_t, (q_t, v_t, log_pi_t, log_cont)
@@ -238,6 +238,8 @@ def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_valu
         stationary = lambda v_next, _: step(v_next, mdp.reward)  # noqa: E731
         outputs = jax.lax.scan(stationary, terminal_value, None, length=horizon, reverse=True)[1]
     q, v, log_policy, log_cont = outputs
+    if not exact:
+        log_cont = jnp.zeros_like(q)
     v = jnp.concatenate([v, terminal_value[None, :]], axis=0)
     return q, v, log_policy, log_cont
 
