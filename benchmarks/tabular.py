@@ -34,6 +34,7 @@ def _arguments():
     parser.add_argument("--threads", type=int, default=1, help="threads for every library")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
     parser.add_argument("--horizon", type=int, default=None, help="override the horizon")
+    parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -336,7 +337,7 @@ def case_sparse(rng, s, a, k, horizon, repeats, dtype=np.float64):
     t_csr, _ = measure(lambda: csr @ v, repeats * 4)
     csr_bytes = csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes
     report("sparse", "limit: scipy CSR mat-vec", t_csr, 1, csr_bytes, t_csr)
-    peers = {}
+    peers, peers_fwd = {}, {}
     mdp_tool = mdptoolbox_peer()
     if mdp_tool is not None:
         p = [csr_of(index[:, j : j + 1], prob[:, j : j + 1]) for j in range(a)]
@@ -358,34 +359,63 @@ def case_sparse(rng, s, a, k, horizon, repeats, dtype=np.float64):
             t_im, _ = measure(lambda: mce_irl.mce_partition_fh(env), 1)
             peers["imitation (sparse)"] = t_im / horizon
             report("sparse", "imitation mce_partition_fh (COO)", t_im, horizon, csr_bytes, t_csr)
+            _, _, pi = mce_irl.mce_partition_fh(env)
+            t_occ, _ = measure(lambda: mce_irl.mce_occupancy_measures(env, pi=pi), 1)
+            peers_fwd["imitation (sparse)"] = t_occ / horizon
+            report("sparse", "imitation mce_occupancy (COO)", t_occ, horizon, csr_bytes, t_csr)
     mdp = cai.TabularMDP(cai.Successors(index, prob), reward)
     for name, t, compile_s in our_passes(mdp, horizon, repeats):
-        against = {} if "forward" in name else peers
+        against = peers_fwd if "forward" in name else peers
         report("sparse", name, t, horizon, model_bytes, t_csr, against, compile_s)
 
 
-def case_scale(rng, s, a, k, horizon):
+def case_scale(s, a, k, horizon):
+    """Run in a fresh process, so that its peak memory is its own."""
+    import subprocess
+
+    lists = s * a * k * (4 + 4)
+    header(f"scale: S={s}, A={a}, K={k}, H={horizon}, float32, lists {lists / 1e6:.0f} MB")
+    out = subprocess.run(
+        [sys.executable, __file__, "--scale-child", f"{s},{a},{k},{horizon}"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    print(out.stdout.rstrip() or out.stderr[-2000:])
+
+
+def scale_child(spec: str) -> None:
+    s, a, k, horizon = (int(x) for x in spec.split(","))
+    rng = np.random.default_rng(0)
     index, prob, reward = successor_model(rng, s, a, k, np.float32)
     lists = index.nbytes + prob.nbytes
-    header(f"scale: S={s}, A={a}, K={k}, H={horizon}, float32, lists {lists / 1e6:.0f} MB")
     mdp = cai.TabularMDP(cai.Successors(index, prob), reward)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    del index, prob
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    post = cai.infer(mdp, horizon, 1.0, "exact")
-    block(post)
+    post = block(cai.infer(mdp, horizon, 1.0, "exact"))
+    first = time.perf_counter() - start
+    mass = float(post.state_marginals[-1].sum())
+    output_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(post) if hasattr(x, "nbytes"))
+    del post
+    start = time.perf_counter()
+    block(cai.infer(mdp, horizon, 1.0, "exact"))
     seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(
-        f"  backward + forward (exact, with compile): {seconds:.1f} s; peak memory grew by "
-        f"{(after - before) / 1e9:.2f} GB = {(after - before) / lists:.1f}x the lists "
-        f"(process peak {after / 1e9:.2f} GB); marginals sum to "
-        f"{float(post.state_marginals[-1].sum()):.6f}"
+        f"  backward + forward (exact): {seconds:.1f} s ({1e3 * seconds / horizon:.0f} ms/step; "
+        f"first call {first:.1f} s); final mass {mass:.6f}\n"
+        f"  memory: lists {lists / 1e9:.2f} GB; process peak {peak / 1e9:.2f} GB, of which "
+        f"{(peak - base) / 1e9:.2f} GB = {(peak - base) / lists:.1f}x the lists during "
+        f"inference; the Posterior itself holds {output_bytes / 1e9:.2f} GB ((H, S, A) fields)"
     )
 
 
 def main():
     args = ARGS
     jax.config.update("jax_enable_x64", True)  # float64 cases; float32 models stay float32
+    if args.scale_child:
+        return scale_child(args.scale_child)
     rng = np.random.default_rng(0)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -403,7 +433,7 @@ def main():
     if "sparse" in cases:
         case_sparse(rng, 10_000 if quick else 100_000, 4, 5, h, args.repeats)
     if "scale" in cases:
-        case_scale(rng, 20_000 if quick else 1_000_000, 4, 8, h)
+        case_scale(20_000 if quick else 1_000_000, 4, 8, h)
 
 
 if __name__ == "__main__":
