@@ -1,0 +1,19 @@
+"""Continuous exact inference: soft LQR with linear-Gaussian dynamics and quadratic rewards."""
+
+from .soft_lqr import (
+    LinearGaussianSystem,
+    QuadraticReward,
+    SoftLQRSolution,
+    StationarySoftLQR,
+    soft_lqr,
+    soft_lqr_infinite,
+)
+
+__all__ = [
+    "LinearGaussianSystem",
+    "QuadraticReward",
+    "SoftLQRSolution",
+    "StationarySoftLQR",
+    "soft_lqr",
+    "soft_lqr_infinite",
+]
