@@ -1,6 +1,7 @@
 """Soft LQR against scipy's Riccati solver, forward propagation of moments, and the dense joint
 Gaussian posterior of the whole trajectory."""
 
+import jax
 import numpy as np
 import pytest
 import scipy.linalg
@@ -8,8 +9,10 @@ import scipy.linalg
 from control_as_inference.lqr import (
     LinearGaussianSystem,
     QuadraticReward,
+    sample_trajectories,
     soft_lqr,
     soft_lqr_infinite,
+    trajectory_marginals,
 )
 
 
@@ -100,32 +103,38 @@ def test_value_is_the_maxent_objective_of_its_policy(rng, discount):
 
 
 def joint_posterior(params, horizon, temperature):
-    """The dense Gaussian posterior over z = (x_0, u_0, x_1, ..., u_{H-1}, x_H): precision J,
-    linear term h, and log of the normaliser (the log evidence)."""
+    """The dense Gaussian posterior over z = (x_0, u_0, x_1, ..., u_{H-1}, x_H): its mean,
+    covariance and log normaliser (the log evidence). Matrices may be (H, ...) stacks."""
     a, b, w, q, r, cross, q_x, q_u, mu0, s0 = params
-    n, m = b.shape
+
+    def at(x, t):  # a matrix, or the t-th of a time-varying stack
+        return x[t] if np.ndim(x) == 3 else x
+
+    n, m = np.shape(b)[-2:]
     size = (horizon + 1) * n + horizon * m
     x_at = lambda t: slice(t * (n + m), t * (n + m) + n)  # noqa: E731
     u_at = lambda t: slice(t * (n + m) + n, t * (n + m) + n + m)  # noqa: E731
     J = np.zeros((size, size))
     h = np.zeros(size)
     s0_inv = np.linalg.inv(s0)
-    w_inv = np.linalg.inv(w)
     J[x_at(0), x_at(0)] += s0_inv
     h[x_at(0)] += s0_inv @ mu0
     const = -0.5 * mu0 @ s0_inv @ mu0 - 0.5 * np.linalg.slogdet(2 * np.pi * s0)[1]
     for t in range(horizon):
+        a_t, b_t, w_t, q_t, r_t, c_t = (at(x, t) for x in (a, b, w, q, r, cross))
+        qx_t = q_x[t] if np.ndim(q_x) == 2 else q_x
+        qu_t = q_u[t] if np.ndim(q_u) == 2 else q_u
         xs, us, nxt = x_at(t), u_at(t), x_at(t + 1)
-        J[xs, xs] += q / temperature
-        J[us, us] += r / temperature
-        J[xs, us] += cross / temperature
-        J[us, xs] += cross.T / temperature
-        h[xs] -= q_x / temperature
-        h[us] -= q_u / temperature
+        J[xs, xs] += q_t / temperature
+        J[us, us] += r_t / temperature
+        J[xs, us] += c_t / temperature
+        J[us, xs] += c_t.T / temperature
+        h[xs] -= qx_t / temperature
+        h[us] -= qu_t / temperature
         g = np.zeros((n, size))
-        g[:, xs], g[:, us], g[:, nxt] = -a, -b, np.eye(n)
-        J += g.T @ w_inv @ g
-        const -= 0.5 * np.linalg.slogdet(2 * np.pi * w)[1]
+        g[:, xs], g[:, us], g[:, nxt] = -a_t, -b_t, np.eye(n)
+        J += g.T @ np.linalg.inv(w_t) @ g
+        const -= 0.5 * np.linalg.slogdet(2 * np.pi * w_t)[1]
     cov = np.linalg.inv(J)
     mean = cov @ h
     log_z = const + 0.5 * size * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(J)[1] + 0.5 * h @ mean
@@ -181,3 +190,81 @@ def test_bad_input_names_the_matrix(rng):
         soft_lqr(system, QuadraticReward(np.eye(3), np.eye(1)), 5)
     with pytest.raises(ValueError, match="method"):
         soft_lqr(system, reward, 5, method="magic")
+
+
+def test_exact_marginals_are_the_joint_gaussian_marginals(rng):
+    system, reward, params = random_problem(rng, n=2, m=2, noise=0.5)
+    horizon, temperature = 4, 0.6
+    sol = soft_lqr(system, reward, horizon, temperature, "exact")
+    marg = trajectory_marginals(system, sol)
+    mean, cov, _, x_at, u_at = joint_posterior(params, horizon, temperature)
+    for t in range(horizon + 1):
+        xs = x_at(t)
+        np.testing.assert_allclose(marg.state_mean[t], mean[xs], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(marg.state_cov[t], cov[xs, xs], rtol=1e-8, atol=1e-10)
+    for t in range(horizon):
+        us = u_at(t)
+        np.testing.assert_allclose(marg.action_mean[t], mean[us], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(marg.action_cov[t], cov[us, us], rtol=1e-8, atol=1e-10)
+
+
+def test_time_varying_matches_the_joint_gaussian(rng):
+    horizon, temperature, n, m = 3, 0.8, 2, 1
+    a = np.eye(n) + 0.3 * rng.normal(size=(horizon, n, n))
+    b = rng.normal(size=(horizon, n, m))
+    w = np.stack([0.3 * np.eye(n) * (t + 1) for t in range(horizon)])
+    q = np.stack([np.eye(n) * (1 + t) for t in range(horizon)])
+    r = np.stack([np.eye(m) * (2 - 0.5 * t) for t in range(horizon)])
+    cross = 0.1 * rng.normal(size=(horizon, n, m))
+    q_x, q_u = rng.normal(size=(horizon, n)), rng.normal(size=(horizon, m))
+    mu0, s0 = rng.normal(size=n), 0.3 * np.eye(n)
+    system = LinearGaussianSystem(a, b, w, mu0, s0)
+    reward = QuadraticReward(q, r, cross, q_x, q_u)
+    sol = soft_lqr(system, reward, horizon, temperature, "exact")
+    params = (a, b, w, q, r, cross, q_x, q_u, mu0, s0)
+    _, cov, log_z, x_at, u_at = joint_posterior(params, horizon, temperature)
+    for t in range(horizon):
+        xs, us = x_at(t), u_at(t)
+        gain = cov[us, xs] @ np.linalg.inv(cov[xs, xs])
+        np.testing.assert_allclose(sol.K[t], gain, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sol.log_evidence, log_z, rtol=1e-9)
+    with pytest.raises(ValueError, match="steps"):
+        soft_lqr(system, reward, horizon + 1, temperature)
+    # a stack of one repeated matrix is the time-invariant problem
+    same, same_reward, _ = random_problem(rng, n=2, m=1)
+    stacked = LinearGaussianSystem(
+        np.stack([same.A] * 5), np.stack([same.B] * 5), same.W, same.initial_mean
+    )
+    one = soft_lqr(same, same_reward, 5, 0.5)
+    many = soft_lqr(stacked, same_reward, 5, 0.5)
+    np.testing.assert_allclose(many.K, one.K, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["exact", "variational"])
+def test_samples_match_the_marginals(rng, method):
+    system, reward, _ = random_problem(rng, n=2, m=1, noise=0.3)
+    sol = soft_lqr(system, reward, 5, 0.5, method)
+    marg = trajectory_marginals(system, sol)
+    num = 100_000
+    states, actions = sample_trajectories(system, sol, jax.random.key(0), num)
+    assert states.shape == (num, 6, 2) and actions.shape == (num, 5, 1)
+    for t in range(6):
+        sd = np.sqrt(np.diag(marg.state_cov[t]))
+        assert np.all(np.abs(states[:, t].mean(0) - marg.state_mean[t]) < 5 * sd / np.sqrt(num))
+        # the standard error of a covariance entry is about sqrt(s_ii s_jj / num)
+        tolerance = 5 * np.sqrt(np.outer(sd, sd) ** 2 / num)
+        assert np.all(np.abs(np.cov(states[:, t].T) - marg.state_cov[t]) <= tolerance)
+    np.testing.assert_allclose(actions.mean(0), marg.action_mean, atol=0.02)
+
+
+def test_variational_marginals_follow_the_true_dynamics(rng):
+    system, reward, params = random_problem(rng, n=2, m=2)
+    a, b, w, *_ = params
+    sol = soft_lqr(system, reward, 4, 0.7, "variational")
+    marg = trajectory_marginals(system, sol)
+    mu, s = params[-2], params[-1]
+    for t in range(4):
+        np.testing.assert_allclose(marg.state_mean[t], mu, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(marg.state_cov[t], s, rtol=1e-10, atol=1e-12)
+        K, k, Sigma = (np.asarray(x[t]) for x in (sol.K, sol.k, sol.Sigma))
+        mu, s = a @ mu + b @ (K @ mu + k), (a + b @ K) @ s @ (a + b @ K).T + b @ Sigma @ b.T + w

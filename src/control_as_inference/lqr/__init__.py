@@ -5,8 +5,11 @@ from .soft_lqr import (
     QuadraticReward,
     SoftLQRSolution,
     StationarySoftLQR,
+    TrajectoryMarginals,
+    sample_trajectories,
     soft_lqr,
     soft_lqr_infinite,
+    trajectory_marginals,
 )
 
 __all__ = [
@@ -14,6 +17,9 @@ __all__ = [
     "QuadraticReward",
     "SoftLQRSolution",
     "StationarySoftLQR",
+    "TrajectoryMarginals",
+    "sample_trajectories",
     "soft_lqr",
     "soft_lqr_infinite",
+    "trajectory_marginals",
 ]

@@ -45,25 +45,41 @@ METHODS = ("exact", "variational")
 
 
 def _matrix(name, x, shape, dtype, symmetric=False, definite=None):
+    """Validate a matrix of `shape`, or a time-varying stack of them, (H, *shape)."""
     x = jnp.asarray(x, dtype=dtype)
-    if x.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {x.shape}.")
+    if x.shape != shape and x.shape[1:] != shape:
+        raise ValueError(
+            f"{name} must have shape {shape} (or (H, *{shape}) when time-varying), got {x.shape}."
+        )
     if not _is_concrete(x):
         return x
-    a = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
+    stack = np.asarray(x, dtype=np.float64).reshape((-1, *shape))
+    if not np.all(np.isfinite(stack)):
         raise ValueError(f"{name} contains NaN or inf.")
-    if symmetric:
-        if not np.allclose(a, a.T, atol=1e-9 * (1 + np.abs(a).max())):
-            raise ValueError(f"{name} must be symmetric; use (M + M.T) / 2.")
-        low = np.linalg.eigvalsh(a).min() if a.size else 0.0
-        scale = 1e-10 * (1 + np.abs(a).max())
-        if definite == "semi" and low < -scale:
-            raise ValueError(
-                f"{name} must be positive semi-definite (smallest eigenvalue {low:.3g})."
-            )
-        if definite == "strict" and low <= scale:
-            raise ValueError(f"{name} must be positive definite (smallest eigenvalue {low:.3g}).")
+    for t, a in enumerate(stack):
+        at = f" at step {t}" if x.shape != shape else ""
+        if symmetric:
+            if not np.allclose(a, a.T, atol=1e-9 * (1 + np.abs(a).max())):
+                raise ValueError(f"{name}{at} must be symmetric; use (M + M.T) / 2.")
+            low = np.linalg.eigvalsh(a).min() if a.size else 0.0
+            scale = 1e-10 * (1 + np.abs(a).max())
+            if definite == "semi" and low < -scale:
+                raise ValueError(
+                    f"{name}{at} must be positive semi-definite (smallest eigenvalue {low:.3g})."
+                )
+            if definite == "strict" and low <= scale:
+                raise ValueError(
+                    f"{name}{at} must be positive definite (smallest eigenvalue {low:.3g})."
+                )
+    return x
+
+
+def _steps(x, horizon: int, rank: int):
+    """A field broadcast to (H, ...): a time-varying stack must have H entries."""
+    if x.ndim == rank:
+        return jnp.broadcast_to(x, (horizon, *x.shape))
+    if x.shape[0] != horizon:
+        raise ValueError(f"a time-varying matrix has {x.shape[0]} steps but horizon is {horizon}.")
     return x
 
 
@@ -77,43 +93,50 @@ class LinearGaussianSystem(eqx.Module):
     """x' = A x + B u + w, w ~ N(0, W), x_0 ~ N(initial_mean, initial_cov).
 
     Args:
-        A: (n, n); B: (n, m); W: (n, n) symmetric positive semi-definite.
+        A: (n, n); B: (n, m); W: (n, n) symmetric positive semi-definite; each may instead be a
+            time-varying (H, ...) stack (A_t, B_t, W_t move x_t to x_{t+1}).
         initial_mean: (n,), zeros if None; initial_cov: (n, n) PSD, zeros (a known start) if None.
 
     Raises:
         ValueError: naming the matrix, for wrong shapes, NaN, asymmetric or indefinite W.
     """
 
-    A: Float[Array, "n n"]
-    B: Float[Array, "n m"]
-    W: Float[Array, "n n"]
+    A: Float[Array, "*H n n"]
+    B: Float[Array, "*H n m"]
+    W: Float[Array, "*H n n"]
     initial_mean: Float[Array, " n"]
     initial_cov: Float[Array, "n n"]
 
     def __init__(self, A, B, W, initial_mean=None, initial_cov=None):
         dtype = _dtype(A, B, W)
         A = jnp.asarray(A, dtype=dtype)
-        if A.ndim != 2 or A.shape[0] != A.shape[1]:
-            raise ValueError(f"A must be a square (n, n) matrix, got shape {A.shape}.")
-        n = A.shape[0]
+        if A.ndim not in (2, 3) or A.shape[-1] != A.shape[-2]:
+            raise ValueError(f"A must be square, (n, n) or (H, n, n), got shape {A.shape}.")
+        n = A.shape[-1]
         B = jnp.asarray(B, dtype=dtype)
-        if B.ndim != 2 or B.shape[0] != n:
-            raise ValueError(f"B must have shape (n, m) = ({n}, m), got {B.shape}.")
+        if B.ndim not in (2, 3) or B.shape[-2] != n:
+            raise ValueError(f"B must have shape (n, m) = ({n}, m) or (H, n, m), got {B.shape}.")
         self.A = _matrix("A", A, (n, n), dtype)
-        self.B = _matrix("B", B, B.shape, dtype)
+        self.B = _matrix("B", B, B.shape[-2:], dtype)
         self.W = _matrix("W", W, (n, n), dtype, symmetric=True, definite="semi")
         mean = jnp.zeros(n, dtype) if initial_mean is None else initial_mean
         cov = jnp.zeros((n, n), dtype) if initial_cov is None else initial_cov
         self.initial_mean = _matrix("initial_mean", mean, (n,), dtype)
         self.initial_cov = _matrix("initial_cov", cov, (n, n), dtype, True, "semi")
+        if self.initial_mean.ndim != 1 or self.initial_cov.ndim != 2:
+            raise ValueError("initial_mean must be (n,) and initial_cov (n, n).")
 
     @property
     def state_dim(self) -> int:
-        return self.A.shape[0]
+        return self.A.shape[-1]
 
     @property
     def action_dim(self) -> int:
-        return self.B.shape[1]
+        return self.B.shape[-1]
+
+    def steps(self, horizon: int):
+        """(A, B, W) broadcast to (H, ...)."""
+        return tuple(_steps(x, horizon, 2) for x in (self.A, self.B, self.W))
 
 
 class QuadraticReward(eqx.Module):
@@ -121,30 +144,36 @@ class QuadraticReward(eqx.Module):
 
     Args:
         Q: (n, n) symmetric PSD; R: (m, m) symmetric positive definite; N: (n, m), zeros if None;
-        q_x: (n,), q_u: (m,), zeros if None.
+        q_x: (n,), q_u: (m,), zeros if None. Each may instead be a time-varying (H, ...) stack.
     """
 
-    Q: Float[Array, "n n"]
-    R: Float[Array, "m m"]
-    N: Float[Array, "n m"]
-    q_x: Float[Array, " n"]
-    q_u: Float[Array, " m"]
+    Q: Float[Array, "*H n n"]
+    R: Float[Array, "*H m m"]
+    N: Float[Array, "*H n m"]
+    q_x: Float[Array, "*H n"]
+    q_u: Float[Array, "*H m"]
 
     def __init__(self, Q, R, N=None, q_x=None, q_u=None):
         dtype = _dtype(Q, R)
         Q = jnp.asarray(Q, dtype=dtype)
         R = jnp.asarray(R, dtype=dtype)
-        if Q.ndim != 2 or R.ndim != 2:
+        if Q.ndim not in (2, 3) or R.ndim not in (2, 3):
             raise ValueError(f"Q and R must be matrices, got shapes {Q.shape} and {R.shape}.")
-        n, m = Q.shape[0], R.shape[0]
+        n, m = Q.shape[-1], R.shape[-1]
         self.Q = _matrix("Q", Q, (n, n), dtype, symmetric=True, definite="semi")
         self.R = _matrix("R", R, (m, m), dtype, symmetric=True, definite="strict")
         self.N = _matrix("N", jnp.zeros((n, m), dtype) if N is None else N, (n, m), dtype)
         self.q_x = _matrix("q_x", jnp.zeros(n, dtype) if q_x is None else q_x, (n,), dtype)
         self.q_u = _matrix("q_u", jnp.zeros(m, dtype) if q_u is None else q_u, (m,), dtype)
 
+    def steps(self, horizon: int):
+        """(Q, R, N, q_x, q_u) broadcast to (H, ...)."""
+        ranks = (2, 2, 2, 1, 1)
+        fields = (self.Q, self.R, self.N, self.q_x, self.q_u)
+        return tuple(_steps(x, horizon, rank) for x, rank in zip(fields, ranks, strict=True))
+
     def __call__(self, x, u):
-        """r(x, u) for single vectors x (n,), u (m,)."""
+        """r(x, u) for single vectors x (n,), u (m,) (time-invariant rewards)."""
         return -(
             0.5 * x @ self.Q @ x
             + 0.5 * u @ self.R @ u
@@ -163,7 +192,7 @@ class SoftLQRSolution(eqx.Module):
         K: (H, m, n); k: (H, m); Sigma: (H, m, m).
         log_evidence: () exact: log E_{x_0}[exp(V_0(x_0)/alpha)] (relative to the flat action
             prior); variational: the bound E_{x_0}[V_0(x_0)]/alpha.
-        method: "exact" or "variational".
+        temperature: () alpha; method: "exact" or "variational".
     """
 
     P: Float[Array, "H1 n n"]
@@ -173,6 +202,7 @@ class SoftLQRSolution(eqx.Module):
     k: Float[Array, "H m"]
     Sigma: Float[Array, "H m m"]
     log_evidence: Float[Array, ""]
+    temperature: Float[Array, ""]
     method: str = eqx.field(static=True)
 
     def value(self, t: int, x) -> Array:
@@ -209,11 +239,12 @@ def soft_lqr(
     if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
         raise ValueError(f"horizon must be a Python int >= 1, got {horizon!r}.")
     n, m = system.state_dim, system.action_dim
-    if reward.Q.shape != (n, n) or reward.R.shape != (m, m):
+    if reward.Q.shape[-2:] != (n, n) or reward.R.shape[-2:] != (m, m):
         raise ValueError(
             f"reward Q must be ({n}, {n}) and R ({m}, {m}) to match the system; got "
             f"{reward.Q.shape} and {reward.R.shape}."
         )
+    steps = (*system.steps(horizon), *reward.steps(horizon))  # validates time-varying lengths
     dtype = system.A.dtype
     temperature = jnp.asarray(temperature, dtype)
     if _is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
@@ -232,8 +263,9 @@ def soft_lqr(
     p_H = _matrix("terminal p", terminal[1], (n,), dtype)
     c_H = jnp.asarray(terminal[2], dtype)
     sol, valid = _soft_lqr(
-        system, reward, horizon, temperature, discount, (P_H, p_H, c_H), method == "exact"
-    )
+        steps, system.initial_mean, system.initial_cov, temperature, discount, (P_H, p_H, c_H),
+        method == "exact",
+    )  # fmt: skip
     if _is_concrete(valid) and not bool(valid):
         raise ValueError(
             "exact soft LQR broke down: I + W P / temperature is not positive definite at some "
@@ -268,15 +300,16 @@ def _sym_sqrt_product(W, P):
     return root @ P @ root
 
 
-def lqr_step(P_c, p_c, c_c, system, reward, temperature):
-    """One backup from the continuation (P', p', c'): (P, p, c, K, k, Sigma)."""
-    A, B = system.A, system.B
-    H_xx = reward.Q + A.T @ P_c @ A
-    H_uu = reward.R + B.T @ P_c @ B
+def lqr_step(P_c, p_c, c_c, step, temperature):
+    """One backup from the continuation (P', p', c') with the step's matrices
+    (A, B, W, Q, R, N, q_x, q_u): returns (P, p, c, K, k, Sigma)."""
+    A, B, _, Q, R, N, q_x, q_u = step
+    H_xx = Q + A.T @ P_c @ A
+    H_uu = R + B.T @ P_c @ B
     H_uu = 0.5 * (H_uu + H_uu.T)
-    H_xu = reward.N + A.T @ P_c @ B
-    h_x = reward.q_x + A.T @ p_c
-    h_u = reward.q_u + B.T @ p_c
+    H_xu = N + A.T @ P_c @ B
+    h_x = q_x + A.T @ p_c
+    h_u = q_u + B.T @ p_c
     chol = jax.scipy.linalg.cho_factor(H_uu, lower=True)
     K = -jax.scipy.linalg.cho_solve(chol, H_xu.T)
     k = -jax.scipy.linalg.cho_solve(chol, h_u)
@@ -291,23 +324,21 @@ def lqr_step(P_c, p_c, c_c, system, reward, temperature):
     return P, p, c, K, k, Sigma
 
 
-@functools.partial(jax.jit, static_argnames=("horizon", "exact"))
-def _soft_lqr(system, reward, horizon, temperature, discount, terminal, exact):
-    def step(carry, _):
+@functools.partial(jax.jit, static_argnames=("exact",))
+def _soft_lqr(steps, mu, S, temperature, discount, terminal, exact):
+    def step(carry, matrices):
         P, p, c, valid = carry
-        P_c, p_c, c_c, ok = continuation(P, p, c, system.W, temperature, discount, exact)
-        P, p, c, K, k, Sigma = lqr_step(P_c, p_c, c_c, system, reward, temperature)
+        W = matrices[2]
+        P_c, p_c, c_c, ok = continuation(P, p, c, W, temperature, discount, exact)
+        P, p, c, K, k, Sigma = lqr_step(P_c, p_c, c_c, matrices, temperature)
         return (P, p, c, valid & ok), (P, p, c, K, k, Sigma)
 
     P_H, p_H, c_H = terminal
     init = (P_H, p_H, c_H, jnp.asarray(True))
-    (_, _, _, valid), (P, p, c, K, k, Sigma) = jax.lax.scan(
-        step, init, None, length=horizon, reverse=True
-    )
+    (_, _, _, valid), (P, p, c, K, k, Sigma) = jax.lax.scan(step, init, steps, reverse=True)
     P = jnp.concatenate([P, P_H[None]])
     p = jnp.concatenate([p, p_H[None]])
     c = jnp.concatenate([c, c_H[None]])
-    mu, S = system.initial_mean, system.initial_cov
     if exact:
         # log E[exp(V_0(x_0)/alpha)] for x_0 ~ N(mu, S): the same Gaussian integral
         P_0, p_0, c_0, ok = continuation(P[0], p[0], c[0], S, temperature, 1.0, True)
@@ -317,7 +348,8 @@ def _soft_lqr(system, reward, horizon, temperature, discount, terminal, exact):
         log_evidence = -(0.5 * mu @ P[0] @ mu + 0.5 * jnp.trace(P[0] @ S) + p[0] @ mu + c[0])
         log_evidence = log_evidence / temperature
     method = "exact" if exact else "variational"
-    return SoftLQRSolution(P, p, c, K, k, Sigma, log_evidence, method), valid
+    sol = SoftLQRSolution(P, p, c, K, k, Sigma, log_evidence, temperature, method)
+    return sol, valid
 
 
 class StationarySoftLQR(eqx.Module):
@@ -355,11 +387,14 @@ def soft_lqr_infinite(
     Raises:
         ValueError: as `soft_lqr`, and when the iteration does not converge.
     """
+    if system.A.ndim == 3 or system.B.ndim == 3 or system.W.ndim == 3 or reward.Q.ndim == 3:
+        raise ValueError("soft_lqr_infinite needs a time-invariant system and reward.")
     first = soft_lqr(system, reward, 1, temperature, method, discount)  # validates the inputs
     temperature = jnp.asarray(temperature, system.A.dtype)
     discount = jnp.asarray(discount, system.A.dtype)
+    matrices = (system.A, system.B, system.W, reward.Q, reward.R, reward.N, reward.q_x, reward.q_u)
     sol = _stationary(
-        system, reward, temperature, discount, first.P[0], first.p[0], method == "exact", tol,
+        matrices, temperature, discount, first.P[0], first.p[0], method == "exact", tol,
         max_iterations,
     )  # fmt: skip
     if _is_concrete(sol.converged) and not bool(sol.converged):
@@ -372,12 +407,12 @@ def soft_lqr_infinite(
 
 
 @functools.partial(jax.jit, static_argnames=("exact", "max_iterations"))
-def _stationary(system, reward, temperature, discount, P, p, exact, tol, max_iterations):
+def _stationary(matrices, temperature, discount, P, p, exact, tol, max_iterations):
     zero = jnp.zeros((), P.dtype)
 
     def backup(P, p):
-        P_c, p_c, _, ok = continuation(P, p, zero, system.W, temperature, discount, exact)
-        return lqr_step(P_c, p_c, zero, system, reward, temperature), ok
+        P_c, p_c, _, ok = continuation(P, p, zero, matrices[2], temperature, discount, exact)
+        return lqr_step(P_c, p_c, zero, matrices, temperature), ok
 
     def not_done(carry):
         _, _, i, change, ok = carry
@@ -394,3 +429,119 @@ def _stationary(system, reward, temperature, discount, P, p, exact, tol, max_ite
     P, p, iterations, change, ok = jax.lax.while_loop(not_done, body, start)
     (_, _, _, K, k, Sigma), _ = backup(P, p)
     return StationarySoftLQR(P, p, K, k, Sigma, (change <= tol) & ok, iterations)
+
+
+class TrajectoryMarginals(eqx.Module):
+    """Gaussian marginals of the trajectory posterior.
+
+    Attributes:
+        state_mean: (H+1, n); state_cov: (H+1, n, n); action_mean: (H, m); action_cov: (H, m, m).
+    """
+
+    state_mean: Float[Array, "H1 n"]
+    state_cov: Float[Array, "H1 n n"]
+    action_mean: Float[Array, "H m"]
+    action_cov: Float[Array, "H m m"]
+
+
+def _tilt(mean, cov, P, p, temperature):
+    """N(mean, cov) times exp(-(1/2 x'Px + p'x)/alpha), normalised: the optimistic posterior.
+
+    cov' = (I + cov P/alpha)^{-1} cov,  mean' = (I + cov P/alpha)^{-1} (mean - cov p/alpha).
+    """
+    M = jnp.eye(P.shape[0], dtype=P.dtype) + cov @ P / temperature
+    new_cov = jnp.linalg.solve(M, cov)
+    return jnp.linalg.solve(M, mean - cov @ p / temperature), 0.5 * (new_cov + new_cov.T)
+
+
+def trajectory_marginals(system: LinearGaussianSystem, sol: SoftLQRSolution) -> TrajectoryMarginals:
+    """Means and covariances of x_t and u_t under the posterior.
+
+    Variational: x_0 ~ N(mu_0, Sigma_0), the policy and the true dynamics. Exact: the posterior
+    start state and dynamics are tilted by exp(V_{t}(x)/alpha) (optimism):
+    p(x'|x,u,e) = N((I + W P/alpha)^{-1} (A x + B u - W p/alpha), (I + W P/alpha)^{-1} W).
+    """
+    horizon = sol.K.shape[0]
+    A, B, W = system.steps(horizon)
+    exact = sol.method == "exact"
+    temperature = sol.temperature
+    mean, cov = system.initial_mean, system.initial_cov
+    if exact:
+        mean, cov = _tilt(mean, cov, sol.P[0], sol.p[0], temperature)
+
+    def step(carry, inputs):
+        mean, cov = carry
+        A_t, B_t, W_t, K, k, Sigma, P_next, p_next = inputs
+        u_mean = K @ mean + k
+        u_cov = K @ cov @ K.T + Sigma
+        closed = A_t + B_t @ K
+        next_mean = A_t @ mean + B_t @ u_mean
+        next_cov = closed @ cov @ closed.T + B_t @ Sigma @ B_t.T + W_t
+        if exact:  # p(x'|x,u,e): the Gaussian step tilted by exp(V_{t+1}(x')/alpha)
+            eye = jnp.eye(W_t.shape[0], dtype=W_t.dtype)
+            shrink = jnp.linalg.solve(eye + W_t @ P_next / temperature, eye)  # M^{-1}
+            spread = closed @ cov @ closed.T + B_t @ Sigma @ B_t.T
+            noise = shrink @ W_t  # (W^{-1} + P/alpha)^{-1}, symmetric
+            next_mean = shrink @ (next_mean - W_t @ p_next / temperature)
+            next_cov = shrink @ spread @ shrink.T + 0.5 * (noise + noise.T)
+        return (next_mean, next_cov), (mean, cov, u_mean, u_cov)
+
+    inputs = (A, B, W, sol.K, sol.k, sol.Sigma, sol.P[1:], sol.p[1:])
+    (last_mean, last_cov), (means, covs, u_means, u_covs) = jax.lax.scan(step, (mean, cov), inputs)
+    return TrajectoryMarginals(
+        state_mean=jnp.concatenate([means, last_mean[None]]),
+        state_cov=jnp.concatenate([covs, last_cov[None]]),
+        action_mean=u_means,
+        action_cov=u_covs,
+    )
+
+
+def sample_trajectories(system: LinearGaussianSystem, sol: SoftLQRSolution, key, num: int):
+    """Draw `num` trajectories from the posterior (see `trajectory_marginals` for its dynamics).
+
+    Returns states (num, H+1, n) and actions (num, H, m).
+    """
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
+        raise ValueError(f"num must be a Python int >= 1, got {num!r}.")
+    return _sample(system, sol, key, int(num))
+
+
+def _gaussian(key, mean, cov, num):
+    n = cov.shape[-1]
+    values, vectors = jnp.linalg.eigh(cov)  # cov may be singular (a known start)
+    root = vectors * jnp.sqrt(jnp.clip(values, 0))[None, :]
+    return mean[None, :] + jax.random.normal(key, (num, n), cov.dtype) @ root.T
+
+
+@functools.partial(jax.jit, static_argnames=("num",))
+def _sample(system, sol, key, num):
+    horizon = sol.K.shape[0]
+    A, B, W = system.steps(horizon)
+    exact = sol.method == "exact"
+    temperature = sol.temperature
+    key, start = jax.random.split(key)
+    mean, cov = system.initial_mean, system.initial_cov
+    if exact:
+        mean, cov = _tilt(mean, cov, sol.P[0], sol.p[0], temperature)
+    x0 = _gaussian(start, mean, cov, num)
+
+    def step(x, inputs):
+        step_key, A_t, B_t, W_t, K, k, Sigma, P_next, p_next = inputs
+        key_u, key_x = jax.random.split(step_key)
+        u = x @ K.T + k[None, :] + _gaussian(key_u, jnp.zeros_like(k), Sigma, num)
+        m = x @ A_t.T + u @ B_t.T
+        if exact:
+            eye = jnp.eye(W_t.shape[0], dtype=W_t.dtype)
+            shrink = jnp.linalg.solve(eye + W_t @ P_next / temperature, eye)
+            m = (m - (W_t @ p_next / temperature)[None, :]) @ shrink.T
+            noise_cov = shrink @ W_t
+        else:
+            noise_cov = W_t
+        x_next = m + _gaussian(key_x, jnp.zeros_like(p_next), 0.5 * (noise_cov + noise_cov.T), num)
+        return x_next, (x, u)
+
+    keys = jax.random.split(key, horizon)
+    inputs = (keys, A, B, W, sol.K, sol.k, sol.Sigma, sol.P[1:], sol.p[1:])
+    last, (xs, us) = jax.lax.scan(step, x0, inputs)
+    states = jnp.concatenate([xs, last[None]])
+    return jnp.moveaxis(states, 0, 1), jnp.moveaxis(us, 0, 1)
