@@ -1,0 +1,228 @@
+"""Soft iLQR: control as inference for nonlinear dynamics by iterated soft LQR.
+
+Around a nominal trajectory (x_t, u_t) the dynamics are linearised and the reward quadratised
+(`jax.jacfwd`, `jax.hessian`); the soft-LQR subproblem on the deviations gives a time-varying
+Gaussian policy N(u_t + k_t + K_t (x - x_t), Sigma_t); a line search on the step along k_t keeps
+the iterate only if the return of the mean policy improves (Li & Todorov 2004, iLQR; Levine &
+Koltun 2013, "Guided Policy Search", for its maximum-entropy form). The reward's Hessian is
+projected onto the negative semi-definite cone (costs must be convex for LQR) and a
+Levenberg-Marquardt term `regularization * I` is added to the action cost, grown when no step
+improves.
+
+The subproblem is the variational one: the mean policy is ordinary iLQR's at every temperature
+(the temperature only sets Sigma_t = temperature * H_uu^{-1}), and the line search maximises the
+return of the mean trajectory, which is that mean's objective. (An exact, optimistic soft iLQR
+would need its line search to maximise the optimistic objective instead; it is not offered.)
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .soft_lqr import _soft_lqr
+
+
+class SoftILQRResult(eqx.Module):
+    """A time-varying Gaussian policy around a nominal trajectory.
+
+    The policy at step t: u ~ N(actions[t] + K[t] (x - states[t]), Sigma[t]).
+
+    Attributes:
+        states: (H+1, n) and actions: (H, m), the nominal (mean) trajectory.
+        K: (H, m, n); Sigma: (H, m, m).
+        total_reward: () the nominal trajectory's return.
+        history: (iterations + 1,) the return after each iteration (the first: the initial guess).
+        iterations: number of iterations done; converged: whether the last improvement was
+            below tol; seconds: wall time.
+    """
+
+    states: Float[Array, "H1 n"]
+    actions: Float[Array, "H m"]
+    K: Float[Array, "H m n"]
+    Sigma: Float[Array, "H m m"]
+    total_reward: Float[Array, ""]
+    history: Float[Array, " I"]
+    iterations: int = eqx.field(static=True)
+    converged: bool = eqx.field(static=True)
+    seconds: float = eqx.field(static=True)
+
+    def mean_action(self, t: int, x):
+        """The policy's mean at step t in state x."""
+        return self.actions[t] + self.K[t] @ (x - self.states[t])
+
+
+def rollout(dynamics, reward, x0, actions):
+    """States (H+1, n) and the return of an open-loop action sequence."""
+
+    def step(x, u):
+        return dynamics(x, u), (x, reward(x, u))
+
+    last, (xs, rewards) = jax.lax.scan(step, x0, actions)
+    return jnp.concatenate([xs, last[None]]), jnp.sum(rewards)
+
+
+def _concave_part(hessian):
+    """The nearest negative semi-definite matrix (eigenvalues clipped at 0)."""
+    values, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
+    return (vectors * jnp.minimum(values, 0)[None, :]) @ vectors.T
+
+
+@functools.partial(jax.jit, static_argnames=("dynamics", "reward", "terminal_reward"))
+def _iteration(dynamics, reward, terminal_reward, x0, states, actions, temperature, noise, reg):
+    """One soft-LQR subproblem around (states, actions) and a line search.
+
+    Returns the candidate (states, actions, return) for every step size, and K, Sigma.
+    """
+    n, m = states.shape[1], actions.shape[1]
+    xs, us = states[:-1], actions
+    A = jax.vmap(jax.jacfwd(dynamics, argnums=0))(xs, us)
+    B = jax.vmap(jax.jacfwd(dynamics, argnums=1))(xs, us)
+
+    def joint(z):
+        return reward(z[:n], z[n:])
+
+    z = jnp.concatenate([xs, us], axis=1)
+    grad = jax.vmap(jax.grad(joint))(z)
+    hess = jax.vmap(lambda z: _concave_part(jax.hessian(joint)(z)))(z)
+    Q, R, N = -hess[:, :n, :n], -hess[:, n:, n:], -hess[:, :n, n:]
+    R = R + reg * jnp.eye(m, dtype=R.dtype)[None]
+    q_x, q_u = -grad[:, :n], -grad[:, n:]
+    W = jnp.broadcast_to(noise, (us.shape[0], n, n))
+    x_h = states[-1]
+    if terminal_reward is None:
+        P_H, p_H = jnp.zeros((n, n), x0.dtype), jnp.zeros(n, x0.dtype)
+    else:
+        P_H = -_concave_part(jax.hessian(terminal_reward)(x_h))
+        p_H = -jax.grad(terminal_reward)(x_h)
+    terminal = (P_H, p_H, jnp.zeros((), x0.dtype))
+    zero = jnp.zeros(n, x0.dtype)
+    sol, _ = _soft_lqr(
+        (A, B, W, Q, R, N, q_x, q_u), zero, jnp.zeros((n, n), x0.dtype), temperature,
+        jnp.ones((), x0.dtype), terminal, False,
+    )  # fmt: skip
+
+    def closed_loop(step_size):
+        def step(x, inputs):
+            x_bar, u_bar, K, k = inputs
+            u = u_bar + step_size * k + K @ (x - x_bar)
+            return dynamics(x, u), (x, u, reward(x, u))
+
+        last, (new_xs, new_us, rewards) = jax.lax.scan(step, x0, (xs, us, sol.K, sol.k))
+        total = jnp.sum(rewards)
+        if terminal_reward is not None:
+            total = total + terminal_reward(last)
+        return jnp.concatenate([new_xs, last[None]]), new_us, total
+
+    step_sizes = 0.5 ** jnp.arange(10, dtype=x0.dtype)
+    candidates = jax.vmap(closed_loop)(step_sizes)
+    return candidates, sol.K, sol.Sigma
+
+
+def soft_ilqr(
+    dynamics,
+    reward,
+    x0,
+    horizon,
+    temperature=1.0,
+    *,
+    noise=None,
+    initial_actions=None,
+    action_dim: int | None = None,
+    terminal_reward=None,
+    max_iterations: int = 100,
+    tol: float = 1e-7,
+    regularization: float = 1e-6,
+) -> SoftILQRResult:
+    """Soft iLQR for nonlinear JAX dynamics and rewards (see the module docstring).
+
+    Args:
+        dynamics: (x (n,), u (m,)) -> x' (n,), a JAX function (its mean, for noisy systems).
+        reward: (x, u) -> scalar, a JAX function (twice differentiable almost everywhere).
+        x0: (n,) start state.
+        horizon: H >= 1.
+        temperature: alpha > 0.
+        noise: (n, n) dynamics noise covariance W (zeros if None; it shifts only the constant of
+            the variational values).
+        initial_actions: (H, m) first guess; zeros of width action_dim if None (give a nudge
+            where zero is a saddle, e.g. a pendulum hanging still).
+        action_dim: m, needed only without initial_actions.
+        terminal_reward: optional x -> scalar.
+        max_iterations, tol: stop when the relative improvement of the return is below tol.
+        regularization: initial Levenberg-Marquardt term on the action cost.
+
+    Returns:
+        A `SoftILQRResult`.
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
+        raise ValueError(f"horizon must be a Python int >= 1, got {horizon!r}.")
+    x0 = jnp.asarray(x0)
+    if x0.ndim != 1:
+        raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
+    dtype = x0.dtype
+    temperature = jnp.asarray(temperature, dtype)
+    if not (temperature > 0):
+        raise ValueError(f"temperature must be > 0, got {float(temperature)}.")
+    n = x0.shape[0]
+    if initial_actions is None:
+        if not isinstance(action_dim, numbers.Integral) or action_dim < 1:
+            raise ValueError("give initial_actions (H, m) or action_dim = m.")
+        initial_actions = jnp.zeros((horizon, int(action_dim)), dtype)
+    actions = jnp.asarray(initial_actions, dtype)
+    if actions.ndim != 2 or actions.shape[0] != horizon:
+        raise ValueError(f"initial_actions must have shape (H, m) = ({horizon}, m).")
+    noise = jnp.zeros((n, n), dtype) if noise is None else jnp.asarray(noise, dtype)
+    if noise.shape != (n, n):
+        raise ValueError(f"noise must have shape (n, n) = ({n}, {n}), got {noise.shape}.")
+
+    start = time.perf_counter()
+    states, total = rollout(dynamics, reward, x0, actions)
+    if terminal_reward is not None:
+        total = total + terminal_reward(states[-1])
+    history = [float(total)]
+    reg = float(regularization)
+    converged = False
+    K = Sigma = None
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):  # noqa: B007
+        (cand_states, cand_actions, cand_totals), K, Sigma = _iteration(
+            dynamics, reward, terminal_reward, x0, states, actions, temperature, noise,
+            jnp.asarray(reg, dtype),
+        )  # fmt: skip
+        best = int(jnp.argmax(jnp.where(jnp.isfinite(cand_totals), cand_totals, -jnp.inf)))
+        improvement = float(cand_totals[best]) - float(total)
+        if improvement > 0:
+            states, actions, total = cand_states[best], cand_actions[best], cand_totals[best]
+            history.append(float(total))
+            reg = max(reg / 10, 1e-9)
+            if improvement <= tol * (1 + abs(float(total))):
+                converged = True
+                break
+        else:
+            reg *= 10
+            history.append(float(total))
+            if reg > 1e8:
+                converged = True  # no descent direction left: a local optimum
+                break
+    # the policy around the final nominal trajectory
+    (_, _, _), K, Sigma = _iteration(
+        dynamics, reward, terminal_reward, x0, states, actions, temperature, noise,
+        jnp.asarray(reg, dtype),
+    )  # fmt: skip
+    return SoftILQRResult(
+        states=states,
+        actions=actions,
+        K=K,
+        Sigma=Sigma,
+        total_reward=jnp.asarray(total),
+        history=jnp.asarray(history),
+        iterations=iterations,
+        converged=converged,
+        seconds=time.perf_counter() - start,
+    )
