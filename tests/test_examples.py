@@ -24,3 +24,16 @@ def test_frozenlake(capsys):
     example = load("frozenlake")
     example.main(example.Args(temperatures=(1e-3,), episodes=100))
     assert "success" in capsys.readouterr().out
+
+
+def test_soft_lqr(tmp_path, capsys):
+    example = load("soft_lqr")
+    example.main(example.Args(samples=5, figure=str(tmp_path / "l.png")))
+    assert "exact" in capsys.readouterr().out and (tmp_path / "l.png").exists()
+
+
+def test_pendulum_ilqr(capsys):
+    example = load("pendulum_ilqr")
+    example.main(example.Args(figure=None))
+    out = capsys.readouterr().out
+    assert "upright" in out and "return" in out

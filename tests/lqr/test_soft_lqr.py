@@ -5,6 +5,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.stats
 
 from control_as_inference.lqr import (
     LinearGaussianSystem,
@@ -268,3 +269,56 @@ def test_variational_marginals_follow_the_true_dynamics(rng):
         np.testing.assert_allclose(marg.state_cov[t], s, rtol=1e-10, atol=1e-12)
         K, k, Sigma = (np.asarray(x[t]) for x in (sol.K, sol.k, sol.Sigma))
         mu, s = a @ mu + b @ (K @ mu + k), (a + b @ K) @ s @ (a + b @ K).T + b @ Sigma @ b.T + w
+
+
+def test_gain_matches_python_control_dlqr(rng):
+    control = pytest.importorskip("control")
+    _, reward, (a, b, _, q, r, cross, *_) = random_problem(rng, linear_terms=False)
+    system = LinearGaussianSystem(a, b, 0.1 * np.eye(3))
+    gain, _, _ = control.dlqr(a, b, q, r, cross)  # u = -K x
+    stationary = soft_lqr_infinite(system, reward, 0.5)
+    np.testing.assert_allclose(stationary.K, -gain, rtol=1e-9, atol=1e-12)
+
+
+def test_tabular_engine_approaches_soft_lqr_as_the_grid_is_refined():
+    """A scalar system discretised on finer and finer grids, solved by the tabular engine."""
+    import control_as_inference as cai
+
+    a, b, noise, q, r, temperature, horizon = 0.9, 0.5, 0.04, 1.0, 0.5, 0.3, 4
+    sol = soft_lqr(
+        LinearGaussianSystem([[a]], [[b]], [[noise]]),
+        QuadraticReward([[q]], [[r]]),
+        horizon,
+        temperature,
+    )
+    errors = []
+    for points, actions in ((15, 9), (61, 31)):
+        x = np.linspace(-3, 3, points)
+        u = np.linspace(-4, 4, actions)
+        mean = a * x[:, None] + b * u[None, :]  # (S, A)
+        edges = np.concatenate([[-np.inf], (x[1:] + x[:-1]) / 2, [np.inf]])
+        cdf = scipy.stats.norm.cdf((edges[None, None, :] - mean[..., None]) / np.sqrt(noise))
+        transitions = np.diff(cdf, axis=-1)
+        transitions /= transitions.sum(-1, keepdims=True)
+        reward = -(0.5 * q * x[:, None] ** 2 + 0.5 * r * u[None, :] ** 2)
+        post = cai.infer(cai.TabularMDP(transitions, reward), horizon, temperature, "variational")
+        inner = np.abs(x) <= 1.0
+        policy = np.asarray(post.policy[0])[inner]
+        policy_mean = policy @ u
+        errors.append(np.max(np.abs(policy_mean - float(sol.K[0, 0, 0]) * x[inner])))
+        # the value's shape (its constant depends on the action grid's measure)
+        v = np.asarray(post.v[0])[inner]
+        v_lqr = -0.5 * float(sol.P[0, 0, 0]) * x[inner] ** 2
+        errors[-1] = max(errors[-1], np.ptp(v - v_lqr))
+    assert errors[1] < errors[0] / 2, errors
+    assert errors[1] < 1e-6, errors
+    # a negative control: the exact (optimistic) gain is measurably different here
+    exact = soft_lqr(
+        LinearGaussianSystem([[a]], [[b]], [[noise]]),
+        QuadraticReward([[q]], [[r]]),
+        horizon,
+        temperature,
+        "exact",
+    )
+    wrong = np.max(np.abs(policy_mean - float(exact.K[0, 0, 0]) * x[inner]))
+    assert wrong > 100 * errors[1], (wrong, errors)
