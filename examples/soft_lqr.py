@@ -59,7 +59,7 @@ def main(args: Args) -> None:
     for method, color in (("variational", "tab:blue"), ("exact", "tab:red")):
         sol = soft_lqr(system, reward, args.horizon, args.temperature, method)
         marg = trajectory_marginals(system, sol)
-        states, actions = sample_trajectories(system, sol, key, args.samples)
+        states, _ = sample_trajectories(system, sol, key, args.samples)
         print(
             f"{method:12s} gain K_0 = {np.round(np.asarray(sol.K[0]), 3).tolist()}, "
             f"std of u_0 = {float(np.sqrt(sol.Sigma[0, 0, 0])):.3f}, "
