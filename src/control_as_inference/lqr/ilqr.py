@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ..tabular.inference import check_temperature
 from .soft_lqr import _soft_lqr
 
 
@@ -166,9 +167,7 @@ def soft_ilqr(
     if x0.ndim != 1:
         raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
     dtype = x0.dtype
-    temperature = jnp.asarray(temperature, dtype)
-    if not (temperature > 0):
-        raise ValueError(f"temperature must be > 0, got {float(temperature)}.")
+    temperature = check_temperature(temperature, dtype)
     n = x0.shape[0]
     if initial_actions is None:
         if not isinstance(action_dim, numbers.Integral) or action_dim < 1:

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..tabular.inference import check_discount, check_temperature
 from ..tabular.mdp import _is_concrete
 
 METHODS = ("exact", "variational")
@@ -222,7 +223,7 @@ def soft_lqr(
     """Finite-horizon soft LQR (see the module docstring for the recursion).
 
     Args:
-        system, reward: the model (time-invariant).
+        system, reward: the model (time-invariant, or (H, ...) stacks of matrices).
         horizon: H >= 1 (Python int).
         temperature: alpha > 0.
         method: "variational" (maximum-entropy LQR; true dynamics) or "exact" (optimistic).
@@ -246,12 +247,8 @@ def soft_lqr(
         )
     steps = (*system.steps(horizon), *reward.steps(horizon))  # validates time-varying lengths
     dtype = system.A.dtype
-    temperature = jnp.asarray(temperature, dtype)
-    if _is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
-        raise ValueError(f"temperature must be finite and > 0, got {float(temperature)}.")
-    discount = jnp.asarray(discount, dtype)
-    if _is_concrete(discount) and not (0 < discount <= 1):
-        raise ValueError(f"discount must lie in (0, 1], got {float(discount)}.")
+    temperature = check_temperature(temperature, dtype)
+    discount = check_discount(discount, dtype)
     if method == "exact" and _is_concrete(discount) and discount != 1:
         raise ValueError(
             "discount: exact soft LQR needs discount = 1 (an absorbing-state discount makes the "
