@@ -14,8 +14,6 @@ then a forward pass of argmaxes.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
@@ -50,7 +48,7 @@ def most_probable_trajectory(
     return _viterbi(mdp, stepwise_reward(mdp, horizon), temperature, terminal_value)
 
 
-@functools.partial(jax.jit)
+@jax.jit
 def _viterbi(mdp: TabularMDP, reward, temperature, terminal_value):
     log_prior = safe_log(mdp.action_prior)
     if mdp.is_sparse:
