@@ -370,18 +370,19 @@ def case_sparse(rng, s, a, k, horizon, repeats, dtype=np.float64):
 
 
 def case_scale(s, a, k, horizon):
-    """Run in a fresh process, so that its peak memory is its own."""
+    """Each mode in a fresh process, so that its peak memory is its own."""
     import subprocess
 
     lists = s * a * k * (4 + 4)
     header(f"scale: S={s}, A={a}, K={k}, H={horizon}, float32, lists {lists / 1e6:.0f} MB")
-    out = subprocess.run(
-        [sys.executable, __file__, "--scale-child", f"{s},{a},{k},{horizon}"],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-    )
-    print(out.stdout.rstrip() or out.stderr[-2000:])
+    for mode in ("summary", "full"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--scale-child", f"{s},{a},{k},{horizon},{mode}"],
+            capture_output=True,
+            text=True,
+            env=os.environ,
+        )
+        print(out.stdout.rstrip() or out.stderr[-2000:])
 
 
 def resident_peak(reset: bool = False) -> int:
@@ -398,29 +399,34 @@ def resident_peak(reset: bool = False) -> int:
 
 
 def scale_child(spec: str) -> None:
-    s, a, k, horizon = (int(x) for x in spec.split(","))
+    *sizes, mode = spec.split(",")
+    s, a, k, horizon = (int(x) for x in sizes)
     rng = np.random.default_rng(0)
     index, prob, reward = successor_model(rng, s, a, k, np.float32)
     lists = index.nbytes + prob.nbytes
     mdp = cai.TabularMDP(cai.Successors(index, prob), reward)
     del index, prob
+    if mode == "summary":
+        name = "infer_summary (checkpointed)"
+        run = lambda: cai.infer_summary(mdp, horizon, 1.0, "exact")  # noqa: E731
+    else:
+        name = "infer (all messages)"
+        run = lambda: cai.infer(mdp, horizon, 1.0, "exact")  # noqa: E731
     base = resident_peak(reset=True)
     start = time.perf_counter()
-    post = block(cai.infer(mdp, horizon, 1.0, "exact"))
+    result = block(run())
     first = time.perf_counter() - start
-    mass = float(post.state_marginals[-1].sum())
-    output_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(post) if hasattr(x, "nbytes"))
-    del post
+    output_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(result) if hasattr(x, "nbytes"))
+    del result
     start = time.perf_counter()
-    block(cai.infer(mdp, horizon, 1.0, "exact"))
+    block(run())
     seconds = time.perf_counter() - start
     peak = resident_peak()
     print(
-        f"  backward + forward (exact): {seconds:.1f} s ({1e3 * seconds / horizon:.0f} ms/step; "
-        f"first call {first:.1f} s); final mass {mass:.6f}\n"
-        f"  memory: lists {lists / 1e9:.2f} GB; before inference {base / 1e9:.2f} GB, peak "
-        f"{peak / 1e9:.2f} GB = {peak / lists:.1f}x the lists (+{(peak - base) / 1e9:.2f} GB); "
-        f"the Posterior alone holds {output_bytes / 1e9:.2f} GB ((H, S, A) fields)"
+        f"  {name}: {seconds:.1f} s ({1e3 * seconds / horizon:.0f} ms/step; first call "
+        f"{first:.1f} s); memory: lists {lists / 1e9:.2f} GB, before {base / 1e9:.2f} GB, "
+        f"peak {peak / 1e9:.2f} GB (+{(peak - base) / 1e9:.2f} GB = "
+        f"{(peak - base) / lists:.1f}x the lists); result {output_bytes / 1e9:.3f} GB"
     )
 
 

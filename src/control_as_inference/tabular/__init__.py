@@ -4,6 +4,7 @@ posterior sampling, the most probable trajectory and soft value iteration."""
 from .inference import Posterior, infer
 from .mdp import Successors, TabularMDP
 from .sampling import log_prob, sample
+from .summary import Summary, infer_summary
 from .value_iteration import ConvergenceWarning, SoftValueSolution, soft_value_iteration
 from .viterbi import most_probable_trajectory
 
@@ -12,8 +13,10 @@ __all__ = [
     "Posterior",
     "SoftValueSolution",
     "Successors",
+    "Summary",
     "TabularMDP",
     "infer",
+    "infer_summary",
     "log_prob",
     "most_probable_trajectory",
     "sample",

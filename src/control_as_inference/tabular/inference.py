@@ -210,26 +210,51 @@ def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Poste
     )
 
 
+def backup(mdp: TabularMDP, v_next, r_t, temperature, discount, exact: bool):
+    """One backward step: (q_t, v_t, log_pi_t, log_cont_t) from V_{t+1} and r_t (see `Posterior`);
+    log_cont_t is () for variational inference, which does not need it."""
+    if exact:
+        top = jnp.max(v_next)
+        log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
+        log_cont = jnp.logaddexp(
+            jnp.log(discount) + log_e, jnp.log1p(-discount) - top / temperature
+        )
+        q_t = r_t + (top + temperature * log_cont)
+    else:
+        log_cont = ()
+        q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
+    v_t, log_pi_t = _kernels.soft_maximum(q_t, _kernels.safe_log(mdp.action_prior), temperature)
+    return q_t, v_t, log_pi_t, log_cont
+
+
+def propagate(mdp: TabularMDP, p_t, log_pi_t, log_cont_t, v_next, temperature, discount, exact):
+    """One forward step: (p_{t+1}, p(s_t, a_t | e)) from p(s_t | e), with the posterior dynamics
+    (exact) or the true dynamics (variational)."""
+    joint = p_t[:, None] * jnp.exp(log_pi_t)
+    if not exact:
+        return discount * _kernels.push(mdp.transitions, joint), joint
+    # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
+    top = jnp.max(v_next)
+    log_w = _kernels.safe_log(joint) - log_cont_t
+    log_next = jnp.log(discount) + (v_next - top) / temperature
+    p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
+    # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha} / e^{log_cont}.
+    # (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log errors; their total need not.)
+    survive = jnp.sum(joint * -jnp.expm1(jnp.log1p(-discount) - top / temperature - log_cont_t))
+    total = jnp.sum(p_next)
+    p_next = p_next * jnp.where(total > 0, survive / jnp.where(total > 0, total, 1), 1)
+    return p_next, joint
+
+
 def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_value, exact: bool):
     """The backward pass: one reverse `lax.scan` over the H steps.
 
     Returns q (H, S, A), v (H+1, S), log_policy (H, S, A) and log_continuation (H, S, A) (see
     `Posterior`).
     """
-    log_prior = _kernels.safe_log(mdp.action_prior)
-    log_discount = jnp.log(discount)
-    log_absorb = jnp.log1p(-discount)
 
     def step(v_next, r_t):
-        if exact:
-            top = jnp.max(v_next)
-            log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
-            log_cont = jnp.logaddexp(log_discount + log_e, log_absorb - top / temperature)
-            q_t = r_t + (top + temperature * log_cont)
-        else:
-            log_cont = ()  # not needed: the variational forward pass uses the true dynamics
-            q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
-        v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
+        q_t, v_t, log_pi_t, log_cont = backup(mdp, v_next, r_t, temperature, discount, exact)
         return v_t, (q_t, v_t, log_pi_t, log_cont)
 
     if mdp.time_varying:
@@ -250,26 +275,12 @@ def forward(mdp: TabularMDP, v, log_policy, log_cont, log_initial, temperature, 
 
     Returns state_marginals (H+1, S) and state_action_marginals (H, S, A).
     """
-    log_discount = jnp.log(discount)
-    log_absorb = jnp.log1p(-discount)
 
     def step(p_t, inputs):
         log_pi_t, log_cont_t, v_next = inputs
-        joint = p_t[:, None] * jnp.exp(log_pi_t)
-        if exact:
-            # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
-            top = jnp.max(v_next)
-            log_w = _kernels.safe_log(joint) - log_cont_t
-            log_next = log_discount + (v_next - top) / temperature
-            p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
-            # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha}
-            # / e^{log_cont}. (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log
-            # errors; their total need not.)
-            survive = jnp.sum(joint * -jnp.expm1(log_absorb - top / temperature - log_cont_t))
-            total = jnp.sum(p_next)
-            p_next = p_next * jnp.where(total > 0, survive / jnp.where(total > 0, total, 1), 1)
-        else:
-            p_next = discount * _kernels.push(mdp.transitions, joint)
+        p_next, joint = propagate(
+            mdp, p_t, log_pi_t, log_cont_t, v_next, temperature, discount, exact
+        )
         return p_next, (p_t, joint)
 
     p_h, (state_marginals, sa_marginals) = jax.lax.scan(
