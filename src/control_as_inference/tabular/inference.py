@@ -165,6 +165,12 @@ def infer(
     Works under `jax.jit` (horizon and method static) and `jax.vmap` (e.g. over a batch of
     rewards or temperatures).
     """
+    args = check_arguments(mdp, horizon, temperature, method, discount, terminal_value)
+    return _infer(mdp, *args, method)
+
+
+def check_arguments(mdp, horizon, temperature, method, discount, terminal_value):
+    """Validate `infer`'s arguments: (horizon, temperature, discount, terminal_value)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     horizon = check_horizon(horizon)
@@ -172,7 +178,19 @@ def infer(
     discount = check_discount(discount, mdp.dtype)
     terminal_value = check_terminal_value(terminal_value, mdp)
     check_reward_horizon(mdp, horizon)
-    return _infer(mdp, horizon, temperature, discount, terminal_value, method)
+    return horizon, temperature, discount, terminal_value
+
+
+def evidence(mdp: TabularMDP, v0, temperature, exact: bool):
+    """(log_evidence, log q(s_0)): exact log sum_s p0(s) exp(V_0(s)/alpha) and the posterior
+    start; variational the bound sum_s p0(s) V_0(s)/alpha and log p0."""
+    log_p0 = _kernels.safe_log(mdp.initial)
+    if not exact:
+        return jnp.sum(mdp.initial * v0) / temperature, log_p0
+    top = jnp.max(v0)
+    log_start = log_p0 + (v0 - top) / temperature
+    log_norm = jax.nn.logsumexp(log_start)
+    return top / temperature + log_norm, log_start - log_norm
 
 
 @functools.partial(jax.jit, static_argnames=("horizon", "method"))
@@ -181,16 +199,7 @@ def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Poste
     q, v, log_policy, log_cont = backward(
         mdp, horizon, temperature, discount, terminal_value, exact
     )
-    log_p0 = _kernels.safe_log(mdp.initial)
-    if exact:
-        top = jnp.max(v[0])
-        log_start = log_p0 + (v[0] - top) / temperature
-        log_norm = jax.nn.logsumexp(log_start)
-        log_evidence = top / temperature + log_norm
-        log_initial = log_start - log_norm
-    else:
-        log_evidence = jnp.sum(mdp.initial * v[0]) / temperature
-        log_initial = log_p0
+    log_evidence, log_initial = evidence(mdp, v[0], temperature, exact)
     state_marginals, sa_marginals = forward(
         mdp, v, log_policy, log_cont, log_initial, temperature, discount, exact
     )

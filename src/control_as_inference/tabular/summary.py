@@ -22,17 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from . import _kernels
-from .inference import (
-    METHODS,
-    backup,
-    check_discount,
-    check_horizon,
-    check_reward_horizon,
-    check_temperature,
-    check_terminal_value,
-    propagate,
-)
+from .inference import backup, check_arguments, evidence, propagate
 from .mdp import TabularMDP
 
 
@@ -69,13 +59,9 @@ def infer_summary(
         mdp, horizon, temperature, method, discount, terminal_value: as `infer`.
         segment: checkpoint spacing L (default ceil(sqrt(H))).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    horizon = check_horizon(horizon)
-    temperature = check_temperature(temperature, mdp.dtype)
-    discount = check_discount(discount, mdp.dtype)
-    terminal_value = check_terminal_value(terminal_value, mdp)
-    check_reward_horizon(mdp, horizon)
+    horizon, temperature, discount, terminal_value = check_arguments(
+        mdp, horizon, temperature, method, discount, terminal_value
+    )
     if segment is None:
         segment = max(1, math.isqrt(max(horizon - 1, 0)) + 1)
     if isinstance(segment, bool) or not isinstance(segment, numbers.Integral) or segment < 1:
@@ -107,16 +93,8 @@ def _summary(mdp, horizon, temperature, discount, terminal_value, method, segmen
     v0 = starts[0] if segments else terminal_value
     ends = jnp.concatenate([starts[1:], terminal_value[None]]) if segments else starts
 
-    log_p0 = _kernels.safe_log(mdp.initial)
-    if exact:
-        top = jnp.max(v0)
-        log_start = log_p0 + (v0 - top) / temperature
-        log_norm = jax.nn.logsumexp(log_start)
-        log_evidence = top / temperature + log_norm
-        p0 = jnp.exp(log_start - log_norm)
-    else:
-        log_evidence = jnp.sum(mdp.initial * v0) / temperature
-        p0 = mdp.initial
+    log_evidence, log_initial = evidence(mdp, v0, temperature, exact)
+    p0 = jnp.exp(log_initial)
 
     def forward_segment(carry, inputs):
         g, v_end = inputs
