@@ -436,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).split())
         print(f"cai {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `cai solve | head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
