@@ -290,10 +290,17 @@ def continuation(P, p, c, W, temperature, discount, exact: bool):
     return P_next, p_next, c_next, valid
 
 
+def _psd_factor(M):
+    """(F, V) with F F' = M for a symmetric PSD M (F = V sqrt(eigenvalues), V the eigenvectors);
+    F V' is the symmetric square root."""
+    values, vectors = jnp.linalg.eigh(M)
+    return vectors * jnp.sqrt(jnp.clip(values, 0))[None, :], vectors
+
+
 def _sym_sqrt_product(W, P):
     """W^{1/2} P W^{1/2} (symmetric), whose spectrum is that of W P."""
-    values, vectors = jnp.linalg.eigh(W)
-    root = (vectors * jnp.sqrt(jnp.clip(values, 0))[None, :]) @ vectors.T
+    factor, vectors = _psd_factor(W)
+    root = factor @ vectors.T
     return root @ P @ root
 
 
@@ -505,8 +512,7 @@ def sample_trajectories(system: LinearGaussianSystem, sol: SoftLQRSolution, key,
 
 def _gaussian(key, mean, cov, num):
     n = cov.shape[-1]
-    values, vectors = jnp.linalg.eigh(cov)  # cov may be singular (a known start)
-    root = vectors * jnp.sqrt(jnp.clip(values, 0))[None, :]
+    root, _ = _psd_factor(cov)  # cov may be singular (a known start): no Cholesky
     return mean[None, :] + jax.random.normal(key, (num, n), cov.dtype) @ root.T
 
 

@@ -219,9 +219,10 @@ def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Poste
     )
 
 
-def backup(mdp: TabularMDP, v_next, r_t, temperature, discount, exact: bool):
+def backup(mdp: TabularMDP, log_prior, v_next, r_t, temperature, discount, exact: bool):
     """One backward step: (q_t, v_t, log_pi_t, log_cont_t) from V_{t+1} and r_t (see `Posterior`);
-    log_cont_t is () for variational inference, which does not need it."""
+    log_cont_t is () for variational inference, which does not need it. log_prior is
+    safe_log(action_prior), computed once by the caller outside its loop."""
     if exact:
         top = jnp.max(v_next)
         log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
@@ -232,7 +233,7 @@ def backup(mdp: TabularMDP, v_next, r_t, temperature, discount, exact: bool):
     else:
         log_cont = ()
         q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
-    v_t, log_pi_t = _kernels.soft_maximum(q_t, _kernels.safe_log(mdp.action_prior), temperature)
+    v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
     return q_t, v_t, log_pi_t, log_cont
 
 
@@ -262,8 +263,12 @@ def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_valu
     `Posterior`).
     """
 
+    log_prior = _kernels.safe_log(mdp.action_prior)
+
     def step(v_next, r_t):
-        q_t, v_t, log_pi_t, log_cont = backup(mdp, v_next, r_t, temperature, discount, exact)
+        q_t, v_t, log_pi_t, log_cont = backup(
+            mdp, log_prior, v_next, r_t, temperature, discount, exact
+        )
         return v_t, (q_t, v_t, log_pi_t, log_cont)
 
     if mdp.time_varying:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from . import _kernels
 from .inference import backup, check_arguments, evidence, propagate
 from .mdp import TabularMDP
 
@@ -73,12 +74,13 @@ def infer_summary(
 def _summary(mdp, horizon, temperature, discount, terminal_value, method, segment) -> Summary:
     exact = method == "exact"
     segments = -(-horizon // segment)  # steps t >= horizon of the last segment do nothing
+    log_prior = _kernels.safe_log(mdp.action_prior)
 
     def reward_at(t):
         return mdp.reward[jnp.minimum(t, horizon - 1)] if mdp.time_varying else mdp.reward
 
     def value_step(v_next, t):  # V_t from V_{t+1}; identity beyond the horizon
-        v_t = backup(mdp, v_next, reward_at(t), temperature, discount, exact)[1]
+        v_t = backup(mdp, log_prior, v_next, reward_at(t), temperature, discount, exact)[1]
         return jnp.where(t < horizon, v_t, v_next)
 
     def steps_of(g):
@@ -106,7 +108,7 @@ def _summary(mdp, horizon, temperature, discount, terminal_value, method, segmen
             p, occupancy = carry
             t, v_next_t = inputs
             _, _, log_pi, log_cont = backup(
-                mdp, v_next_t, reward_at(t), temperature, discount, exact
+                mdp, log_prior, v_next_t, reward_at(t), temperature, discount, exact
             )
             p_next, joint = propagate(
                 mdp, p, log_pi, log_cont, v_next_t, temperature, discount, exact

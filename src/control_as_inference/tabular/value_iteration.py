@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _kernels
-from .inference import check_discount, check_temperature
+from .inference import backup, check_discount, check_temperature
 from .mdp import TabularMDP, _is_concrete
 
 
@@ -107,9 +107,8 @@ def soft_value_iteration(
 def _iterate(mdp, temperature, discount, tol, max_iterations) -> SoftValueSolution:
     log_prior = _kernels.safe_log(mdp.action_prior)
 
-    def backup(v):
-        q = mdp.reward + discount * _kernels.expect(mdp.transitions, v)
-        v_new, log_pi = _kernels.soft_maximum(q, log_prior, temperature)
+    def variational_backup(v):
+        q, v_new, log_pi, _ = backup(mdp, log_prior, v, mdp.reward, temperature, discount, False)
         return q, v_new, log_pi
 
     def not_done(carry):
@@ -118,7 +117,7 @@ def _iterate(mdp, temperature, discount, tol, max_iterations) -> SoftValueSoluti
 
     def body(carry):
         v, i, _, _ = carry
-        _, v_new, _ = backup(v)
+        _, v_new, _ = variational_backup(v)
         residual = jnp.max(jnp.abs(v_new - v))
         return v_new, i + 1, residual, jnp.max(jnp.abs(v_new))
 
@@ -127,7 +126,7 @@ def _iterate(mdp, temperature, discount, tol, max_iterations) -> SoftValueSoluti
     v, iterations, residual, scale = jax.lax.while_loop(
         not_done, body, (v0, jnp.asarray(0), inf, jnp.zeros((), mdp.dtype))
     )
-    q, _, log_pi = backup(v)
+    q, _, log_pi = variational_backup(v)
     return SoftValueSolution(
         q=q,
         v=v,
