@@ -4,6 +4,15 @@ import control_as_inference as cai
 post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
 """
 
+from .irl import (
+    Demonstrations,
+    IRLResult,
+    as_demonstrations,
+    feature_expectations,
+    maxent_irl,
+    maxent_log_likelihood,
+    policy_log_likelihood,
+)
 from .tabular import (
     ConvergenceWarning,
     Posterior,
@@ -23,16 +32,23 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "Demonstrations",
+    "IRLResult",
     "Posterior",
     "SoftValueSolution",
     "Successors",
     "Summary",
     "TabularMDP",
     "__version__",
+    "as_demonstrations",
+    "feature_expectations",
     "infer",
     "infer_summary",
     "log_prob",
+    "maxent_irl",
+    "maxent_log_likelihood",
     "most_probable_trajectory",
+    "policy_log_likelihood",
     "sample",
     "soft_value_iteration",
 ]
