@@ -60,9 +60,7 @@ def test_exact_objective_is_the_posterior_log_likelihood_of_prefixes(rng, temper
         prefix &= np.all(actions[:, :length] == a, axis=1)
         expected = logsumexp(log_w[prefix]) - logsumexp(log_w[same_start])
         one = cai.as_demonstrations(s[None], a[None])
-        ours = cai.maxent_log_likelihood(
-            reward, mdp, one, horizon, temperature, method="exact"
-        )
+        ours = cai.maxent_log_likelihood(reward, mdp, one, horizon, temperature, method="exact")
         dynamics = sum(np.log(transitions[s[t], a[t], s[t + 1]]) for t in range(length))
         np.testing.assert_allclose(float(ours) + dynamics, expected, rtol=1e-10)
 
@@ -152,8 +150,9 @@ def test_gradient_negative_control_wrong_expectation(rng):
     starts, counts = np.unique(np.asarray(demos.states[:, 0]), return_counts=True)
     grads = {
         method: temperature
-        * jax.grad(cai.maxent_log_likelihood)(mdp.reward, mdp, demos, horizon, temperature,
-                                              method=method)
+        * jax.grad(cai.maxent_log_likelihood)(
+            mdp.reward, mdp, demos, horizon, temperature, method=method
+        )
         for method in ("exact", "variational")
     }
     demo_counts = np.zeros((3, 2))
@@ -287,11 +286,19 @@ def test_neural_reward_matches_the_visitation(rng):
     post = cai.infer(true, horizon, 1.0, "variational")
     states, actions = cai.sample(post, jax.random.key(2), 3000)
     model = eqx.nn.MLP(3, "scalar", 16, 1, activation=jnp.tanh, key=jax.random.key(3))
-    model = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x)
-                                   else x, model)
+    model = jax.tree_util.tree_map(
+        lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, model
+    )
     fit = cai.maxent_irl(
-        true, features, (states, actions), horizon=horizon, reward_model=model,
-        optimizer=optax.adam(3e-2), max_iterations=400, tol=1e-3, progress=False,
+        true,
+        features,
+        (states, actions),
+        horizon=horizon,
+        reward_model=model,
+        optimizer=optax.adam(3e-2),
+        max_iterations=400,
+        tol=1e-3,
+        progress=False,
     )
     assert isinstance(fit.reward_model, eqx.nn.MLP)
     assert fit.log_likelihood[-1] > fit.log_likelihood[0]

@@ -107,8 +107,11 @@ def as_demonstrations(states, actions, lengths=None) -> Demonstrations:
 
 
 def _is_ragged(x) -> bool:
-    return isinstance(x, Sequence) and not isinstance(x, str) and len(x) > 0 and all(
-        np.ndim(item) == 1 for item in x
+    return (
+        isinstance(x, Sequence)
+        and not isinstance(x, str)
+        and len(x) > 0
+        and all(np.ndim(item) == 1 for item in x)
     )
 
 

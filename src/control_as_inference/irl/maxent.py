@@ -109,7 +109,7 @@ class DemoStatistics(NamedTuple):
 def demo_statistics(demos: Demonstrations, num_states, num_actions, discount, dtype):
     mask = demos.mask().astype(dtype)
     t = jnp.arange(demos.max_length, dtype=dtype)
-    weights = mask * discount**t[None, :] / demos.num
+    weights = mask * discount ** t[None, :] / demos.num
     counts = (
         jnp.zeros((num_states, num_actions), dtype)
         .at[demos.states[:, :-1], demos.actions]
@@ -135,9 +135,7 @@ def occupancy_statistics(occupancy, mdp: TabularMDP, horizon):
     ):
         raise ValueError("demonstrations given as an occupancy must be finite and >= 0.")
     empty = jnp.zeros((0,), dtype=int)
-    return DemoStatistics(
-        occupancy, mdp.initial, empty, empty, jnp.zeros((0,), mdp.dtype)
-    )
+    return DemoStatistics(occupancy, mdp.initial, empty, empty, jnp.zeros((0,), mdp.dtype))
 
 
 # ----------------------------------------------------------------------------- objective
@@ -149,9 +147,12 @@ def _stationary_value(mdp: TabularMDP, temperature, discount, v_init, tol, max_i
     log_prior = _kernels.safe_log(mdp.action_prior)
 
     def residual(v):
-        return _kernels.soft_maximum(
-            mdp.reward + discount * _kernels.expect(mdp.transitions, v), log_prior, temperature
-        )[0] - v
+        return (
+            _kernels.soft_maximum(
+                mdp.reward + discount * _kernels.expect(mdp.transitions, v), log_prior, temperature
+            )[0]
+            - v
+        )
 
     def iterate(step, x0):  # x <- x + step(x) until the step is below tol (relative)
         def not_done(carry):
@@ -489,7 +490,15 @@ def _make_step(optimizer, static, horizon, method, tol_v):
     def step(params, opt_state, v_init, mdp, stats, features, temperature, discount):
         def objective(reward):
             return _objective(
-                reward, mdp, stats, horizon, temperature, discount, method, v_init, tol_v,
+                reward,
+                mdp,
+                stats,
+                horizon,
+                temperature,
+                discount,
+                method,
+                v_init,
+                tol_v,
                 1_000_000,
             )
 
