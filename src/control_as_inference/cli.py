@@ -4,6 +4,8 @@
     cai sample  [ENV] [inference options] [-n 5] [--seed 0]
     cai map     [ENV] [--temperature --horizon]
     cai compare [ENV] [inference options] [--episodes 1000] [--plot FILE.png]
+    cai irl     [ENV] [--demos FILE.npz | -n 500 --seed 0] [--features state|state-action]
+                [inference options] [--infinite] [--plot FILE.png] [--save-demos FILE.npz]
     cai envs
 
 ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
@@ -120,6 +122,44 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--episodes", type=int, default=1000, help="evaluation episodes")
     compare.add_argument("--seed", type=int, default=0, help="random seed")
     compare.add_argument("--plot", metavar="FILE.png", help="write the comparison figure")
+
+    irl = sub.add_parser(
+        "irl",
+        help="maximum-entropy inverse RL: recover a reward from demonstrations",
+        description="Fits a reward on one-hot state (or state-action) features to demonstrations "
+        "read from an .npz file (arrays states (N, T+1), actions (N, T), optional lengths (N,)) "
+        "or sampled from ENV's posterior under its own reward; reports how the recovered "
+        "reward's soft-optimal policy scores under the true reward.",
+    )
+    _add_env(irl)
+    _add_inference(irl)
+    irl.set_defaults(method="variational")
+    irl.add_argument("--demos", metavar="FILE.npz", help="demonstrations to fit")
+    irl.add_argument(
+        "-n", "--num", type=int, default=500, help="demonstrations to sample without --demos"
+    )
+    irl.add_argument("--seed", type=int, default=0, help="random seed for sampling")
+    irl.add_argument(
+        "--features",
+        choices=("state", "state-action"),
+        default="state",
+        help="one-hot features: a reward per state (default) or per state-action pair",
+    )
+    irl.add_argument(
+        "--infinite",
+        action="store_true",
+        help="discounted infinite horizon (soft value iteration; needs --discount < 1)",
+    )
+    irl.add_argument("--max-iterations", type=int, default=300, help="optimiser steps")
+    irl.add_argument(
+        "--l2",
+        type=float,
+        default=0.01,
+        help="L2 regularisation of the reward (default 0.01; one-hot features need some: "
+        "unvisited states would otherwise be driven to -inf)",
+    )
+    irl.add_argument("--plot", metavar="FILE.png", help="true and recovered reward side by side")
+    irl.add_argument("--save-demos", metavar="FILE.npz", help="write the demonstrations used")
 
     sub.add_parser("envs", help="list the available environments")
     return parser
@@ -402,6 +442,142 @@ def _compare(args) -> None:
         _save(plot_comparison(env if _is_grid(env) else None, *posts), args.plot)
 
 
+def _read_demos(path: str):
+    from .irl import as_demonstrations
+
+    try:
+        data = np.load(path)
+    except Exception as error:  # numpy raises several types for corrupt files
+        raise UsageError(f"cannot read {path} as .npz: {error}") from None
+    missing = [k for k in ("states", "actions") if k not in data.files]
+    if missing:
+        raise UsageError(
+            f"{path} lacks the array(s) {', '.join(missing)}; it needs states (N, T+1) and "
+            "actions (N, T), optionally lengths (N,)"
+        )
+    lengths = data["lengths"] if "lengths" in data.files else None
+    try:
+        return as_demonstrations(data["states"], data["actions"], lengths)
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
+
+
+def _expected_return(mdp, reward, log_policy, horizon, discount) -> float:
+    """E[sum_t gamma^t r(s_t, a_t)] of a policy in the true dynamics (forward propagation)."""
+    reward = np.asarray(reward)
+    policy = np.exp(np.asarray(log_policy))
+    transitions = np.asarray(mdp.dense_transitions())
+    p = np.asarray(mdp.initial)
+    total = 0.0
+    for t in range(horizon):
+        pi_t = policy if policy.ndim == 2 else policy[t]
+        joint = p[:, None] * pi_t
+        total += discount**t * np.sum(np.where(joint > 0, joint * reward, 0.0))
+        p = np.einsum("sa,sat->t", joint, transitions)
+    return float(total)
+
+
+def _irl(args) -> None:
+    import jax
+
+    from .irl import maxent_irl
+    from .tabular import infer, sample, soft_value_iteration
+
+    if args.num < 1:
+        raise UsageError(f"-n must be >= 1, got {args.num}")
+    if args.max_iterations < 1:
+        raise UsageError(f"--max-iterations must be >= 1, got {args.max_iterations}")
+    if not args.l2 >= 0:
+        raise UsageError(f"--l2 must be >= 0, got {args.l2}")
+    mdp, env, _ = _load(args)
+    mdp = _with_prior(mdp, args.prior)
+    if mdp.time_varying:
+        raise UsageError("cai irl needs a stationary (S, A) reward in ENV")
+    horizon = None if args.infinite else _horizon(args, env)
+    if args.infinite and not args.discount < 1:
+        raise UsageError("--infinite needs --discount < 1 (e.g. --discount 0.95)")
+    # the demonstrator's posterior under the true reward
+    if horizon is None:
+        truth = soft_value_iteration(mdp, args.temperature, args.discount)
+    else:
+        truth = infer(mdp, horizon, args.temperature, args.method, args.discount)
+    if args.demos:
+        demos = _read_demos(args.demos)
+        source = args.demos
+    elif horizon is None:  # episodes from the stationary soft-optimal policy
+        import equinox as eqx
+
+        length = 3 * _horizon(args, env)
+        rollout = infer(mdp, length, args.temperature, "variational", 1.0)
+        policy = jax.numpy.broadcast_to(truth.log_policy, rollout.log_policy.shape)
+        rollout = eqx.tree_at(lambda post: post.log_policy, rollout, policy)
+        demos = sample(rollout, jax.random.key(args.seed), args.num)
+        source = f"{args.num} episodes of {length} steps from the true soft-optimal policy"
+    else:
+        demos = sample(truth, jax.random.key(args.seed), args.num)
+        source = f"{args.num} trajectories sampled from the {args.method} posterior"
+    states, actions = demos[0], demos[1]
+    if args.save_demos:
+        try:
+            np.savez(args.save_demos, states=np.asarray(states), actions=np.asarray(actions))
+        except OSError as error:
+            raise UsageError(f"cannot write {args.save_demos}: {error}") from None
+    s, a = mdp.num_states, mdp.num_actions
+    features = np.eye(s) if args.features == "state" else np.eye(s * a).reshape(s, a, s * a)
+    fit = maxent_irl(
+        mdp,
+        features,
+        demos,
+        horizon=horizon,
+        temperature=args.temperature,
+        discount=args.discount,
+        method=args.method,
+        max_iterations=args.max_iterations,
+        regularization=args.l2,
+        progress=sys.stderr.isatty(),
+    )
+    gamma = args.discount
+    steps = horizon if horizon is not None else int(np.ceil(np.log(1e-4) / np.log(gamma)))
+    uniform = np.log(np.asarray(mdp.action_prior))
+    returns = [
+        (
+            "the true reward's policy",
+            _expected_return(mdp, mdp.reward, truth.log_policy, steps, gamma),
+        ),
+        (
+            "the recovered reward's policy",
+            _expected_return(mdp, mdp.reward, fit.solution.log_policy, steps, gamma),
+        ),
+        ("the action prior (no reward)", _expected_return(mdp, mdp.reward, uniform, steps, gamma)),
+    ]
+    print(_describe(args, mdp, env, "infinite" if horizon is None else horizon))
+    print(f"demonstrations: {source}")
+    print(
+        _table(
+            [
+                ("features", f"one-hot {args.features} ({features.shape[-1]})"),
+                ("method", args.method),
+                (
+                    "iterations",
+                    f"{fit.iterations} ({'converged' if fit.converged else 'not converged'})",
+                ),
+                ("log-likelihood per demonstration", f"{fit.log_likelihood[-1]:.4f}"),
+                ("max feature-count gap", f"{fit.feature_gap[-1]:.2e} (L2 {args.l2:g})"),
+            ]
+        )
+    )
+    print(f"\nexpected true return over {steps} steps (discount {gamma:g}) of")
+    print(_table([(name, f"{value:.4f}") for name, value in returns]))
+    if args.plot:
+        from .plotting import plot_rewards
+
+        truth_reward = np.asarray(mdp.reward)
+        _save(
+            plot_rewards(env if _is_grid(env) else None, truth_reward, np.asarray(fit.reward)),
+            args.plot,
+        )
+
+
 def _envs(_args) -> None:
     from .envs import BUILTINS
 
@@ -428,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         "sample": _sample,
         "map": _map,
         "compare": _compare,
+        "irl": _irl,
         "envs": _envs,
     }[args.command]
     try:

@@ -3,6 +3,7 @@
     plot_grid(env, post)                 soft values with policy arrows, and posterior visitation
     plot_over_time(post)                 policy entropy and soft value along the horizon
     plot_comparison(env, exact, var)     exact vs variational inference side by side
+    plot_rewards(env, true, recovered)   inverse RL: true and recovered reward
 
 `env` is anything laid out on a grid (a `GridWorld`, or a `GymModel` of FrozenLake/CliffWalking);
 each function returns a `matplotlib.figure.Figure`: save it with `fig.savefig("file.png")`.
@@ -147,4 +148,31 @@ def plot_comparison(env, exact, variational, title: str | None = None):
     fig.suptitle(
         title or f"exact vs variational inference, temperature {float(exact.temperature):g}"
     )
+    return fig
+
+
+def plot_rewards(env, true_reward, recovered_reward, title: str | None = None):
+    """True and recovered reward side by side, each centred (a constant shift is not
+    identifiable from demonstrations). Rewards are (S, A); grids show the mean over actions
+    per cell, other models the per-state mean as a line."""
+    true_state = np.mean(np.asarray(true_reward), axis=-1)
+    fit_state = np.mean(np.asarray(recovered_reward), axis=-1)
+    if env is not None and getattr(env, "layout", None) is not None:
+        n = len(env.cells)
+        fig = _figure(11, 4.2)
+        left, right = fig.subplots(1, 2)
+        for ax, values, name in ((left, true_state, "true"), (right, fit_state, "recovered")):
+            centred = values[:n] - np.mean(values[:n])
+            _heatmap(fig, ax, env, centred, f"{name} reward (centred)", "r(s) - mean", "coolwarm")
+            _mark_cells(ax, env)
+    else:
+        fig = _figure(10, 3.6)
+        ax = fig.subplots()
+        ax.plot(true_state - true_state.mean(), marker=".", label="true")
+        ax.plot(fit_state - fit_state.mean(), marker=".", label="recovered")
+        ax.set_xlabel("state")
+        ax.set_ylabel("reward (centred)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "maximum-entropy inverse RL: true and recovered reward")
     return fig

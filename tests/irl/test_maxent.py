@@ -367,3 +367,28 @@ def test_bad_input_names_the_argument(rng):
     )
     with pytest.raises(ValueError, match="forbids"):
         cai.maxent_irl(forbidding, features, (good[0], np.ones((2, 2), int)), horizon=3)
+
+
+def test_regularised_optimum_balances_gap_and_penalty(rng):
+    """KKT of max l - lambda/2 |theta|^2: demonstrated - expected counts = alpha lambda theta."""
+    horizon, temperature, lam = 10, 0.5, 0.3
+    true, features, _ = gridworld_problem(rng)
+    post = cai.infer(true, horizon, temperature, "variational")
+    states, actions = cai.sample(post, jax.random.key(4), 500)
+    fit = cai.maxent_irl(
+        true,
+        features,
+        (states, actions),
+        horizon=horizon,
+        temperature=temperature,
+        regularization=lam,
+        tol=1e-9,
+        progress=False,
+    )
+    assert fit.converged
+    theta = np.asarray(fit.reward_model.weights)
+    gap = cai.feature_expectations((states, actions), features) - cai.feature_expectations(
+        fit.solution, features
+    )
+    np.testing.assert_allclose(gap, temperature * lam * theta, atol=1e-7)
+    assert np.linalg.norm(theta) > 0.1  # not trivially zero

@@ -30,6 +30,7 @@ Bellman fixed point is the discounted occupancy, solved by the same kind of iter
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 from typing import Any, NamedTuple
 
@@ -345,6 +346,11 @@ def policy_log_likelihood(log_policy, demonstrations) -> Float[Array, " N"]:
 
 # ----------------------------------------------------------------------------- fitting
 
+# created once, so that the jitted step (keyed on the optimiser) compiles once per shape;
+# a backtracking (Armijo) line search compiles about 1 s faster than optax's default zoom
+_LBFGS = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=30))
+_ADAM = optax.adam(1e-2)
+
 
 @dataclasses.dataclass(frozen=True)
 class IRLResult:
@@ -354,9 +360,11 @@ class IRLResult:
         reward_model: the fitted model (`LinearReward` or the module passed in).
         reward: (S, A) the fitted reward table.
         solution: `Posterior` (finite horizon) or `SoftValueSolution` (infinite) of the fit.
-        log_likelihood: (iterations,) the objective after each iteration.
+        log_likelihood: (iterations,) the objective l before each step (without the penalty).
         feature_gap: (iterations,) max_f |demonstrated - expected feature counts|.
-        converged: whether the gap fell below tol.
+        optimality: (iterations,) alpha max |gradient of the penalised objective| over the
+            parameters; for a linear reward without regularisation this is the feature gap.
+        converged: whether the optimality fell below tol.
         iterations: number of optimiser steps taken.
     """
 
@@ -365,6 +373,7 @@ class IRLResult:
     solution: Posterior | SoftValueSolution
     log_likelihood: np.ndarray
     feature_gap: np.ndarray
+    optimality: np.ndarray
     converged: bool
     iterations: int
 
@@ -380,6 +389,7 @@ def maxent_irl(
     method: str = "variational",
     reward_model=None,
     optimizer=None,
+    regularization=0.0,
     max_iterations: int = 500,
     tol: float = 1e-6,
     progress: bool = True,
@@ -402,10 +412,15 @@ def maxent_irl(
         reward_model: None for `LinearReward` starting at zero weights, or an equinox module
             mapping a (F,) feature vector to a scalar (e.g. `eqx.nn.MLP(F, "scalar", ...)`),
             used as the initial point.
-        optimizer: an optax transformation; default L-BFGS for the linear reward (the objective
-            is concave) and Adam(1e-2) for other models.
+        optimizer: an optax transformation; default L-BFGS with a backtracking line search for
+            the linear reward (the objective is concave) and Adam(1e-2) for other models.
+        regularization: lambda >= 0, maximise l - lambda/2 |params|^2. Needed when the
+            demonstrations' counts cannot be matched exactly (e.g. one-hot features and a state
+            that every policy reaches with some probability but no demonstration visits: l then
+            grows without bound as that state's reward goes to -inf).
         max_iterations: cap on optimiser steps.
-        tol: stop when max_f |demonstrated - expected feature counts| < tol.
+        tol: stop when `optimality` < tol (for a linear reward without regularisation, when
+            max_f |demonstrated - expected feature counts| < tol).
         progress: show a progress bar.
 
     Returns:
@@ -426,32 +441,46 @@ def maxent_irl(
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}.")
     if not (isinstance(tol, numbers.Real) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}.")
+    if not (isinstance(regularization, numbers.Real) and regularization >= 0):
+        raise ValueError(f"regularization must be a number >= 0, got {regularization!r}.")
     if reward_model is None:
         reward_model = LinearReward(jnp.zeros(features.shape[-1], mdp.dtype))
     if optimizer is None:
         if isinstance(reward_model, LinearReward):
-            optimizer = optax.lbfgs()
+            optimizer = _LBFGS
         else:
-            optimizer = optax.adam(1e-2)
+            optimizer = _ADAM
     params, static = eqx.partition(reward_model, eqx.is_inexact_array)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(params)
     v = jnp.zeros(mdp.num_states, mdp.dtype)
-    tol_v = max(10 * float(jnp.finfo(mdp.dtype).eps), 1e-12)
-    step = _make_step(optimizer, static, horizon, method, tol_v)
+    tol_v = jnp.asarray(10 * float(jnp.finfo(mdp.dtype).eps), mdp.dtype)
+    step = functools.partial(
+        _step, optimizer=optimizer, static=static, horizon=horizon, method=method
+    )
 
-    lls, gaps = [], []
+    lls, gaps, optimality = [], [], []
     converged = False
     bar = _progress(max_iterations, progress)
     try:
         for _ in range(max_iterations):
             # optax's L-BFGS relies on implicit int32/int64 promotion; allow it for this call
             with jax.numpy_dtype_promotion("standard"):
-                params, opt_state, v, ll, gap = step(
-                    params, opt_state, v, mdp, stats, features, temperature, discount
+                params, opt_state, v, ll, gap, opt = step(
+                    params,
+                    opt_state,
+                    v,
+                    mdp,
+                    stats,
+                    features,
+                    temperature,
+                    discount,
+                    tol_v,
+                    jnp.asarray(regularization, mdp.dtype),
                 )
             lls.append(float(ll))
             gaps.append(float(gap))
+            optimality.append(float(opt))
             bar.set_postfix(log_likelihood=f"{lls[-1]:.5g}", gap=f"{gaps[-1]:.2e}")
             bar.update()
             if not np.isfinite(lls[-1]):
@@ -459,7 +488,7 @@ def maxent_irl(
                     "maxent_irl: the objective became non-finite; lower the learning rate or "
                     "the temperature's inverse."
                 )
-            if gaps[-1] < tol:
+            if optimality[-1] < tol:
                 converged = True
                 break
     finally:
@@ -478,47 +507,58 @@ def maxent_irl(
         solution=solution,
         log_likelihood=np.asarray(lls),
         feature_gap=np.asarray(gaps),
+        optimality=np.asarray(optimality),
         converged=converged,
         iterations=len(lls),
     )
 
 
-def _make_step(optimizer, static, horizon, method, tol_v):
-    """One jitted optimiser step; returns the objective and feature gap at the incoming params."""
+@functools.partial(jax.jit, static_argnames=("optimizer", "static", "horizon", "method"))
+def _step(
+    params,
+    opt_state,
+    v_init,
+    mdp,
+    stats,
+    features,
+    temperature,
+    discount,
+    tol_v,
+    regularization,
+    *,
+    optimizer,
+    static,
+    horizon,
+    method,
+):
+    """One optimiser step; returns l, the feature gap and the optimality at the incoming params."""
 
-    @jax.jit
-    def step(params, opt_state, v_init, mdp, stats, features, temperature, discount):
-        def objective(reward):
-            return _objective(
-                reward,
-                mdp,
-                stats,
-                horizon,
-                temperature,
-                discount,
-                method,
-                v_init,
-                tol_v,
-                1_000_000,
-            )
-
-        def table(p):
-            return reward_table(eqx.combine(p, static), features)
-
-        def loss(p):
-            return -objective(table(p))[0]
-
-        reward, table_vjp = jax.vjp(table, params)
-        (ll, v), grad_r = jax.value_and_grad(objective, has_aux=True)(reward)
-        (grad_p,) = table_vjp(-grad_r)
-        gap = jnp.max(jnp.abs(temperature * jnp.einsum("sa,saf->f", grad_r, features)))
-        updates, opt_state = optimizer.update(
-            grad_p, opt_state, params, value=-ll, grad=grad_p, value_fn=loss
+    def objective(reward):
+        return _objective(
+            reward, mdp, stats, horizon, temperature, discount, method, v_init, tol_v, 1_000_000
         )
-        params = optax.apply_updates(params, updates)
-        return params, opt_state, jax.lax.stop_gradient(v), ll, gap
 
-    return step
+    def table(p):
+        return reward_table(eqx.combine(p, static), features)
+
+    def penalty(p):
+        return 0.5 * regularization * sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(p))
+
+    def loss(p):
+        return -objective(table(p))[0] + penalty(p)
+
+    reward, table_vjp = jax.vjp(table, params)
+    (ll, v), grad_r = jax.value_and_grad(objective, has_aux=True)(reward)
+    (grad_p,) = table_vjp(-grad_r)
+    grad_p = jax.tree_util.tree_map(lambda g, x: g + regularization * x, grad_p, params)
+    gap = jnp.max(jnp.abs(temperature * jnp.einsum("sa,saf->f", grad_r, features)))
+    leaves = jax.tree_util.tree_leaves(grad_p)
+    optimality = temperature * jnp.max(jnp.stack([jnp.max(jnp.abs(g)) for g in leaves]))
+    updates, opt_state = optimizer.update(
+        grad_p, opt_state, params, value=-ll + penalty(params), grad=grad_p, value_fn=loss
+    )
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, jax.lax.stop_gradient(v), ll, gap, optimality
 
 
 def _progress(total: int, enabled: bool):
