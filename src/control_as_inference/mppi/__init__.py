@@ -1,0 +1,35 @@
+"""Sampling-based planning as inference: MPPI and CEM in JAX, and a closed-loop runner."""
+
+from .closed_loop import (
+    Episode,
+    pendulum_config,
+    pendulum_episode,
+    pendulum_terminal_reward,
+    run_episode,
+    save_gif,
+)
+from .planner import (
+    MPPIConfig,
+    MPPIInfo,
+    MPPIState,
+    cem_step,
+    mppi_init,
+    mppi_step,
+    rollout_returns,
+)
+
+__all__ = [
+    "Episode",
+    "MPPIConfig",
+    "MPPIInfo",
+    "MPPIState",
+    "cem_step",
+    "mppi_init",
+    "mppi_step",
+    "pendulum_config",
+    "pendulum_episode",
+    "pendulum_terminal_reward",
+    "rollout_returns",
+    "run_episode",
+    "save_gif",
+]

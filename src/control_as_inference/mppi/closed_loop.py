@@ -1,0 +1,164 @@
+"""Closed loop: plan with a JAX model, act in the real gymnasium environment.
+
+    episode = pendulum_episode(config, key=jax.random.key(0))   # Pendulum-v1 from hanging
+    episode = run_episode(env, planner, get_state, steps, key)  # any environment
+
+Each step reads the true state from the environment, plans one step (timed, compiled once
+beforehand), and applies the first action with gymnasium's own `step`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..envs.pendulum import angle_normalize, pendulum_reward, pendulum_step
+from .planner import MPPIConfig, cem_step, mppi_init, mppi_step
+
+
+class Episode(NamedTuple):
+    """One closed-loop episode.
+
+    Attributes:
+        states: (T+1, n) true states; actions: (T, m) applied actions; rewards: (T,) the
+        environment's rewards; plan_seconds: (T,) wall time of each planning step;
+        effective_sample_size: (T,); frames: list of RGB arrays when rendered, else None.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    plan_seconds: np.ndarray
+    effective_sample_size: np.ndarray
+    frames: list | None
+
+    @property
+    def total_cost(self) -> float:
+        """-sum of the rewards."""
+        return float(-np.sum(self.rewards))
+
+
+def run_episode(
+    env,
+    planner: Callable,
+    planner_state,
+    get_state: Callable,
+    steps: int,
+    key,
+    progress: bool = False,
+    render: bool = False,
+) -> Episode:
+    """Run `steps` steps of planning with `planner(planner_state, x, key) -> (action, state,
+    info)` on `get_state(env)` and acting with `env.step`. The environment must be reset."""
+    from tqdm.auto import tqdm
+
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    x = jnp.asarray(get_state(env))
+    # compile outside the timed loop (same shapes, a throwaway key)
+    jax.block_until_ready(planner(planner_state, x, jax.random.key(0)))
+    states, actions, rewards, seconds, ess = [np.asarray(x)], [], [], [], []
+    frames = [env.render()] if render else None
+    bar = tqdm(range(steps), desc="planning", disable=not progress, leave=False)
+    for _ in bar:
+        key, sub = jax.random.split(key)
+        start = time.perf_counter()
+        action, planner_state, info = planner(planner_state, x, sub)
+        action = np.asarray(jax.block_until_ready(action))
+        seconds.append(time.perf_counter() - start)
+        _, reward, terminated, truncated, _ = env.step(action)
+        x = jnp.asarray(get_state(env))
+        states.append(np.asarray(x))
+        actions.append(action)
+        rewards.append(float(reward))
+        ess.append(float(info.effective_sample_size))
+        if render:
+            frames.append(env.render())
+        bar.set_postfix(cost=f"{-sum(rewards):.1f}")
+        if terminated or truncated:
+            break
+    return Episode(
+        states=np.stack(states),
+        actions=np.stack(actions),
+        rewards=np.asarray(rewards),
+        plan_seconds=np.asarray(seconds),
+        effective_sample_size=np.asarray(ess),
+        frames=frames,
+    )
+
+
+def pendulum_terminal_reward(x):
+    """The state part of Pendulum-v1's cost at the end of the horizon."""
+    return -(angle_normalize(x[0]) ** 2 + 0.1 * x[1] ** 2)
+
+
+def pendulum_config(num_samples: int = 1000, **overrides) -> MPPIConfig:
+    """The usual Pendulum-v1 settings (pytorch_mppi's example): horizon 15, temperature 1,
+    noise variance 10, torque bounds +-2, the state cost also at the end of the horizon."""
+    settings = dict(
+        horizon=15,
+        num_samples=num_samples,
+        temperature=1.0,
+        noise_cov=10.0,
+        action_low=-2.0,
+        action_high=2.0,
+        terminal_reward=pendulum_terminal_reward,
+    )
+    settings.update(overrides)
+    return MPPIConfig(**settings)
+
+
+def pendulum_episode(
+    config: MPPIConfig,
+    key,
+    steps: int = 200,
+    start=(np.pi, 0.0),
+    planner: str = "mppi",
+    progress: bool = False,
+    render: bool = False,
+    seed: int = 0,
+) -> Episode:
+    """Swing up gymnasium's Pendulum-v1 from `start` = (theta, theta_dot) (hanging by default),
+    planning with the JAX model of `envs.pendulum`."""
+    import gymnasium as gym
+
+    if planner not in ("mppi", "cem"):
+        raise ValueError(f"planner must be 'mppi' or 'cem', got {planner!r}.")
+    env = gym.make(
+        "Pendulum-v1", render_mode="rgb_array" if render else None, max_episode_steps=steps
+    )
+    env.reset(seed=seed)
+    env.unwrapped.state = np.asarray(start, dtype=np.float64)
+    dtype = config.noise_cov.dtype
+    step = mppi_step if planner == "mppi" else cem_step
+    plan = jax.jit(
+        functools.partial(step, config=config, dynamics=pendulum_step, reward=pendulum_reward)
+    )
+    key, init = jax.random.split(key)
+    try:
+        return run_episode(
+            env,
+            plan,
+            mppi_init(config, key=init),
+            lambda e: np.asarray(e.unwrapped.state, dtype=dtype),
+            steps,
+            key,
+            progress,
+            render,
+        )
+    finally:
+        env.close()
+
+
+def save_gif(frames, path: str, fps: int = 30) -> None:
+    """Write RGB frames as an animated GIF (Pillow, which matplotlib already needs)."""
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(frame)) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
