@@ -108,6 +108,11 @@ def test_text_map_and_npz_files(tmp_path):
         ("irl", "-n", "0"),
         ("irl", "--infinite"),
         ("irl", "--l2", "-1"),
+        ("plan", "pendulum", "--samples", "0"),
+        ("plan", "pendulum", "--temperature", "0"),
+        ("plan", "pendulum", "--noise", "-1"),
+        ("plan", "pendulum", "--steps", "0"),
+        ("plan", "cartwheel"),
         ("frobnicate",),
     ],
 )
@@ -154,7 +159,16 @@ def test_envs_lists_everything():
 
 
 def test_help_everywhere():
-    for command in ((), ("solve",), ("sample",), ("map",), ("compare",), ("irl",), ("envs",)):
+    for command in (
+        (),
+        ("solve",),
+        ("sample",),
+        ("map",),
+        ("compare",),
+        ("irl",),
+        ("plan",),
+        ("envs",),
+    ):
         out = run(*command, "--help")
         assert out.returncode == 0 and "usage" in out.stdout
 
@@ -199,3 +213,19 @@ def test_irl_infinite_horizon_and_bad_demos(tmp_path):
     np.savez(bad, states=np.zeros((2, 3), dtype=int))
     out = run("irl", "--demos", str(bad))
     assert out.returncode == 2 and "lacks" in out.stderr
+
+
+def test_plan_pendulum_writes_a_plot_and_a_video(tmp_path):
+    import importlib.util
+
+    png, gif = tmp_path / "p.png", tmp_path / "p.gif"
+    out = run("plan", "pendulum", "--samples", "300", "--plot", str(png), "--video", str(gif))
+    if importlib.util.find_spec("pygame") is None:  # the video extra is not installed
+        assert out.returncode == 2 and "pygame" in out.stderr, out.stderr
+        out = run("plan", "pendulum", "--samples", "300", "--plot", str(png))
+    else:
+        assert gif.stat().st_size > 10_000
+    assert out.returncode == 0, out.stderr
+    assert "upright (|angle| < 0.1)  from step" in out.stdout
+    assert value_of(out.stdout, "total cost") < 420
+    assert matplotlib.image.imread(png).shape[2] in (3, 4)

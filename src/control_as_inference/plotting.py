@@ -4,6 +4,7 @@
     plot_over_time(post)                 policy entropy and soft value along the horizon
     plot_comparison(env, exact, var)     exact vs variational inference side by side
     plot_rewards(env, true, recovered)   inverse RL: true and recovered reward
+    plot_episode(episode)                a planning episode: angle, torque, cost
 
 `env` is anything laid out on a grid (a `GridWorld`, or a `GymModel` of FrozenLake/CliffWalking);
 each function returns a `matplotlib.figure.Figure`: save it with `fig.savefig("file.png")`.
@@ -175,4 +176,27 @@ def plot_rewards(env, true_reward, recovered_reward, title: str | None = None):
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title or "maximum-entropy inverse RL: true and recovered reward")
+    return fig
+
+
+def plot_episode(episode, title: str | None = None):
+    """A pendulum episode: angle from upright, applied torque and cumulative cost over time."""
+    states = np.asarray(episode.states)
+    angle = (states[:, 0] + np.pi) % (2 * np.pi) - np.pi
+    fig = _figure(12, 3.6)
+    axes = fig.subplots(1, 3)
+    axes[0].plot(angle, marker=".", markersize=3)
+    axes[0].axhline(0.0, color="0.5", linewidth=0.8)
+    axes[0].set_ylabel("angle from upright (rad)")
+    axes[0].set_title("angle")
+    axes[1].step(range(len(episode.actions)), np.asarray(episode.actions)[:, 0], where="post")
+    axes[1].set_ylabel("torque")
+    axes[1].set_title("action")
+    axes[2].plot(np.cumsum(-np.asarray(episode.rewards)))
+    axes[2].set_ylabel("cumulative cost")
+    axes[2].set_title(f"cost (total {episode.total_cost:.1f})")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "closed-loop planning on Pendulum-v1")
     return fig

@@ -77,8 +77,8 @@ class MPPIConfig(eqx.Module):
 
     def __init__(
         self,
-        horizon: int,
-        num_samples: int,
+        horizon,
+        num_samples,
         temperature=1.0,
         noise_cov=1.0,
         action_low=None,
@@ -267,10 +267,15 @@ def _noise(key, chol, config: MPPIConfig):
     return jnp.einsum("ij,hjn->hin", chol, z)
 
 
-def _clip(config: MPPIConfig, u):
+def _clip(config: MPPIConfig, u, samples_last: bool = False):
+    """Clip actions to the bounds: u is (..., m), or (H, m, N) when samples_last."""
     if config.action_low is None:
         return u
-    return jnp.clip(u, config.action_low, config.action_high)
+    low, high = config.action_low, config.action_high
+    if samples_last:
+        low, high = low[:, None], high[:, None]
+    shape = (1,) * (u.ndim - low.ndim) + low.shape
+    return jnp.clip(u, low.reshape(shape), high.reshape(shape))
 
 
 def _shift(config: MPPIConfig, mean):
@@ -304,7 +309,7 @@ def mppi_step(
     nominal, cov = state.nominal, state.covariance
     h, m = config.horizon, config.action_dim
     eps = _noise(key, jnp.linalg.cholesky(cov), config)  # (H, m, N)
-    actions = _clip(config, nominal[:, :, None] + eps)
+    actions = _clip(config, nominal[:, :, None] + eps, samples_last=True)
     eps = actions - nominal[:, :, None]
     returns, states = _rollout(x, actions, config, dynamics, reward, config.return_rollouts)
 
@@ -368,7 +373,7 @@ def cem_step(
     def refit(carry, key):
         mean, cov = carry
         eps = _noise(key, jnp.linalg.cholesky(cov), config)
-        actions = _clip(config, mean[:, :, None] + eps)  # (H, m, N)
+        actions = _clip(config, mean[:, :, None] + eps, samples_last=True)  # (H, m, N)
         returns, _ = _rollout(x, actions, config, dynamics, reward)
         _, elite = jax.lax.top_k(returns, num_elites)
         chosen = actions[:, :, elite]
