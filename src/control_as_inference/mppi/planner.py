@@ -66,6 +66,8 @@ class MPPIConfig(eqx.Module):
     num_samples: int = eqx.field(static=True)
     temperature: Float[Array, ""]
     noise_cov: Float[Array, "m m"]
+    noise_chol: Float[Array, "m m"]
+    noise_precision: Float[Array, "m m"]
     action_low: Float[Array, " m"] | None
     action_high: Float[Array, " m"] | None
     discount: Float[Array, ""]
@@ -144,6 +146,8 @@ class MPPIConfig(eqx.Module):
         self.num_samples = int(num_samples)
         self.temperature = temperature
         self.noise_cov = jnp.asarray(cov, dtype)
+        self.noise_chol = jnp.asarray(np.linalg.cholesky(cov), dtype)
+        self.noise_precision = jnp.asarray(np.linalg.inv(cov), dtype)
         self.action_low = action_low
         self.action_high = action_high
         self.discount = discount
@@ -203,8 +207,7 @@ def mppi_init(config: MPPIConfig, nominal=None, key=None) -> MPPIState:
     if nominal is not None and key is not None:
         raise ValueError("give nominal or key, not both.")
     if key is not None:
-        chol = jnp.linalg.cholesky(config.noise_cov)
-        nominal = jax.random.normal(key, shape, dtype) @ chol.T
+        nominal = jax.random.normal(key, shape, dtype) @ config.noise_chol.T
     if nominal is None:
         nominal = jnp.zeros(shape, dtype)
     nominal = jnp.asarray(nominal, dtype)
@@ -308,16 +311,18 @@ def mppi_step(
     """
     nominal, cov = state.nominal, state.covariance
     h, m = config.horizon, config.action_dim
-    eps = _noise(key, jnp.linalg.cholesky(cov), config)  # (H, m, N)
+    if config.adapt_covariance:
+        chol, proposal_precision = jnp.linalg.cholesky(cov), jnp.linalg.inv(cov)
+    else:  # the proposal is the prior: factors computed once, in the config
+        chol, proposal_precision = config.noise_chol, config.noise_precision
+    eps = _noise(key, chol, config)  # (H, m, N)
     actions = _clip(config, nominal[:, :, None] + eps, samples_last=True)
     eps = actions - nominal[:, :, None]
     returns, states = _rollout(x, actions, config, dynamics, reward, config.return_rollouts)
 
-    prior_precision = jnp.linalg.inv(config.noise_cov)
-    proposal_precision = jnp.linalg.inv(cov)
     log_w = (
         returns / config.temperature
-        - 0.5 * _quadratic(prior_precision, actions)
+        - 0.5 * _quadratic(config.noise_precision, actions)
         + 0.5 * _quadratic(proposal_precision, eps)
     )
     log_w = log_w - jnp.max(log_w)
