@@ -4,6 +4,7 @@ import control_as_inference as cai
 post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
 """
 
+from .distributed import shard_mdp
 from .irl import (
     Demonstrations,
     IRLResult,
@@ -50,5 +51,6 @@ __all__ = [
     "most_probable_trajectory",
     "policy_log_likelihood",
     "sample",
+    "shard_mdp",
     "soft_value_iteration",
 ]

@@ -37,7 +37,11 @@ class Successors(NamedTuple):
 
 
 def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+    """Values can be checked: not a tracer, and (for a global array spread over several
+    processes) every shard is in this process."""
+    if isinstance(x, jax.core.Tracer):
+        return False
+    return getattr(x, "is_fully_addressable", True)
 
 
 def _dtype_of(x):
