@@ -113,6 +113,8 @@ def test_text_map_and_npz_files(tmp_path):
         ("plan", "pendulum", "--noise", "-1"),
         ("plan", "pendulum", "--steps", "0"),
         ("plan", "cartwheel"),
+        ("sweep", "--address", "127.0.0.1:1"),
+        ("sweep", "--temperatures", "a,b"),
         ("frobnicate",),
     ],
 )

@@ -1,0 +1,258 @@
+"""Experiment sweeps on Ray: a grid of runs fanned out as Ray tasks, collected into one table.
+
+    runs = grid(env=["bridge", "cliff"], temperature=[0.1, 1.0], method=["exact", "variational"])
+    table = run_sweep(runs, task="solve")              # a local Ray instance, started on demand
+    table = run_sweep(runs, address="10.0.0.5:6379")   # or an existing cluster
+    write_table(table, "sweep.csv"); plot_sweep(table, x="temperature")
+
+Each run is one Ray task (one CPU; float64 JAX in the worker). A run that raises is reported in
+its row (`error`) and the others still finish. Tasks:
+
+- "solve": tabular inference on `env` (any `cai solve` environment) with `temperature`, `horizon`
+  (default 30), `method` ("exact"), `discount` (1.0); reports the log evidence, the policy
+  entropy at t = 0 and the policy's expected return in the true dynamics.
+- "mppi": a Pendulum-v1 episode from hanging with `samples` (1000), `temperature` (1.0),
+  `noise` (10.0), `horizon` (15), `steps` (200), `seed` (0); reports the total cost and the
+  planning time per step.
+- any picklable function of keyword arguments returning a dict.
+
+Ray is the optional `distributed` extra: pip install "control-as-inference[distributed]".
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import socket
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+TASKS = ("solve", "mppi")
+METRICS = ("expected_return", "entropy_t0", "log_evidence", "total_cost", "plan_ms")
+
+
+def grid(**axes) -> list[dict]:
+    """The cartesian product of the given parameter lists, as a list of run dicts."""
+    for name, values in axes.items():
+        if isinstance(values, str) or not hasattr(values, "__iter__"):
+            raise ValueError(f"grid: {name} must be a list of values, got {values!r}.")
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def solve_task(env="bridge", temperature=1.0, horizon=30, method="exact", discount=1.0, **extra):
+    """One tabular solve (see the module docstring)."""
+    import argparse
+
+    from ..cli import _load
+    from ..plotting import expected_entropy
+    from ..tabular import infer
+
+    if extra:
+        raise ValueError(f"solve: unknown parameters {sorted(extra)}.")
+    mdp, _, _ = _load(argparse.Namespace(env=env, slip=None))
+    post = infer(mdp, int(horizon), temperature, method, discount)
+    # the posterior policy rolled forward in the true dynamics
+    occupancy = _true_occupancy(mdp, np.exp(np.asarray(post.log_policy)), float(discount))
+    reward = np.asarray(mdp.reward)
+    expected_return = float(np.sum(np.where(occupancy > 0, occupancy * reward, 0.0)))
+    return {
+        "log_evidence": float(post.log_evidence),
+        "entropy_t0": float(expected_entropy(post)[0]),
+        "expected_return": expected_return,
+    }
+
+
+def _true_occupancy(mdp, policy, discount):
+    """(S, A) or (H, S, A) discounted state-action occupancy of a time-indexed policy (H, S, A)
+    in the true dynamics, by forward propagation in numpy."""
+    transitions = np.asarray(mdp.dense_transitions())
+    p = np.asarray(mdp.initial)
+    out = []
+    for t in range(policy.shape[0]):
+        joint = p[:, None] * policy[t]
+        out.append(discount**t * joint)
+        p = np.einsum("sa,sat->t", joint, transitions)
+    out = np.stack(out)
+    return out if mdp.time_varying else out.sum(axis=0)
+
+
+def mppi_task(samples=1000, temperature=1.0, noise=10.0, horizon=15, steps=200, seed=0, **extra):
+    """One Pendulum-v1 MPPI episode from hanging (see the module docstring)."""
+    import jax
+
+    from ..mppi import pendulum_config, pendulum_episode
+
+    if extra:
+        raise ValueError(f"mppi: unknown parameters {sorted(extra)}.")
+    config = pendulum_config(
+        int(samples), horizon=int(horizon), temperature=temperature, noise_cov=noise
+    )
+    episode = pendulum_episode(config, jax.random.key(int(seed)), int(steps), seed=int(seed))
+    return {
+        "total_cost": episode.total_cost,
+        "plan_ms": float(1e3 * np.median(episode.plan_seconds)),
+    }
+
+
+def _run_one(task, params):
+    """Runs in a Ray worker: the task's metrics plus its wall time."""
+    start = time.perf_counter()
+    function = {"solve": solve_task, "mppi": mppi_task}.get(task, task)
+    metrics = function(**params)
+    metrics["seconds"] = time.perf_counter() - start
+    return metrics
+
+
+def _check_address(address: str) -> None:
+    """Fail fast, naming the setting, when nothing listens at a Ray address."""
+    if address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(
+            f"address must be host:port (or ray://host:port, 'auto'), got {address!r}."
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"address: cannot reach a Ray cluster at {address!r} ({error}); start one with "
+            "`ray start --head` or leave the address out for a local instance."
+        ) from None
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "Ray is not installed: pip install 'control-as-inference[distributed]'"
+        ) from None
+    return ray
+
+
+def run_sweep(
+    runs: list[dict],
+    task: str | Callable = "solve",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run every parameter dict of `runs` as a Ray task and collect one row per run.
+
+    Args:
+        runs: parameter dicts (e.g. from `grid`).
+        task: "solve", "mppi" or a picklable function of keyword arguments returning a dict.
+        address: an existing Ray cluster ("host:port", "ray://host:port" or "auto"); None
+            starts a local instance (shut down afterwards).
+        num_cpus: CPUs of the local instance (default: all).
+        progress: show a progress bar.
+
+    Returns:
+        Rows in the order of `runs`: the parameters, the task's metrics, `seconds`, and
+        `error` (empty, or the exception's type and message).
+
+    Raises:
+        ValueError: for an unknown task, empty runs, a missing Ray or an unreachable address.
+    """
+    from tqdm.auto import tqdm
+
+    if not callable(task) and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or a function, got {task!r}.")
+    runs = list(runs)
+    if not runs or not all(isinstance(run, dict) for run in runs):
+        raise ValueError("runs must be a non-empty list of parameter dicts.")
+    ray = _ray()
+    if address is not None:
+        _check_address(address)
+    started = False
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            kwargs["num_cpus"] = num_cpus
+        ray.init(address=address, **kwargs)
+        started = True
+    env_vars = {"JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu", "PYTHONWARNINGS": "ignore"}
+    remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": env_vars})(_run_one)
+    try:
+        futures = [remote.remote(task, run) for run in runs]
+        rows: list[dict | None] = [None] * len(runs)
+        pending = {future: i for i, future in enumerate(futures)}
+        bar = tqdm(total=len(runs), desc="sweep", disable=not progress, leave=False)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(done[0])
+            row = dict(runs[i])
+            try:
+                row.update(ray.get(done[0]))
+                row["error"] = ""
+            except ray.exceptions.RayTaskError as error:
+                cause = error.cause if getattr(error, "cause", None) is not None else error
+                row["error"] = f"{type(cause).__name__}: {' '.join(str(cause).split())}"
+            rows[i] = row
+            bar.update()
+        bar.close()
+    finally:
+        if started:
+            ray.shutdown()
+    return rows
+
+
+def write_table(rows: list[dict], path: str) -> None:
+    """Write rows as CSV (.csv) or JSON (anything else); columns are the union of the keys."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    if path.endswith(".csv"):
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=1)
+
+
+def plot_sweep(rows: list[dict], x: str = "temperature", metrics: list[str] | None = None):
+    """One panel per metric against the numeric parameter `x`, a line per combination of the
+    other parameters (failed runs left out). `metrics` defaults to the built-in tasks' metrics
+    found in the rows. Returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    good = [row for row in rows if not row.get("error")]
+    if not good:
+        raise ValueError("plot_sweep: every run failed; nothing to plot.")
+    if metrics is None:
+        metrics = [m for m in METRICS if m in good[0]]
+    if not metrics:
+        raise ValueError("plot_sweep: name the metrics to plot (metrics=[...]).")
+    others = [
+        k
+        for k in dict.fromkeys(k for row in rows for k in row)
+        if k not in metrics and k not in (x, "seconds", "error")
+    ]
+    fig = Figure(figsize=(5 * len(metrics), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    groups: dict[tuple, list[dict]] = {}
+    for row in good:
+        groups.setdefault(tuple(row.get(p) for p in others), []).append(row)
+    for ax, metric in zip(axes, metrics, strict=True):
+        for key, members in groups.items():
+            members = sorted(members, key=lambda r: r[x])
+            label = ", ".join(f"{p}={v}" for p, v in zip(others, key, strict=True)) or None
+            ax.plot([r[x] for r in members], [r[metric] for r in members], marker="o", label=label)
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        if all(isinstance(r[x], int | float) and r[x] > 0 for r in good):
+            ax.set_xscale("log")
+    if groups and len(groups) > 1:
+        axes[0].legend(fontsize="small")
+    return fig
+
+
+__all__ = ["grid", "mppi_task", "plot_sweep", "run_sweep", "solve_task", "write_table"]
