@@ -46,7 +46,6 @@ import platform  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import control_as_inference as cai  # noqa: E402
@@ -135,8 +134,10 @@ def main():
     rng = np.random.default_rng(0)
     s = ARGS.states or (200 if ARGS.quick else 1000)
     a, k, f, horizon = 4, 5, 10, 50
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, {ARGS.threads} thread(s); "
-          f"jax {jax.__version__} on {jax.default_backend()}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, {ARGS.threads} thread(s); "
+        f"jax {jax.__version__} on {jax.default_backend()}"
+    )
     print(f"MaxEnt IRL, S = {s}, A = {a}, {k} successors, H = {horizon}, F = {f} state features\n")
     index, prob = random_model(rng, s, a, k)
     transitions = dense(index, prob)
@@ -150,10 +151,19 @@ def main():
 
     rows = []
     fit, total, warm = ours(true, features, horizon, occupancy_sa, tol=1e-6)
-    err = np.abs(state_occupancy(cai.TabularMDP(transitions, fit.reward, initial), horizon)
-                 - demo_om).max()
-    rows.append(("ours (L-BFGS, f64)", total, warm, fit.iterations, err,
-                 np.abs(np.asarray(fit.reward_model.weights) - theta).max()))
+    err = np.abs(
+        state_occupancy(cai.TabularMDP(transitions, fit.reward, initial), horizon) - demo_om
+    ).max()
+    rows.append(
+        (
+            "ours (L-BFGS, f64)",
+            total,
+            warm,
+            fit.iterations,
+            err,
+            np.abs(np.asarray(fit.reward_model.weights) - theta).max(),
+        )
+    )
 
     try:
         import imitation  # noqa: F401
@@ -168,16 +178,28 @@ def main():
                 state_occupancy(cai.TabularMDP(transitions, reward, initial), horizon) - demo_om
             ).max()
             centred = reward - reward.mean() - (features @ theta - (features @ theta).mean())
-            rows.append((f"imitation MCEIRL (Adam lr {lr:g})", seconds, seconds, iterations,
-                         err_im, np.abs(centred).max()))
+            rows.append(
+                (
+                    f"imitation MCEIRL (Adam lr {lr:g})",
+                    seconds,
+                    seconds,
+                    iterations,
+                    err_im,
+                    np.abs(centred).max(),
+                )
+            )
 
-    print(f"{'':36s} {'seconds':>8s} {'compiled':>8s} {'iters':>6s} "
-          f"{'occupancy err':>13s} {'reward err':>10s}")
+    print(
+        f"{'':36s} {'seconds':>8s} {'compiled':>8s} {'iters':>6s} "
+        f"{'occupancy err':>13s} {'reward err':>10s}"
+    )
     for name, t, t_warm, iters, e, re in rows:
         print(f"{name:36s} {t:8.2f} {t_warm:8.2f} {iters:6d} {e:13.2e} {re:10.2e}")
     for name, t, _, _, e, _ in rows[1:]:
-        print(f"ratio imitation/ours ({name}): {t / rows[0][1]:.1f}x wall "
-              f"(ours converged to {rows[0][4]:.1e}, it to {e:.1e})")
+        print(
+            f"ratio imitation/ours ({name}): {t / rows[0][1]:.1f}x wall "
+            f"(ours converged to {rows[0][4]:.1e}, it to {e:.1e})"
+        )
 
     print("\nState-action features (imitation takes state rewards only):")
     sa_features = rng.normal(size=(s, a, f))
@@ -185,15 +207,18 @@ def main():
     post_sa = cai.infer(true_sa, horizon, 1.0, "variational")
     states, actions = cai.sample(post_sa, jax.random.key(0), 5000)
     start = time.perf_counter()
-    fit = cai.maxent_irl(true_sa, sa_features, (states, actions), horizon=horizon,
-                         progress=False)
-    print(f"  5000 sampled demonstrations: {time.perf_counter() - start:.2f} s, "
-          f"{fit.iterations} iterations, max |theta - theta*| = "
-          f"{np.abs(np.asarray(fit.reward_model.weights) - theta).max():.3f}")
+    fit = cai.maxent_irl(true_sa, sa_features, (states, actions), horizon=horizon, progress=False)
+    print(
+        f"  5000 sampled demonstrations: {time.perf_counter() - start:.2f} s, "
+        f"{fit.iterations} iterations, max |theta - theta*| = "
+        f"{np.abs(np.asarray(fit.reward_model.weights) - theta).max():.3f}"
+    )
 
     big = ARGS.large if not ARGS.quick else 20_000
-    print(f"\nSuccessor lists, S = {big}, A = {a}, K = {k}, H = {horizon} (imitation needs a dense "
-          f"{big}x{a}x{big} array):")
+    print(
+        f"\nSuccessor lists, S = {big}, A = {a}, K = {k}, H = {horizon} (imitation needs a dense "
+        f"{big}x{a}x{big} array):"
+    )
     index, prob = random_model(rng, big, a, k)
     features = rng.normal(size=(big, f))
     large = cai.TabularMDP(cai.Successors(index, prob), features @ theta)
@@ -201,11 +226,12 @@ def main():
     occupancy_sa = np.asarray(post.state_action_marginals).sum(axis=0)
     del post
     start = time.perf_counter()
-    fit = cai.maxent_irl(large, features, occupancy_sa, horizon=horizon, tol=1e-6,
-                         progress=False)
-    print(f"  {time.perf_counter() - start:.2f} s, {fit.iterations} iterations, converged "
-          f"{fit.converged}, max |theta - theta*| = "
-          f"{np.abs(np.asarray(fit.reward_model.weights) - theta).max():.2e}")
+    fit = cai.maxent_irl(large, features, occupancy_sa, horizon=horizon, tol=1e-6, progress=False)
+    print(
+        f"  {time.perf_counter() - start:.2f} s, {fit.iterations} iterations, converged "
+        f"{fit.converged}, max |theta - theta*| = "
+        f"{np.abs(np.asarray(fit.reward_model.weights) - theta).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

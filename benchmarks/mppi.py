@@ -119,8 +119,10 @@ def main():
     except ImportError as error:
         peer = None
         print(f"(pytorch_mppi not available: {error}; ours only)")
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, {ARGS.threads} thread(s); "
-          f"jax {jax.__version__}; {peer or ''}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, {ARGS.threads} thread(s); "
+        f"jax {jax.__version__}; {peer or ''}"
+    )
     print(f"Pendulum-v1 from hanging, {STEPS} steps, horizon 15, temperature 1, noise var 10\n")
     samples = [1000] if ARGS.quick else [int(n) for n in ARGS.samples.split(",")]
     seeds = range(2 if ARGS.quick else ARGS.seeds)
@@ -136,16 +138,20 @@ def main():
                 continue
             costs = [c for c, _ in results]
             ms = [1e3 * t for _, t in results]
-            print(f"  {name:13s} cost per seed {' '.join(f'{c:6.1f}' for c in costs)}   median "
-                  f"{statistics.median(costs):6.1f}   ms/step per seed "
-                  f"{' '.join(f'{t:5.2f}' for t in ms)}   median {statistics.median(ms):5.2f}")
+            print(
+                f"  {name:13s} cost per seed {' '.join(f'{c:6.1f}' for c in costs)}   median "
+                f"{statistics.median(costs):6.1f}   ms/step per seed "
+                f"{' '.join(f'{t:5.2f}' for t in ms)}   median {statistics.median(ms):5.2f}"
+            )
         if rows["pytorch_mppi"]:
             ours_ms = statistics.median(t for _, t in rows["ours"])
             their_ms = statistics.median(t for _, t in rows["pytorch_mppi"])
             ours_cost = statistics.median(c for c, _ in rows["ours"])
             their_cost = statistics.median(c for c, _ in rows["pytorch_mppi"])
-            print(f"  planning time ratio pytorch_mppi / ours: {their_ms / ours_ms:.2f}x; "
-                  f"median cost ours {ours_cost:.1f} vs {their_cost:.1f}\n")
+            print(
+                f"  planning time ratio pytorch_mppi / ours: {their_ms / ours_ms:.2f}x; "
+                f"median cost ours {ours_cost:.1f} vs {their_cost:.1f}\n"
+            )
 
 
 if __name__ == "__main__":

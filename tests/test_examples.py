@@ -37,3 +37,20 @@ def test_pendulum_ilqr(capsys):
     example.main(example.Args(figure=None))
     out = capsys.readouterr().out
     assert "upright" in out and "return" in out
+
+
+def test_sharded_inference_two_processes():
+    import re
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "sharded_inference.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    evidences = re.findall(r"log evidence (-?[\d.]+)", out.stdout)
+    assert len(evidences) == 3 and len(set(evidences)) == 1, out.stdout
+    assert "holds 2000 of 4000 states" in out.stdout

@@ -12,6 +12,7 @@ from control_as_inference.envs import builtin
 pytest.importorskip("ray")
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # Ray starts its processes
 def test_local_sweep_returns_every_run_and_reports_failures(tmp_path):
     runs = grid(env=["bridge", "cliff"], temperature=[0.3, 1.0], method=["exact", "variational"])
     runs += [
