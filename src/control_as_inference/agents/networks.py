@@ -1,0 +1,120 @@
+"""Networks of the agents (equinox): an MLP, twin critics, a tanh-Gaussian actor, a categorical
+actor. All take one unbatched input; batch them with `jax.vmap`."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def mlp(in_size, out_size, hidden, key, dtype=jnp.float32):
+    """An MLP with ReLU hidden layers of the widths in `hidden` (a tuple)."""
+    sizes = (in_size, *hidden, out_size)
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = tuple(
+        eqx.nn.Linear(a, b, key=k, dtype=dtype)
+        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+    )
+    return MLP(layers)
+
+
+class MLP(eqx.Module):
+    layers: tuple
+
+    def __call__(self, x):
+        for layer in self.layers[:-1]:
+            x = jax.nn.relu(layer(x))
+        return self.layers[-1](x)
+
+
+class TwinCritic(eqx.Module):
+    """Two independent Q networks Q_i(s, a) (Fujimoto et al. 2018's clipped double Q)."""
+
+    q1: MLP
+    q2: MLP
+
+    def __init__(self, obs_dim, action_dim, hidden, key, dtype=jnp.float32):
+        k1, k2 = jax.random.split(key)
+        self.q1 = mlp(obs_dim + action_dim, 1, hidden, k1, dtype)
+        self.q2 = mlp(obs_dim + action_dim, 1, hidden, k2, dtype)
+
+    def __call__(self, obs, action) -> tuple[Array, Array]:
+        x = jnp.concatenate([obs, action])
+        return self.q1(x)[0], self.q2(x)[0]
+
+
+class DiscreteTwinCritic(eqx.Module):
+    """Two Q networks with one output per action: Q_i(s, .) (A,)."""
+
+    q1: MLP
+    q2: MLP
+
+    def __init__(self, obs_dim, num_actions, hidden, key, dtype=jnp.float32):
+        k1, k2 = jax.random.split(key)
+        self.q1 = mlp(obs_dim, num_actions, hidden, k1, dtype)
+        self.q2 = mlp(obs_dim, num_actions, hidden, k2, dtype)
+
+    def __call__(self, obs) -> tuple[Array, Array]:
+        return self.q1(obs), self.q2(obs)
+
+
+class TanhGaussianActor(eqx.Module):
+    """pi(a|s): u ~ N(mu(s), sigma(s)^2), a = scale * tanh(u) + offset (the action box).
+
+    log pi(a|s) = log N(u; mu, sigma^2) - sum_j log(scale_j (1 - tanh(u_j)^2)),
+    with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) for stability.
+    """
+
+    trunk: MLP
+    scale: Float[Array, " m"]
+    offset: Float[Array, " m"]
+
+    def __init__(self, obs_dim, low, high, hidden, key, dtype=jnp.float32):
+        low = jnp.asarray(low, dtype)
+        high = jnp.asarray(high, dtype)
+        self.trunk = mlp(obs_dim, 2 * low.shape[0], hidden, key, dtype)
+        self.scale = (high - low) / 2
+        self.offset = (high + low) / 2
+
+    def distribution(self, obs):
+        out = self.trunk(obs)
+        mean, log_std = jnp.split(out, 2)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs, key) -> tuple[Array, Array]:
+        """(action, log pi(action|obs)) by the reparameterisation u = mu + sigma eps."""
+        mean, log_std = self.distribution(obs)
+        eps = jax.random.normal(key, mean.shape, mean.dtype)
+        u = mean + jnp.exp(log_std) * eps
+        return self.squash(u), tanh_gaussian_log_prob(u, mean, log_std, self.scale)
+
+    def squash(self, u):
+        return jax.lax.stop_gradient(self.scale) * jnp.tanh(u) + jax.lax.stop_gradient(self.offset)
+
+    def deterministic(self, obs):
+        """The action of the mean, scale * tanh(mu) + offset (evaluation)."""
+        return self.squash(self.distribution(obs)[0])
+
+
+def tanh_gaussian_log_prob(u, mean, log_std, scale) -> Array:
+    """log density of a = scale * tanh(u) + offset where u ~ N(mean, exp(log_std)^2)."""
+    z = (u - mean) * jnp.exp(-log_std)
+    gaussian = jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi))
+    log_det = jnp.sum(jnp.log(scale) + 2 * (jnp.log(2.0) - u - jax.nn.softplus(-2 * u)))
+    return gaussian - log_det
+
+
+class CategoricalActor(eqx.Module):
+    """pi(a|s) = softmax(logits(s))."""
+
+    trunk: MLP
+
+    def __init__(self, obs_dim, num_actions, hidden, key, dtype=jnp.float32):
+        self.trunk = mlp(obs_dim, num_actions, hidden, key, dtype)
+
+    def log_probs(self, obs) -> Array:
+        return jax.nn.log_softmax(self.trunk(obs))
