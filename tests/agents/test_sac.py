@@ -138,6 +138,8 @@ def test_wrong_action_space():
 
 
 def test_learns_pendulum():
-    result = train(SACConfig(), "Pendulum-v1", jax.random.key(0), 3000, progress=False)
-    assert len(result.history) == 15
-    assert float(np.mean(evaluate(result.state, "Pendulum-v1", episodes=5))) > -400
+    """6000 steps (30 episodes) from a random policy's return of about -1200 to a swing-up
+    (rl-zoo's trained SAC scores about -150)."""
+    result = train(SACConfig(), "Pendulum-v1", jax.random.key(0), 6000, progress=False)
+    assert len(result.history) == 30
+    assert float(np.mean(evaluate(result.state, "Pendulum-v1", episodes=5))) > -300

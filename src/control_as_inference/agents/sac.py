@@ -12,8 +12,9 @@ With temperature alpha, a batch (s, a, r, s', d) and a' ~ pi(.|s'), ã ~ pi(.|s)
                   sign, a gradient smaller by the factor alpha.)
     targets:      Q' <- tau Q + (1 - tau) Q'                               (Polyak)
 
-One `update` is one gradient step of all three (temperature, critic, actor, in that order, as in
-the paper's algorithm 1) and the target update; `update_many` scans several.
+One `update` is one gradient step of all three (critic, actor, temperature, in that order, as in
+the paper's algorithm 1; the temperature step reuses the actor step's samples of ã) and the
+target update; `update_many` scans several.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def sac_init(config: SACConfig, obs_dim: int, low, high, key) -> SACState:
     return SACState(
         actor=actor,
         critic=critic,
-        target_critic=critic,
+        target_critic=jax.tree_util.tree_map(jnp.copy, critic),  # own buffers (donation)
         log_alpha=log_alpha,
         actor_opt=opt.init(eqx.filter(actor, eqx.is_inexact_array)),
         critic_opt=opt.init(eqx.filter(critic, eqx.is_inexact_array)),
@@ -144,10 +145,14 @@ def critic_loss(critic, target_critic, actor, alpha, batch, key, gamma) -> Array
 
 def actor_loss(actor, critic, alpha, obs, key) -> Array:
     """L_pi = mean_b [alpha log pi(ã|s) - min_i Q_i(s, ã)], ã reparameterised."""
+    return _actor_loss_and_log_pi(actor, critic, alpha, obs, key)[0]
+
+
+def _actor_loss_and_log_pi(actor, critic, alpha, obs, key):
     keys = jax.random.split(key, obs.shape[0])
     action, log_pi = jax.vmap(actor.sample)(obs, keys)
     q1, q2 = jax.vmap(critic)(obs, action)
-    return jnp.mean(alpha * log_pi - jnp.minimum(q1, q2))
+    return jnp.mean(alpha * log_pi - jnp.minimum(q1, q2)), log_pi
 
 
 def temperature_loss(log_alpha, log_pi, target_entropy) -> Array:
@@ -161,19 +166,12 @@ def temperature_loss(log_alpha, log_pi, target_entropy) -> Array:
 def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
     """One gradient step on a sampled minibatch (module docstring)."""
     opt = optimiser(config)
-    key, k_batch, k_alpha, k_critic, k_actor = jax.random.split(state.key, 5)
+    key, k_batch, k_critic, k_actor = jax.random.split(state.key, 4)
     batch = buffer_sample(state.buffer, k_batch, config.batch_size)
     obs = batch[0]
     m = state.actor.scale.shape[0]
     target_entropy = -float(m) if config.target_entropy is None else config.target_entropy
-
-    log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
-    _, log_pi = jax.vmap(state.actor.sample)(obs, jax.random.split(k_alpha, obs.shape[0]))
-    if config.auto_temperature:
-        grad = jax.grad(temperature_loss)(log_alpha, log_pi, target_entropy)
-        updates, alpha_opt = opt.update(grad, alpha_opt, log_alpha)
-        log_alpha = optax.apply_updates(log_alpha, updates)
-    alpha = jnp.exp(log_alpha)
+    alpha = jnp.exp(state.log_alpha)
 
     def critic_objective(critic):
         return critic_loss(
@@ -185,11 +183,18 @@ def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
     critic = eqx.apply_updates(state.critic, updates)
 
     def actor_objective(actor):
-        return actor_loss(actor, critic, alpha, obs, k_actor)
+        return _actor_loss_and_log_pi(actor, critic, alpha, obs, k_actor)
 
-    pi_loss, grads = eqx.filter_value_and_grad(actor_objective)(state.actor)
+    (pi_loss, log_pi), grads = eqx.filter_value_and_grad(actor_objective, has_aux=True)(state.actor)
     updates, actor_opt = opt.update(grads, state.actor_opt, state.actor)
     actor = eqx.apply_updates(state.actor, updates)
+
+    # the temperature step uses the actor's samples of this update (algorithm 1's order)
+    log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
+    if config.auto_temperature:
+        grad = jax.grad(temperature_loss)(log_alpha, log_pi, target_entropy)
+        updates, alpha_opt = opt.update(grad, alpha_opt, log_alpha)
+        log_alpha = optax.apply_updates(log_alpha, updates)
 
     target_critic = jax.tree_util.tree_map(
         lambda q, t: config.tau * q + (1 - config.tau) * t if eqx.is_inexact_array(q) else q,
