@@ -51,6 +51,9 @@ class Fixed(eqx.Module):
     def sample(self, obs, key):
         return jnp.array([self.action]), jnp.asarray(self.log_pi)
 
+    def sample_batch(self, obs, key):
+        return jax.vmap(lambda o: self.sample(o, key))(obs)
+
 
 def test_sac_losses_against_hand_values():
     obs = jnp.zeros((2, 3))

@@ -87,10 +87,19 @@ class TanhGaussianActor(eqx.Module):
 
     def sample(self, obs, key) -> tuple[Array, Array]:
         """(action, log pi(action|obs)) by the reparameterisation u = mu + sigma eps."""
+        eps = jax.random.normal(key, self.scale.shape, self.scale.dtype)
+        return self.sample_from_noise(obs, eps)
+
+    def sample_from_noise(self, obs, eps) -> tuple[Array, Array]:
+        """As `sample`, with the standard normal eps given (batch it with one draw of noise)."""
         mean, log_std = self.distribution(obs)
-        eps = jax.random.normal(key, mean.shape, mean.dtype)
         u = mean + jnp.exp(log_std) * eps
         return self.squash(u), tanh_gaussian_log_prob(u, mean, log_std, self.scale)
+
+    def sample_batch(self, obs, key) -> tuple[Array, Array]:
+        """`sample` for a batch of observations (B, n): one noise draw for the batch."""
+        eps = jax.random.normal(key, (obs.shape[0], *self.scale.shape), self.scale.dtype)
+        return jax.vmap(self.sample_from_noise)(obs, eps)
 
     def squash(self, u):
         return jax.lax.stop_gradient(self.scale) * jnp.tanh(u) + jax.lax.stop_gradient(self.offset)

@@ -134,8 +134,7 @@ def sac_init(config: SACConfig, obs_dim: int, low, high, key) -> SACState:
 def critic_loss(critic, target_critic, actor, alpha, batch, key, gamma) -> Array:
     """L_Q = 1/2 sum_i mean_b (Q_i(s, a) - y)^2 with the soft target y (module docstring)."""
     obs, action, reward, next_obs, terminated = batch
-    keys = jax.random.split(key, obs.shape[0])
-    next_action, next_log_pi = jax.vmap(actor.sample)(next_obs, keys)
+    next_action, next_log_pi = actor.sample_batch(next_obs, key)
     q1_next, q2_next = jax.vmap(target_critic)(next_obs, next_action)
     soft_value = jnp.minimum(q1_next, q2_next) - alpha * next_log_pi
     target = jax.lax.stop_gradient(reward + gamma * (1 - terminated) * soft_value)
@@ -149,8 +148,7 @@ def actor_loss(actor, critic, alpha, obs, key) -> Array:
 
 
 def _actor_loss_and_log_pi(actor, critic, alpha, obs, key):
-    keys = jax.random.split(key, obs.shape[0])
-    action, log_pi = jax.vmap(actor.sample)(obs, keys)
+    action, log_pi = actor.sample_batch(obs, key)
     q1, q2 = jax.vmap(critic)(obs, action)
     return jnp.mean(alpha * log_pi - jnp.minimum(q1, q2)), log_pi
 
