@@ -1,0 +1,180 @@
+"""SAC on Pendulum-v1: ours, stable-baselines3 and SBX side by side, one core each.
+
+rl-zoo's Pendulum-v1 hyperparameters for all three (learning rate 1e-3, 20,000 steps, batch 256,
+buffer 1e6, learning starts 100, gamma 0.99, tau 0.005, automatic temperature, two hidden
+layers of 256), seeds 0-2, each run in its own process pinned to one core (`os.sched_setaffinity`)
+with one torch thread and XLA's Eigen pool off. Reported per run: steps/s over the whole run
+(compilation included) and over its second half (steady state), and the mean return of 10
+deterministic evaluation episodes. Then our fully jitted path on the JAX pendulum: one seed, and
+eight seeds under `jax.vmap` (aggregate steps/s).
+
+    python benchmarks/sac.py                    # everything (about 25 minutes)
+    python benchmarks/sac.py --libraries ours --seeds 1 --steps 5000    # quick
+
+SB3 and SBX are optional (the `peers` extra, and `pip install sbx-rl`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def child(library: str, seed: int, steps: int) -> dict:
+    os.sched_setaffinity(0, {0})
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    import numpy as np
+
+    if library in ("ours", "ours-jitted", "ours-jitted-8"):
+        import jax
+
+        from control_as_inference.agents import SACConfig, evaluate, train
+        from control_as_inference.agents.jax_train import make_pendulum_train
+
+        if library == "ours":
+            start = time.perf_counter()
+            result = train(
+                SACConfig(), "Pendulum-v1", jax.random.key(seed), steps, seed=seed, progress=False
+            )
+            total = time.perf_counter() - start
+            history = result.history
+            half = next(r for r in history if r["step"] >= steps // 2)
+            steady = (steps - half["step"]) / (history[-1]["seconds"] - half["seconds"])
+            returns = evaluate(result.state, "Pendulum-v1", 10)
+            return {
+                "steps_per_s": steps / total,
+                "steady": steady,
+                "return": float(np.mean(returns)),
+            }
+        seeds = 8 if library == "ours-jitted-8" else 1
+        run = make_pendulum_train(SACConfig(buffer_size=steps), steps)
+        keys = jax.random.split(jax.random.key(seed), seeds)
+        function = jax.jit(jax.vmap(run))
+        start = time.perf_counter()
+        compiled = function.lower(keys).compile()
+        compile_s = time.perf_counter() - start
+        start = time.perf_counter()
+        states, _ = jax.block_until_ready(compiled(keys))
+        seconds = time.perf_counter() - start
+        means = []
+        for i in range(seeds):
+            state = jax.tree_util.tree_map(lambda x, i=i: x[i], states)
+            means.append(float(np.mean(evaluate(state, "Pendulum-v1", 10))))
+        return {
+            "steps_per_s": seeds * steps / (seconds + compile_s),
+            "steady": seeds * steps / seconds,
+            "return": float(np.mean(means)),
+            "compile_s": compile_s,
+        }
+
+    import gymnasium as gym
+    import torch
+
+    torch.set_num_threads(1)
+    if library == "sb3":
+        from stable_baselines3 import SAC
+    else:
+        from sbx import SAC
+    env = gym.make("Pendulum-v1")
+    model = SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        batch_size=256,
+        buffer_size=1_000_000,
+        learning_starts=100,
+        gamma=0.99,
+        tau=0.005,
+        seed=seed,
+        verbose=0,
+    )
+    start = time.perf_counter()
+    model.learn(steps // 2)
+    middle = time.perf_counter()
+    model.learn(steps - steps // 2, reset_num_timesteps=False)
+    end = time.perf_counter()
+    returns = []
+    for i in range(10):
+        obs, _ = env.reset(seed=1000 + i)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return {
+        "steps_per_s": steps / (end - start),
+        "steady": (steps - steps // 2) / (end - middle),
+        "return": float(np.mean(returns)),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--libraries", default="ours,sb3,sbx,ours-jitted,ours-jitted-8")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.seed, args.steps)))
+        return 0
+    print(f"Pendulum-v1, {args.steps} steps, one core per run ({os.cpu_count()} on the machine)")
+    print(f"{'library':15s} {'seed':>4s} {'steps/s':>8s} {'steady':>8s} {'eval return':>12s}")
+    summary = {}
+    for library in args.libraries.split(","):
+        seeds = [0] if library == "ours-jitted-8" else range(args.seeds)
+        for seed in seeds:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    library,
+                    "--seed",
+                    str(seed),
+                    "--steps",
+                    str(args.steps),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if out.returncode:
+                print(f"{library:15s} {seed:4d}  failed: {out.stderr.strip().splitlines()[-1]}")
+                break
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            summary.setdefault(library, []).append(r)
+            print(
+                f"{library:15s} {seed:4d} {r['steps_per_s']:8.1f} {r['steady']:8.1f} "
+                f"{r['return']:12.1f}",
+                flush=True,
+            )
+    print()
+    for library, rows in summary.items():
+        rate = statistics.median(r["steps_per_s"] for r in rows)
+        steady = statistics.median(r["steady"] for r in rows)
+        ret = statistics.mean(r["return"] for r in rows)
+        line = (
+            f"{library:15s} median steps/s {rate:7.1f} (steady {steady:7.1f}), "
+            f"mean return {ret:7.1f}"
+        )
+        if "sb3" in summary and library != "sb3":
+            base = statistics.median(r["steps_per_s"] for r in summary["sb3"])
+            line += f", {rate / base:.2f}x SB3"
+        if "sbx" in summary and library not in ("sbx", "sb3"):
+            base = statistics.median(r["steps_per_s"] for r in summary["sbx"])
+            line += f", {rate / base:.2f}x SBX"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
