@@ -115,6 +115,13 @@ def test_text_map_and_npz_files(tmp_path):
         ("plan", "cartwheel"),
         ("sweep", "--address", "127.0.0.1:1"),
         ("sweep", "--temperatures", "a,b"),
+        ("train", "sac", "Pendulum-v1", "--steps", "0"),
+        ("train", "sac", "CartPole-v1", "--steps", "10"),
+        ("train", "sac", "Pendulum-v1", "--learning-rate", "-1"),
+        ("train", "sac", "Pendulum-v1", "--batch-size", "512", "--buffer-size", "100"),
+        ("train", "sac", "NoSuchEnv-v9"),
+        ("evaluate", "/nonexistent/run"),
+        ("resume", "/nonexistent/run"),
         ("frobnicate",),
     ],
 )
@@ -231,3 +238,55 @@ def test_plan_pendulum_writes_a_plot_and_a_video(tmp_path):
     assert "upright (|angle| < 0.1)  from step" in out.stdout
     assert value_of(out.stdout, "total cost") < 420
     assert matplotlib.image.imread(png).shape[2] in (3, 4)
+
+
+SMALL_RUN = ("--buffer-size", "2000", "--batch-size", "64", "--learning-starts", "50")
+
+
+def test_train_resume_evaluate(tmp_path):
+    run_dir = str(tmp_path / "run")
+    out = run("train", "sac", "Pendulum-v1", "--steps", "400", "--out", run_dir, *SMALL_RUN)
+    assert out.returncode == 0, out.stderr
+    assert "400 steps, 2 episodes" in out.stdout
+    out = run("resume", run_dir, "--steps", "600")
+    assert out.returncode == 0, out.stderr
+    assert "600 steps, 3 episodes" in out.stdout
+    png = tmp_path / "curve.png"
+    out = run("evaluate", run_dir, "--episodes", "2", "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert "step 600" in out.stdout and png.exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "control_as_inference.cli",
+            "train",
+            "sac",
+            "Pendulum-v1",
+            "--steps",
+            "1000000",
+            "--out",
+            str(run_dir),
+            *SMALL_RUN,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / "log.csv").exists():
+        time.sleep(0.5)
+    time.sleep(5)  # some training steps
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "interrupted at step" in stdout and "cai resume" in stdout
+    meta = json.loads((run_dir / "checkpoint.json").read_text())
+    assert meta["step"] > 0

@@ -10,6 +10,9 @@
                 [--video FILE.gif]
     cai sweep   [ENV ...] [--task solve|mppi] [--temperatures 0.1,1] [--methods ...] [--seeds ...]
                 [--address HOST:PORT] [--num-cpus N] [--out FILE.csv|.json] [--plot FILE.png]
+    cai train   sac ENV_ID [--steps 20000] [--seed 0] [--out runs/NAME] [--checkpoint-every 5000]
+    cai evaluate RUN [--episodes 10] [--plot FILE.png]
+    cai resume  RUN [--steps N]
     cai envs
 
 ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
@@ -206,6 +209,34 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local instance")
     sweep.add_argument("--out", metavar="FILE", help="write the table (.csv, else JSON)")
     sweep.add_argument("--plot", metavar="FILE.png", help="metrics against temperature")
+
+    train = sub.add_parser(
+        "train",
+        help="train soft actor-critic on a gymnasium environment",
+        description="SAC (JAX) on a gymnasium environment with a continuous action space; "
+        "logs to OUT/log.csv, checkpoints to OUT (atomically), Ctrl-C saves and exits.",
+    )
+    train.add_argument("agent", choices=("sac",), help="the agent")
+    train.add_argument("env_id", help="a gymnasium id, e.g. Pendulum-v1")
+    train.add_argument("--steps", type=int, default=20_000, help="environment steps")
+    train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument("--out", default=None, help="run directory (default runs/AGENT-ENV-SEED)")
+    train.add_argument("--checkpoint-every", type=int, default=5000, help="steps")
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--buffer-size", type=int, default=1_000_000)
+    train.add_argument("--learning-starts", type=int, default=100)
+    train.add_argument("--gamma", type=float, default=0.99)
+    train.add_argument("--tau", type=float, default=0.005)
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate a training run's policy (deterministic) and plot its curve"
+    )
+    evaluate.add_argument("run", help="run directory")
+    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--plot", metavar="FILE.png", help="the learning curve")
+    resume = sub.add_parser("resume", help="continue a training run from its checkpoint")
+    resume.add_argument("run", help="run directory")
+    resume.add_argument("--steps", type=int, default=None, help="new total (default: planned)")
 
     sub.add_parser("envs", help="list the available environments")
     return parser
@@ -748,6 +779,100 @@ def _sweep(args) -> None:
         _save(plot_sweep(rows, x="temperature"), args.plot)
 
 
+def _train(args) -> None:
+    import jax
+
+    from .agents import SACConfig, evaluate, train
+
+    if args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    config = SACConfig(
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        buffer_size=args.buffer_size,
+        learning_starts=args.learning_starts,
+        gamma=args.gamma,
+        tau=args.tau,
+    )
+    out = args.out or os.path.join("runs", f"{args.agent}-{args.env_id}-{args.seed}")
+    result = train(
+        config,
+        args.env_id,
+        jax.random.key(args.seed),
+        args.steps,
+        out,
+        args.checkpoint_every,
+        args.seed,
+        progress=sys.stderr.isatty(),
+    )
+    _report_run(result, out, evaluate, args.env_id)
+
+
+def _report_run(result, out, evaluate, env_id) -> None:
+    history = result.history
+    if result.interrupted:
+        print(
+            f"interrupted at step {int(result.state.step)}: checkpoint saved in {out}; "
+            f"continue with `cai resume {out}`"
+        )
+        return
+    recent = np.mean([row["return"] for row in history[-10:]]) if history else float("nan")
+    returns = evaluate(result.state, env_id, 10)
+    print(f"{env_id}: {int(result.state.step)} steps, {len(history)} episodes in {out}")
+    print(
+        _table(
+            [
+                ("mean return, last 10 episodes", f"{recent:.1f}"),
+                (
+                    "deterministic evaluation (10 ep.)",
+                    f"{returns.mean():.1f} +- {returns.std():.1f}",
+                ),
+            ]
+        )
+    )
+
+
+def _resume(args) -> None:
+    from .agents import evaluate, resume
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    result = resume(args.run, args.steps, progress=sys.stderr.isatty())
+    with open(os.path.join(args.run, "config.json"), encoding="utf-8") as handle:
+        env_id = json.load(handle)["env_id"]
+    _report_run(result, args.run, evaluate, env_id)
+
+
+def _evaluate(args) -> None:
+    from .agents import evaluate, load_run
+    from .agents.train import _read_log
+
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    state, run = load_run(args.run)
+    returns = evaluate(state, run["env_id"], args.episodes)
+    print(f"{args.run}: {run['env_id']}, step {int(state.step)}")
+    print(
+        _table(
+            [
+                (
+                    f"deterministic evaluation ({args.episodes} ep.)",
+                    f"{returns.mean():.1f} +- {returns.std():.1f}",
+                ),
+            ]
+        )
+    )
+    if args.plot:
+        from .plotting import plot_learning_curve
+
+        history = _read_log(args.run)
+        if not history:
+            raise UsageError(f"{args.run}/log.csv has no finished episodes to plot")
+        _save(plot_learning_curve(history, f"{run['env_id']}: {args.run}"), args.plot)
+
+
 def _envs(_args) -> None:
     from .envs import BUILTINS
 
@@ -767,8 +892,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import jax
 
-    # The command line is an application: it may choose float64 for its own process.
-    jax.config.update("jax_enable_x64", True)
+    # The command line is an application: it may choose float64 for its own process (the
+    # learning agents train in float32).
+    jax.config.update("jax_enable_x64", args.command not in ("train", "evaluate", "resume"))
     command = {
         "solve": _solve,
         "sample": _sample,
@@ -777,6 +903,9 @@ def main(argv: list[str] | None = None) -> int:
         "irl": _irl,
         "plan": _plan,
         "sweep": _sweep,
+        "train": _train,
+        "evaluate": _evaluate,
+        "resume": _resume,
         "envs": _envs,
     }[args.command]
     try:

@@ -5,6 +5,7 @@
     plot_comparison(env, exact, var)     exact vs variational inference side by side
     plot_rewards(env, true, recovered)   inverse RL: true and recovered reward
     plot_episode(episode)                a planning episode: angle, torque, cost
+    plot_learning_curve(history)         returns of a training run against steps
 
 `env` is anything laid out on a grid (a `GridWorld`, or a `GymModel` of FrozenLake/CliffWalking);
 each function returns a `matplotlib.figure.Figure`: save it with `fig.savefig("file.png")`.
@@ -199,4 +200,24 @@ def plot_episode(episode, title: str | None = None):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.suptitle(title or "closed-loop planning on Pendulum-v1")
+    return fig
+
+
+def plot_learning_curve(history, title: str | None = None):
+    """Episode returns against environment steps, with a moving average over 10 episodes;
+    `history` is a list of dicts with "step" and "return" (a run's log.csv rows)."""
+    steps = np.array([row["step"] for row in history], dtype=float)
+    returns = np.array([row["return"] for row in history], dtype=float)
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    ax.plot(steps, returns, ".", alpha=0.4, label="episode return")
+    if len(returns) >= 2:
+        window = min(10, len(returns))
+        smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, label=f"mean of the last {window}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.suptitle(title or "learning curve")
     return fig

@@ -65,7 +65,7 @@ def _make_env(env_id: str):
     if not isinstance(env.action_space, gym.spaces.Box) or len(env.action_space.shape) != 1:
         raise ValueError(
             f"env_id: SAC needs a continuous (Box) action space; {env_id} has "
-            f"{env.action_space}. Use the discrete agents for discrete actions."
+            f"{env.action_space} (the discrete learners in agents.discrete work on tabular models)."
         )
     if len(env.observation_space.shape) != 1:
         raise ValueError(
