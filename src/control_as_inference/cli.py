@@ -212,22 +212,29 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train soft actor-critic on a gymnasium environment",
-        description="SAC (JAX) on a gymnasium environment with a continuous action space; "
-        "logs to OUT/log.csv, checkpoints to OUT (atomically), Ctrl-C saves and exits.",
+        help="train SAC, discrete SAC or soft Q-learning on a gymnasium environment",
+        description="SAC (continuous actions), discrete SAC or soft Q-learning (discrete "
+        "actions) in JAX on a gymnasium environment; logs to OUT/log.csv, checkpoints to OUT "
+        "(atomically), Ctrl-C saves and exits. Defaults: rl-zoo's Pendulum-v1 settings for "
+        "sac, CartPole-v1 settings for dsac/sql.",
     )
-    train.add_argument("agent", choices=("sac",), help="the agent")
+    train.add_argument(
+        "agent",
+        choices=("sac", "dsac", "sql"),
+        help="sac (continuous actions), dsac (discrete SAC) or sql (soft Q-learning)",
+    )
     train.add_argument("env_id", help="a gymnasium id, e.g. Pendulum-v1")
     train.add_argument("--steps", type=int, default=20_000, help="environment steps")
     train.add_argument("--seed", type=int, default=0, help="random seed")
     train.add_argument("--out", default=None, help="run directory (default runs/AGENT-ENV-SEED)")
     train.add_argument("--checkpoint-every", type=int, default=5000, help="steps")
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--buffer-size", type=int, default=1_000_000)
-    train.add_argument("--learning-starts", type=int, default=100)
-    train.add_argument("--gamma", type=float, default=0.99)
-    train.add_argument("--tau", type=float, default=0.005)
+    train.add_argument("--learning-rate", type=float, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--buffer-size", type=int, default=None)
+    train.add_argument("--learning-starts", type=int, default=None)
+    train.add_argument("--gamma", type=float, default=None)
+    train.add_argument("--tau", type=float, default=None)
+    train.add_argument("--temperature", type=float, default=None, help="alpha (initial)")
     evaluate = sub.add_parser(
         "evaluate", help="evaluate a training run's policy (deterministic) and plot its curve"
     )
@@ -782,20 +789,22 @@ def _sweep(args) -> None:
 def _train(args) -> None:
     import jax
 
-    from .agents import SACConfig, evaluate, train
+    from .agents import DiscreteConfig, SACConfig, evaluate, train
 
     if args.steps < 1:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-    config = SACConfig(
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        buffer_size=args.buffer_size,
-        learning_starts=args.learning_starts,
-        gamma=args.gamma,
-        tau=args.tau,
-    )
+    names = ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "tau")
+    settings = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.agent == "sac":
+        if args.temperature is not None:
+            settings["initial_temperature"] = args.temperature
+        config = SACConfig(**settings)
+    else:
+        if args.temperature is not None:
+            settings["temperature"] = args.temperature
+        config = DiscreteConfig(algorithm=args.agent, **settings)
     out = args.out or os.path.join("runs", f"{args.agent}-{args.env_id}-{args.seed}")
     result = train(
         config,

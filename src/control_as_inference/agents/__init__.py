@@ -1,5 +1,7 @@
-"""Learning from samples: soft actor-critic (continuous) in JAX, with a gymnasium training loop."""
+"""Learning from samples: soft actor-critic (continuous), discrete SAC and soft Q-learning in
+JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum."""
 
+from .discrete_agent import DiscreteConfig, DiscreteState
 from .sac import (
     SACConfig,
     SACState,
@@ -15,6 +17,8 @@ from .sac import (
 from .train import TrainResult, evaluate, load_run, resume, train
 
 __all__ = [
+    "DiscreteConfig",
+    "DiscreteState",
     "SACConfig",
     "SACState",
     "TrainResult",

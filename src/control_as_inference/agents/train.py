@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .discrete_agent import DiscreteConfig, discrete_act, discrete_init, discrete_observe
 from .sac import SACConfig, SACState, act, observe, sac_init
 
 LOG_FIELDS = (
@@ -47,25 +48,31 @@ LOG_FIELDS = (
 
 
 class TrainResult(NamedTuple):
-    """state: the final `SACState`; history: one dict per finished episode (as log.csv);
-    interrupted: True when stopped by Ctrl-C (a checkpoint was saved)."""
+    """state: the final agent state (`SACState` or `DiscreteState`); history: one dict per
+    finished episode (as log.csv); interrupted: True when stopped by Ctrl-C (a checkpoint was
+    saved)."""
 
     state: Any
     history: list
     interrupted: bool
 
 
-def _make_env(env_id: str):
+def _make_env(env_id: str, discrete: bool = False):
     import gymnasium as gym
 
     try:
         env = gym.make(env_id)
     except Exception as error:  # gymnasium raises several types for unknown ids
         raise ValueError(f"env_id: cannot make {env_id!r}: {error}") from None
-    if not isinstance(env.action_space, gym.spaces.Box) or len(env.action_space.shape) != 1:
+    space = env.action_space
+    if discrete and not isinstance(space, gym.spaces.Discrete):
         raise ValueError(
-            f"env_id: SAC needs a continuous (Box) action space; {env_id} has "
-            f"{env.action_space} (the discrete learners in agents.discrete work on tabular models)."
+            f"env_id: the discrete agents need a Discrete action space; {env_id} has {space}."
+        )
+    if not discrete and (not isinstance(space, gym.spaces.Box) or len(space.shape) != 1):
+        raise ValueError(
+            f"env_id: SAC needs a continuous (Box) action space; {env_id} has {space} "
+            "(use the discrete agents, dsac or sql)."
         )
     if len(env.observation_space.shape) != 1:
         raise ValueError(
@@ -74,15 +81,63 @@ def _make_env(env_id: str):
     return env
 
 
+class _Agent(NamedTuple):
+    """How the loop drives one kind of agent."""
+
+    init: Any  # (config, env, key) -> state
+    act: Any  # jitted (state, obs, config, deterministic) -> (action, state)
+    observe: Any  # (state, config, transition, next_obs) -> (state, action, metrics)
+    discrete: bool
+
+
+AGENTS = {
+    "sac": _Agent(
+        lambda c, env, key: sac_init(
+            c, env.observation_space.shape[0], env.action_space.low, env.action_space.high, key
+        ),
+        jax.jit(act, static_argnums=(2, 3)),
+        observe,
+        False,
+    ),
+    "discrete": _Agent(
+        lambda c, env, key: discrete_init(
+            c, env.observation_space.shape[0], int(env.action_space.n), key
+        ),
+        jax.jit(discrete_act, static_argnums=(2, 3)),
+        discrete_observe,
+        True,
+    ),
+}
+
+
+def _agent_of(config) -> _Agent:
+    if isinstance(config, SACConfig):
+        return AGENTS["sac"]
+    if isinstance(config, DiscreteConfig):
+        return AGENTS["discrete"]
+    raise ValueError(
+        f"config must be a SACConfig or a DiscreteConfig, got {type(config).__name__}."
+    )
+
+
 def _observe_from_packed(state, config, packed):
-    """`observe` on one float32 vector [obs, action, reward, next_obs, terminated, act_obs]:
-    one host-to-device transfer per environment step instead of six."""
-    n = (packed.shape[0] - state.actor.scale.shape[0] - 2) // 3
-    m = state.actor.scale.shape[0]
+    """The agent's observe on one float32 vector [obs, action, reward, next_obs, terminated,
+    act_obs]: one host-to-device transfer per environment step instead of six."""
+    discrete = isinstance(config, DiscreteConfig)
+    m = 1 if discrete else state.actor.scale.shape[0]
+    n = (packed.shape[0] - m - 2) // 3
     obs, action = packed[:n], packed[n : n + m]
     reward, next_obs = packed[n + m], packed[n + m + 1 : 2 * n + m + 1]
     terminated, act_obs = packed[2 * n + m + 1], packed[2 * n + m + 2 :]
-    return observe(state, config, (obs, action, reward, next_obs, terminated), act_obs)
+    transition = (
+        obs,
+        action[0].astype(jnp.int32) if discrete else action,
+        reward,
+        next_obs,
+        terminated,
+    )
+    step = discrete_observe if discrete else observe
+    return step(state, config, transition, act_obs)
 
 
 _observe_packed = jax.jit(_observe_from_packed, static_argnums=1, donate_argnums=0)
@@ -94,19 +149,16 @@ def _promotion():
     return jax.numpy_dtype_promotion("standard")
 
 
-_act = jax.jit(act, static_argnums=(2, 3))
-
-
-def _config_dict(config: SACConfig) -> dict:
+def _config_dict(config) -> dict:
     d = dataclasses.asdict(config)
     d["hidden"] = list(d["hidden"])
     return d
 
 
-def _config_from(d: dict) -> SACConfig:
+def _config_from(agent: str, d: dict):
     d = dict(d)
     d["hidden"] = tuple(d["hidden"])
-    return SACConfig(**d)
+    return SACConfig(**d) if agent == "sac" else DiscreteConfig(**d)
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -128,7 +180,7 @@ class _Loop(NamedTuple):
     episode_length: int
 
 
-def save_checkpoint(out: str, state: SACState, loop: _Loop) -> None:
+def save_checkpoint(out: str, state, loop: _Loop) -> None:
     """Write checkpoint.eqx then checkpoint.json, each atomically (module docstring)."""
     import io
 
@@ -152,7 +204,7 @@ def save_checkpoint(out: str, state: SACState, loop: _Loop) -> None:
     _atomic_write(os.path.join(out, "checkpoint.json"), json.dumps(meta).encode())
 
 
-def load_checkpoint(out: str, like: SACState):
+def load_checkpoint(out: str, like):
     """(state, meta) from a run directory; ValueError for a missing, damaged or partial one."""
     eqx_path = os.path.join(out, "checkpoint.eqx")
     json_path = os.path.join(out, "checkpoint.json")
@@ -188,7 +240,7 @@ def _read_log(out: str) -> list[dict]:
 
 
 def train(
-    config: SACConfig,
+    config,
     env_id: str,
     key,
     steps: int,
@@ -197,11 +249,12 @@ def train(
     seed: int = 0,
     progress: bool = True,
 ) -> TrainResult:
-    """Train SAC on a gymnasium environment for `steps` environment steps.
+    """Train an agent on a gymnasium environment for `steps` environment steps.
 
     Args:
-        config: `SACConfig`.
-        env_id: a gymnasium id with a 1-d Box action space (e.g. "Pendulum-v1").
+        config: `SACConfig` (a 1-d Box action space, e.g. "Pendulum-v1") or `DiscreteConfig`
+            (discrete SAC or soft Q-learning; a Discrete action space, e.g. "CartPole-v1").
+        env_id: a gymnasium id.
         key: a `jax.random` key (networks, exploration, minibatches).
         steps: total environment steps.
         out: run directory for config.json, log.csv and checkpoints (None: nothing written).
@@ -209,22 +262,20 @@ def train(
         seed: the environment's reset seed.
         progress: show a progress bar (steps/s and the recent return).
     """
-    if not isinstance(config, SACConfig):
-        raise ValueError(f"config must be a SACConfig, got {type(config).__name__}.")
+    agent = _agent_of(config)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}.")
-    env = _make_env(env_id)
-    space = env.action_space
+    env = _make_env(env_id, agent.discrete)
     obs, _ = env.reset(seed=seed)
     with _promotion():
-        state = sac_init(config, obs.shape[0], space.low, space.high, key)
-        action, state = _act(state, jnp.asarray(obs), config, False)
+        state = agent.init(config, env, key)
+        action, state = agent.act(state, jnp.asarray(obs), config, False)
     if out is not None:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as handle:
             json.dump(
                 {
-                    "agent": "sac",
+                    "agent": "discrete" if agent.discrete else "sac",
                     "env_id": env_id,
                     "seed": seed,
                     "steps": steps,
@@ -236,34 +287,43 @@ def train(
             )
         with open(os.path.join(out, "log.csv"), "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow(LOG_FIELDS)
-    loop = _Loop(env, obs, np.asarray(action), 0.0, 0)
+    loop = _Loop(env, obs, _action_array(action), 0.0, 0)
     return _run(config, state, loop, steps, out, checkpoint_every, progress, history=[])
 
 
-def resume(out: str, steps: int | None = None, progress: bool = True) -> TrainResult:
-    """Continue the run in `out` from its checkpoint up to `steps` (default: the planned total)."""
+def _action_array(action):
+    """The action as gymnasium takes it: a float vector, or a Python int for Discrete."""
+    action = np.asarray(action)
+    return action if action.ndim else np.int64(action)
+
+
+def _restore(out: str):
+    """(run settings, config, agent, env, state, checkpoint meta) of a run directory."""
     path = os.path.join(out, "config.json")
     if not os.path.exists(path):
         raise ValueError(f"{out} is not a run directory (no config.json).")
     with open(path, encoding="utf-8") as handle:
         run = json.load(handle)
-    config = _config_from(run["config"])
-    env = _make_env(run["env_id"])
-    obs, _ = env.reset(seed=run["seed"])
-    like = sac_init(
-        config, obs.shape[0], env.action_space.low, env.action_space.high, jax.random.key(0)
-    )
+    config = _config_from(run["agent"], run["config"])
+    agent = _agent_of(config)
+    env = _make_env(run["env_id"], agent.discrete)
+    env.reset(seed=run["seed"])
+    with _promotion():
+        like = agent.init(config, env, jax.random.key(0))
     state, meta = load_checkpoint(out, like)
+    return run, config, agent, env, state, meta
+
+
+def resume(out: str, steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Continue the run in `out` from its checkpoint up to `steps` (default: the planned total)."""
+    run, config, _, env, state, meta = _restore(out)
+    obs = np.asarray(meta["obs"], dtype=env.observation_space.dtype)
     if meta["env"] is not None:
         env = pickle.loads(base64.b64decode(meta["env"]))
-        obs = np.asarray(meta["obs"], dtype=obs.dtype)
-    loop = _Loop(
-        env,
-        obs,
-        np.asarray(meta["action"], np.float32),
-        meta["episode_return"],
-        meta["episode_length"],
-    )
+    else:  # an environment that did not pickle restarts its episode
+        obs, _ = env.reset(seed=run["seed"] + int(meta["step"]))
+    action = _action_array(np.asarray(meta["action"], env.action_space.dtype))
+    loop = _Loop(env, obs, action, meta["episode_return"], meta["episode_length"])
     steps = run["steps"] if steps is None else steps
     history = [row for row in _read_log(out) if row["step"] <= meta["step"]]
     _rewrite_log(out, history)
@@ -302,7 +362,7 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
             done = terminated or truncated
             act_obs = env.reset()[0] if done else next_obs
             packed = np.concatenate(
-                [obs, action, [reward], next_obs, [float(terminated)], act_obs]
+                [obs, np.atleast_1d(action), [reward], next_obs, [float(terminated)], act_obs]
             ).astype(np.float32)
             state, next_action, metrics = _observe_packed(state, config, packed)
             step += 1
@@ -319,7 +379,7 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
                 episode_return, episode_length = 0.0, 0
                 recent = np.mean([r["return"] for r in history[-10:]])
                 bar.set_postfix(recent_return=f"{recent:.1f}")
-            obs, action = act_obs, np.asarray(next_action)
+            obs, action = act_obs, _action_array(next_action)
             bar.update()
             if out is not None and (step % checkpoint_every == 0 or step == steps):
                 save_checkpoint(out, state, _Loop(env, obs, action, episode_return, episode_length))
@@ -333,33 +393,32 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
     return TrainResult(state, history, interrupted)
 
 
-def evaluate(state: SACState, env_id: str, episodes: int = 10, seed: int = 1000) -> np.ndarray:
-    """Returns of `episodes` episodes with the deterministic policy (the mean action)."""
-    env = _make_env(env_id)
-    policy = jax.jit(lambda actor, obs: actor.deterministic(obs))
+def evaluate(state, env_id: str, episodes: int = 10, seed: int = 1000) -> np.ndarray:
+    """Returns of `episodes` episodes with the deterministic policy (SAC: the mean action;
+    discrete agents: the most probable action)."""
+    discrete = not isinstance(state, SACState)
+    env = _make_env(env_id, discrete)
+    if discrete:
+        config = DiscreteConfig(algorithm="dsac" if state.actor is not None else "sql")
+        with _promotion():
+            policy = jax.jit(lambda s, obs: discrete_act(s, obs, config, True)[0])
+    else:
+        policy = jax.jit(lambda s, obs: s.actor.deterministic(obs))
     returns = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(state.actor, obs)))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    with _promotion():
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            total, done = 0.0, False
+            while not done:
+                action = _action_array(policy(state, obs))
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
     return np.asarray(returns)
 
 
-def load_run(out: str) -> tuple[SACState, dict]:
+def load_run(out: str):
     """(state, run settings) of the checkpoint in a run directory."""
-    path = os.path.join(out, "config.json")
-    if not os.path.exists(path):
-        raise ValueError(f"{out} is not a run directory (no config.json).")
-    with open(path, encoding="utf-8") as handle:
-        run = json.load(handle)
-    config = _config_from(run["config"])
-    env = _make_env(run["env_id"])
-    obs, _ = env.reset(seed=0)
-    like = sac_init(
-        config, obs.shape[0], env.action_space.low, env.action_space.high, jax.random.key(0)
-    )
-    return load_checkpoint(out, like)[0], run
+    run, _, _, _, state, _ = _restore(out)
+    return state, run

@@ -1,0 +1,242 @@
+"""Discrete-action agents on gymnasium: discrete SAC and soft Q-learning with networks, on the
+losses of `agents.discrete` (see there for the equations).
+
+- "dsac": a categorical actor, twin Q networks with one output per action, Polyak targets and a
+  learned temperature (target entropy `target_entropy_scale` * log |A|).
+- "sql": one Q network and its Polyak target; the policy is pi(a|s) ∝ exp(Q(s, a)/alpha) with a
+  fixed temperature alpha and a uniform action prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array
+
+from .discrete import (
+    DEFAULT_TARGET_ENTROPY_SCALE,
+    discrete_actor_loss,
+    discrete_sac_target,
+    discrete_temperature_loss,
+    soft_q_target,
+)
+from .networks import MLP, CategoricalActor, DiscreteTwinCritic, mlp
+from .replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
+from .sac import check_int, check_positive, dataclasses_replace
+
+ALGORITHMS = ("dsac", "sql")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscreteConfig:
+    """Hyperparameters of the discrete agents (defaults chosen for CartPole-v1).
+
+    Attributes:
+        algorithm: "dsac" or "sql".
+        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden,
+        gradient_steps: as `SACConfig`.
+        temperature: alpha (sql: fixed; dsac: initial value).
+        auto_temperature: dsac learns alpha towards target_entropy_scale * log |A|.
+        target_entropy_scale: the fraction of the maximal entropy log |A| aimed at.
+    """
+
+    algorithm: str = "dsac"
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    buffer_size: int = 100_000
+    learning_starts: int = 1000
+    gamma: float = 0.99
+    tau: float = 0.01
+    hidden: tuple = (128, 128)
+    temperature: float = 0.05
+    auto_temperature: bool = True
+    target_entropy_scale: float = DEFAULT_TARGET_ENTROPY_SCALE
+    gradient_steps: int = 1
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}.")
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("temperature", self.temperature)
+        for name in ("batch_size", "buffer_size", "gradient_steps"):
+            check_int(name, getattr(self, name), 1)
+        check_int("learning_starts", self.learning_starts, 0)
+        if self.batch_size > self.buffer_size:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})."
+            )
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}.")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"tau must lie in (0, 1], got {self.tau}.")
+        if not 0 < self.target_entropy_scale < 1:
+            raise ValueError(
+                f"target_entropy_scale must lie in (0, 1), got {self.target_entropy_scale}."
+            )
+        if not self.hidden or not all(isinstance(h, int) and h > 0 for h in self.hidden):
+            raise ValueError(f"hidden must be a tuple of positive ints, got {self.hidden!r}.")
+
+
+class DiscreteState(eqx.Module):
+    """Networks, optimiser states, temperature, buffer, RNG key data and step of a run."""
+
+    actor: CategoricalActor | None
+    critic: DiscreteTwinCritic | MLP
+    target_critic: DiscreteTwinCritic | MLP
+    log_alpha: Array
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    alpha_opt: optax.OptState
+    buffer: ReplayBuffer
+    key: Array
+    step: Array
+    num_actions: int = eqx.field(static=True)
+
+
+def discrete_init(config: DiscreteConfig, obs_dim: int, num_actions: int, key) -> DiscreteState:
+    key = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    k_actor, k_critic, k_run = jax.random.split(key, 3)
+    opt = optax.adam(config.learning_rate)
+    if config.algorithm == "dsac":
+        actor = CategoricalActor(obs_dim, num_actions, config.hidden, k_actor)
+        critic = DiscreteTwinCritic(obs_dim, num_actions, config.hidden, k_critic)
+        actor_opt = opt.init(eqx.filter(actor, eqx.is_inexact_array))
+    else:
+        actor, actor_opt = None, ()
+        critic = mlp(obs_dim, num_actions, config.hidden, k_critic)
+    log_alpha = jnp.log(jnp.asarray(config.temperature, jnp.float32))
+    return DiscreteState(
+        actor=actor,
+        critic=critic,
+        target_critic=jax.tree_util.tree_map(jnp.copy, critic),
+        log_alpha=log_alpha,
+        actor_opt=actor_opt,
+        critic_opt=opt.init(eqx.filter(critic, eqx.is_inexact_array)),
+        alpha_opt=opt.init(log_alpha),
+        buffer=buffer_init(config.buffer_size, obs_dim, None),
+        key=k_run,
+        step=jnp.zeros((), jnp.int32),
+        num_actions=num_actions,
+    )
+
+
+def _log_policy(state: DiscreteState, obs, critic=None):
+    """log pi(.|s) (A,) for one observation."""
+    if state.actor is not None:
+        return state.actor.log_probs(obs)
+    q = (critic or state.critic)(obs)
+    return jax.nn.log_softmax(q / jnp.exp(state.log_alpha))
+
+
+def discrete_update(state: DiscreteState, config: DiscreteConfig):
+    opt = optax.adam(config.learning_rate)
+    key, k_batch = jax.random.split(state.key)
+    obs, action, reward, next_obs, terminated = buffer_sample(
+        state.buffer, k_batch, config.batch_size
+    )
+    alpha = jnp.exp(state.log_alpha)
+    log_uniform = -jnp.log(float(state.num_actions)) * jnp.ones(state.num_actions, jnp.float32)
+
+    if config.algorithm == "sql":
+        q_next = jax.vmap(state.target_critic)(next_obs)
+        target = soft_q_target(
+            q_next, log_uniform[None, :], reward, terminated, config.gamma, alpha
+        )
+
+        def critic_objective(critic):
+            q = jax.vmap(critic)(obs)
+            chosen = jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
+            return jnp.mean((chosen - jax.lax.stop_gradient(target)) ** 2)
+
+    else:
+        q1_next, q2_next = jax.vmap(state.target_critic)(next_obs)
+        log_pi_next = jax.vmap(state.actor.log_probs)(next_obs)
+        target = discrete_sac_target(
+            q1_next, q2_next, log_pi_next, reward, terminated, config.gamma, alpha
+        )
+
+        def critic_objective(critic):
+            q1, q2 = jax.vmap(critic)(obs)
+            q1 = jnp.take_along_axis(q1, action[:, None], axis=1)[:, 0]
+            q2 = jnp.take_along_axis(q2, action[:, None], axis=1)[:, 0]
+            y = jax.lax.stop_gradient(target)
+            return 0.5 * (jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2))
+
+    q_loss, grads = eqx.filter_value_and_grad(critic_objective)(state.critic)
+    updates, critic_opt = opt.update(grads, state.critic_opt, state.critic)
+    critic = eqx.apply_updates(state.critic, updates)
+    changes = {"critic": critic, "critic_opt": critic_opt}
+    metrics = {"critic_loss": q_loss, "temperature": alpha}
+
+    if config.algorithm == "dsac":
+        q1, q2 = jax.vmap(critic)(obs)
+
+        def actor_objective(actor):
+            log_pi = jax.vmap(actor.log_probs)(obs)
+            return discrete_actor_loss(log_pi, q1, q2, alpha), log_pi
+
+        (pi_loss, log_pi), grads = eqx.filter_value_and_grad(actor_objective, has_aux=True)(
+            state.actor
+        )
+        updates, actor_opt = opt.update(grads, state.actor_opt, state.actor)
+        changes.update(actor=eqx.apply_updates(state.actor, updates), actor_opt=actor_opt)
+        metrics["actor_loss"] = pi_loss
+        if config.auto_temperature:
+            target_entropy = config.target_entropy_scale * jnp.log(float(state.num_actions))
+            grad = jax.grad(discrete_temperature_loss)(state.log_alpha, log_pi, target_entropy)
+            updates, alpha_opt = opt.update(grad, state.alpha_opt, state.log_alpha)
+            changes.update(
+                log_alpha=optax.apply_updates(state.log_alpha, updates), alpha_opt=alpha_opt
+            )
+        metrics["entropy"] = -jnp.mean(jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1))
+    else:
+        metrics["actor_loss"] = jnp.float32(jnp.nan)
+        log_pi = jax.vmap(lambda o: _log_policy(state, o, critic))(obs)
+        metrics["entropy"] = -jnp.mean(jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1))
+
+    changes["target_critic"] = jax.tree_util.tree_map(
+        lambda q, t: config.tau * q + (1 - config.tau) * t if eqx.is_inexact_array(q) else q,
+        critic,
+        state.target_critic,
+    )
+    changes["key"] = key
+    return dataclasses_replace(state, **changes), metrics
+
+
+def discrete_act(state: DiscreteState, obs, config: DiscreteConfig, deterministic: bool = False):
+    """(action, state): uniform before learning_starts, then a sample of pi (or its mode)."""
+    obs = jnp.asarray(obs, jnp.float32)
+    log_pi = _log_policy(state, obs)
+    if deterministic:
+        return jnp.argmax(log_pi), state
+    key, k_pi, k_uniform = jax.random.split(state.key, 3)
+    sampled = jax.random.categorical(k_pi, log_pi)
+    uniform = jax.random.randint(k_uniform, (), 0, state.num_actions)
+    action = jnp.where(state.step < config.learning_starts, uniform, sampled)
+    return action, dataclasses_replace(state, key=key)
+
+
+def discrete_observe(state: DiscreteState, config: DiscreteConfig, transition, next_obs):
+    """Store a transition, learn if past learning_starts, choose the next action."""
+    state = dataclasses_replace(
+        state, buffer=buffer_add(state.buffer, *transition), step=state.step + 1
+    )
+
+    def learn(s):
+        def body(s, _):
+            return discrete_update(s, config)
+
+        s, metrics = jax.lax.scan(body, s, None, length=config.gradient_steps)
+        return s, jax.tree_util.tree_map(lambda x: x[-1], metrics)
+
+    def skip(s):
+        metrics = jax.eval_shape(lambda: learn(s)[1])
+        return s, jax.tree_util.tree_map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
+
+    state, metrics = jax.lax.cond(state.step >= config.learning_starts, learn, skip, state)
+    action, state = discrete_act(state, next_obs, config)
+    return state, action, metrics

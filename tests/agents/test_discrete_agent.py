@@ -1,0 +1,56 @@
+"""Discrete SAC and soft Q-learning on gymnasium's CartPole-v1."""
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+from control_as_inference.agents import DiscreteConfig, evaluate, resume, train
+
+
+@pytest.mark.parametrize("algorithm", ["dsac", "sql"])
+def test_solves_cartpole(algorithm):
+    """CartPole-v1 counts as solved at a mean return >= 475 (of 500)."""
+    result = train(
+        DiscreteConfig(algorithm=algorithm),
+        "CartPole-v1",
+        jax.random.key(0),
+        20_000,
+        progress=False,
+    )
+    assert float(np.mean(evaluate(result.state, "CartPole-v1", episodes=10))) >= 475
+
+
+def test_discrete_resume_is_bit_identical(tmp_path):
+    config = DiscreteConfig(buffer_size=1000, batch_size=32, learning_starts=50, hidden=(16,))
+    whole = train(
+        config, "CartPole-v1", jax.random.key(1), 400, out=str(tmp_path / "a"), progress=False
+    )
+    train(config, "CartPole-v1", jax.random.key(1), 200, out=str(tmp_path / "b"), progress=False)
+    rest = resume(str(tmp_path / "b"), steps=400, progress=False)
+    for x, y in zip(
+        jax.tree_util.tree_leaves(eqx.filter(whole.state, eqx.is_array)),
+        jax.tree_util.tree_leaves(eqx.filter(rest.state, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(algorithm="dqn"), "algorithm"),
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(batch_size=64, buffer_size=10), "batch_size"),
+        (dict(target_entropy_scale=0.0), "target_entropy_scale"),
+        (dict(temperature=0.0), "temperature"),
+    ],
+)
+def test_bad_configuration(settings, message):
+    with pytest.raises(ValueError, match=message):
+        DiscreteConfig(**settings)
+
+
+def test_wrong_action_space():
+    with pytest.raises(ValueError, match="Discrete"):
+        train(DiscreteConfig(), "Pendulum-v1", jax.random.key(0), 10, progress=False)
