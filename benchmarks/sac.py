@@ -10,6 +10,8 @@ eight seeds under `jax.vmap` (aggregate steps/s).
 
     python benchmarks/sac.py                    # everything (about 25 minutes)
     python benchmarks/sac.py --libraries ours --seeds 1 --steps 5000    # quick
+    python benchmarks/sac.py --env HalfCheetah-v5 --libraries ours,sb3,sbx --seeds 1 \
+        --steps 20000 --learning-starts 10000 --learning-rate 3e-4   # MuJoCo steps/s
 
 SB3 and SBX are optional (the `peers` extra, and `pip install sbx-rl`).
 """
@@ -25,8 +27,10 @@ import sys
 import time
 
 
-def child(library: str, seed: int, steps: int) -> dict:
-    os.sched_setaffinity(0, {0})
+def child(
+    library: str, seed: int, steps: int, env_id: str, learning_starts: int, learning_rate: float
+) -> dict:
+    os.sched_setaffinity(0, {int(os.environ.get("BENCH_CORE", "0"))})
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     import numpy as np
 
@@ -45,7 +49,7 @@ def child(library: str, seed: int, steps: int) -> dict:
             history = result.history
             half = next(r for r in history if r["step"] >= steps // 2)
             steady = (steps - half["step"]) / (history[-1]["seconds"] - half["seconds"])
-            returns = evaluate(result.state, "Pendulum-v1", 10)
+            returns = evaluate(result.state, env_id, 10)
             return {
                 "steps_per_s": steps / total,
                 "steady": steady,
@@ -120,13 +124,30 @@ def main():
     parser.add_argument("--libraries", default="ours,sb3,sbx,ours-jitted,ours-jitted-8")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id (e.g. HalfCheetah-v5)")
+    parser.add_argument("--learning-starts", type=int, default=100)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.seed, args.steps)))
+        print(
+            json.dumps(
+                child(
+                    args.child,
+                    args.seed,
+                    args.steps,
+                    args.env,
+                    args.learning_starts,
+                    args.learning_rate,
+                )
+            )
+        )
         return 0
-    print(f"Pendulum-v1, {args.steps} steps, one core per run ({os.cpu_count()} on the machine)")
+    print(
+        f"{args.env}, {args.steps} steps (learning from {args.learning_starts}), one core per "
+        f"run ({os.cpu_count()} on the machine)"
+    )
     print(f"{'library':15s} {'seed':>4s} {'steps/s':>8s} {'steady':>8s} {'eval return':>12s}")
     summary = {}
     for library in args.libraries.split(","):
