@@ -42,13 +42,13 @@ def child(
 
         if library == "ours":
             start = time.perf_counter()
-            result = train(
-                SACConfig(), "Pendulum-v1", jax.random.key(seed), steps, seed=seed, progress=False
-            )
+            config = SACConfig(learning_starts=learning_starts, learning_rate=learning_rate)
+            result = train(config, env_id, jax.random.key(seed), steps, seed=seed, progress=False)
             total = time.perf_counter() - start
             history = result.history
-            half = next(r for r in history if r["step"] >= steps // 2)
-            steady = (steps - half["step"]) / (history[-1]["seconds"] - half["seconds"])
+            half = next((r for r in history if r["step"] >= steps // 2), history[0])
+            span = history[-1]["seconds"] - half["seconds"]
+            steady = (history[-1]["step"] - half["step"]) / span if span > 0 else float("nan")
             returns = evaluate(result.state, env_id, 10)
             return {
                 "steps_per_s": steps / total,
@@ -84,14 +84,14 @@ def child(
         from stable_baselines3 import SAC
     else:
         from sbx import SAC
-    env = gym.make("Pendulum-v1")
+    env = gym.make(env_id)
     model = SAC(
         "MlpPolicy",
         env,
-        learning_rate=1e-3,
+        learning_rate=learning_rate,
         batch_size=256,
         buffer_size=1_000_000,
-        learning_starts=100,
+        learning_starts=learning_starts,
         gamma=0.99,
         tau=0.005,
         seed=seed,
@@ -163,6 +163,12 @@ def main():
                     str(seed),
                     "--steps",
                     str(args.steps),
+                    "--env",
+                    args.env,
+                    "--learning-starts",
+                    str(args.learning_starts),
+                    "--learning-rate",
+                    str(args.learning_rate),
                 ],
                 capture_output=True,
                 text=True,

@@ -26,7 +26,7 @@ from .discrete import (
 )
 from .networks import MLP, CategoricalActor, DiscreteTwinCritic, mlp
 from .replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
-from .sac import check_int, check_positive, dataclasses_replace
+from .sac import check_learning_settings, check_positive, dataclasses_replace
 
 ALGORITHMS = ("dsac", "sql")
 
@@ -60,25 +60,12 @@ class DiscreteConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}.")
-        check_positive("learning_rate", self.learning_rate)
+        check_learning_settings(self)
         check_positive("temperature", self.temperature)
-        for name in ("batch_size", "buffer_size", "gradient_steps"):
-            check_int(name, getattr(self, name), 1)
-        check_int("learning_starts", self.learning_starts, 0)
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})."
-            )
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}.")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must lie in (0, 1], got {self.tau}.")
         if not 0 < self.target_entropy_scale < 1:
             raise ValueError(
                 f"target_entropy_scale must lie in (0, 1), got {self.target_entropy_scale}."
             )
-        if not self.hidden or not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise ValueError(f"hidden must be a tuple of positive ints, got {self.hidden!r}.")
 
 
 class DiscreteState(eqx.Module):

@@ -60,21 +60,26 @@ class SACConfig:
     gradient_steps: int = 1
 
     def __post_init__(self):
-        check_positive("learning_rate", self.learning_rate)
-        for name in ("batch_size", "buffer_size", "gradient_steps"):
-            check_int(name, getattr(self, name), 1)
-        check_int("learning_starts", self.learning_starts, 0)
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})."
-            )
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}.")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must lie in (0, 1], got {self.tau}.")
+        check_learning_settings(self)
         check_positive("initial_temperature", self.initial_temperature)
-        if not self.hidden or not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise ValueError(f"hidden must be a tuple of positive ints, got {self.hidden!r}.")
+
+
+def check_learning_settings(config) -> None:
+    """The settings every agent shares: ValueError naming the one that is out of range."""
+    check_positive("learning_rate", config.learning_rate)
+    for name in ("batch_size", "buffer_size", "gradient_steps"):
+        check_int(name, getattr(config, name), 1)
+    check_int("learning_starts", config.learning_starts, 0)
+    if config.batch_size > config.buffer_size:
+        raise ValueError(
+            f"batch_size ({config.batch_size}) must not exceed buffer_size ({config.buffer_size})."
+        )
+    if not 0 <= config.gamma <= 1:
+        raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}.")
+    if not 0 < config.tau <= 1:
+        raise ValueError(f"tau must lie in (0, 1], got {config.tau}.")
+    if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):
+        raise ValueError(f"hidden must be a tuple of positive ints, got {config.hidden!r}.")
 
 
 def check_positive(name, value):

@@ -485,8 +485,8 @@ def maxent_irl(
             bar.update()
             if not np.isfinite(lls[-1]):
                 raise FloatingPointError(
-                    "maxent_irl: the objective became non-finite; lower the learning rate or "
-                    "the temperature's inverse."
+                    "maxent_irl: the objective became non-finite (the reward diverged); add "
+                    "regularization or use a smaller step (optimizer=optax.adam(...))."
                 )
             if optimality[-1] < tol:
                 converged = True
