@@ -58,7 +58,11 @@ def child(
         seeds = 8 if library == "ours-jitted-8" else 1
         run = make_pendulum_train(SACConfig(buffer_size=steps), steps)
         keys = jax.random.split(jax.random.key(seed), seeds)
-        function = jax.jit(jax.vmap(run))
+        if seeds == 1:  # no vmap: under vmap the learn/skip cond becomes a select of both
+            keys = keys[0]
+            function = jax.jit(lambda key: jax.tree_util.tree_map(lambda x: x[None], run(key)))
+        else:
+            function = jax.jit(jax.vmap(run))
         start = time.perf_counter()
         compiled = function.lower(keys).compile()
         compile_s = time.perf_counter() - start

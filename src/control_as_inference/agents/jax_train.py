@@ -13,6 +13,8 @@ time-limit ends are truncations (the value of the next state is bootstrapped), a
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -41,7 +43,7 @@ def make_pendulum_train(config: SACConfig, steps: int):
         state = sac_init(config, 3, jnp.array([-2.0]), jnp.array([2.0]), k_init)
         x = pendulum_reset(k_env)
 
-        def step(carry, _):
+        def step(carry, _, learn: bool):
             state, x, t, episode_return, key = carry
             key, k_reset = jax.random.split(key)
             obs = observation(x).astype(jnp.float32)
@@ -51,12 +53,8 @@ def make_pendulum_train(config: SACConfig, steps: int):
             next_obs = observation(x_next).astype(jnp.float32)
             buffer = buffer_add(state.buffer, obs, action, reward, next_obs, jnp.float32(0.0))
             state = dataclasses_replace(state, buffer=buffer, step=state.step + 1)
-            state = jax.lax.cond(
-                state.step >= config.learning_starts,
-                lambda s: update_many(s, config, config.gradient_steps)[0],
-                lambda s: s,
-                state,
-            )
+            if learn:
+                state = update_many(state, config, config.gradient_steps)[0]
             episode_return = episode_return + reward
             done = t + 1 == EPISODE_STEPS
             logged = jnp.where(done, episode_return, jnp.nan)
@@ -65,8 +63,17 @@ def make_pendulum_train(config: SACConfig, steps: int):
             episode_return = jnp.where(done, 0.0, episode_return)
             return (state, x, t, episode_return, key), logged
 
+        # two scans instead of a cond on the step count: before learning_starts only act and
+        # store (the first update happens at step learning_starts, as in `observe`); a cond would
+        # become a select of both branches under vmap
+        warmup = min(max(config.learning_starts - 1, 0), steps)
         carry = (state, x, jnp.asarray(0), jnp.float32(0.0), k_env)
-        (state, *_), returns = jax.lax.scan(step, carry, None, length=steps)
-        return state, returns
+        carry, first = jax.lax.scan(
+            functools.partial(step, learn=False), carry, None, length=warmup
+        )
+        carry, rest = jax.lax.scan(
+            functools.partial(step, learn=True), carry, None, length=steps - warmup
+        )
+        return carry[0], jnp.concatenate([first, rest])
 
     return train
