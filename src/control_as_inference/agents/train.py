@@ -24,6 +24,8 @@ import hashlib
 import json
 import os
 import pickle
+import signal
+import threading
 import time
 from typing import Any, NamedTuple
 
@@ -354,8 +356,20 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
     step = start_step
     promotion = _promotion()
     promotion.__enter__()
+    # Ctrl-C sets a flag that the loop reads between steps: an interrupt inside a jitted call
+    # would leave the state's donated buffers deleted, with nothing valid to save. A second
+    # Ctrl-C interrupts at once.
+    stop = []
+    previous = _catch_sigint(stop)
     try:
         while step < steps:
+            if stop:
+                interrupted = True
+                if out is not None:
+                    save_checkpoint(
+                        out, state, _Loop(env, obs, action, episode_return, episode_length)
+                    )
+                break
             next_obs, reward, terminated, truncated, _ = env.step(action)
             episode_return += float(reward)
             episode_length += 1
@@ -383,14 +397,25 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
             bar.update()
             if out is not None and (step % checkpoint_every == 0 or step == steps):
                 save_checkpoint(out, state, _Loop(env, obs, action, episode_return, episode_length))
-    except KeyboardInterrupt:
-        interrupted = True
-        if out is not None:
-            save_checkpoint(out, state, _Loop(env, obs, action, episode_return, episode_length))
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         promotion.__exit__(None, None, None)
         bar.close()
     return TrainResult(state, history, interrupted)
+
+
+def _catch_sigint(stop: list):
+    """Install a SIGINT handler that appends to `stop` (main thread only); returns the previous
+    handler, or None when signals cannot be handled here."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        stop.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: at once
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 def evaluate(state, env_id: str, episodes: int = 10, seed: int = 1000) -> np.ndarray:
