@@ -42,9 +42,8 @@ def soft_q_target(q_next, log_prior, reward, terminated, gamma, temperature, har
     return reward + gamma * (1 - terminated) * v_next
 
 
-def soft_q_loss(q, q_target_next, action, target) -> Array:
+def soft_q_loss(q, action, target) -> Array:
     """mean_b (Q(s_b, a_b) - y_b)^2 for q (B, A), integer actions (B,) and targets (B,)."""
-    del q_target_next
     chosen = jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
     return jnp.mean((chosen - jax.lax.stop_gradient(target)) ** 2)
 
@@ -110,7 +109,7 @@ def tabular_soft_q_learning(
         q, target, opt_state = carry
         s, a, r, s_next = _sample_model(mdp, key, batch)
         y = soft_q_target(target[s_next], log_prior[s_next], r, 0.0, discount, temperature, hard)
-        grad = jax.grad(lambda q: soft_q_loss(q[s], None, a, y))(q)
+        grad = jax.grad(lambda q: soft_q_loss(q[s], a, y))(q)
         updates_, opt_state = opt.update(grad, opt_state, q)
         q = optax.apply_updates(q, updates_)
         target = tau * q + (1 - tau) * target

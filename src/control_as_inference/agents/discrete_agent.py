@@ -22,6 +22,7 @@ from .discrete import (
     discrete_actor_loss,
     discrete_sac_target,
     discrete_temperature_loss,
+    soft_q_loss,
     soft_q_target,
 )
 from .networks import MLP, CategoricalActor, DiscreteTwinCritic, mlp
@@ -135,9 +136,7 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
         )
 
         def critic_objective(critic):
-            q = jax.vmap(critic)(obs)
-            chosen = jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
-            return jnp.mean((chosen - jax.lax.stop_gradient(target)) ** 2)
+            return soft_q_loss(jax.vmap(critic)(obs), action, target)
 
     else:
         q1_next, q2_next = jax.vmap(state.target_critic)(next_obs)
