@@ -547,7 +547,8 @@ def _read_demos(path: str):
 
 
 def _expected_return(mdp, reward, log_policy, horizon, discount) -> float:
-    """E[sum_t gamma^t r(s_t, a_t)] of a policy in the true dynamics (forward propagation)."""
+    """E[sum_t gamma^t r_t(s_t, a_t)] of a policy, (S, A) stationary or (H, S, A), in the true
+    dynamics (forward propagation in numpy); reward is (S, A) or (H, S, A)."""
     reward = np.asarray(reward)
     policy = np.exp(np.asarray(log_policy))
     transitions = np.asarray(mdp.dense_transitions())
@@ -555,8 +556,9 @@ def _expected_return(mdp, reward, log_policy, horizon, discount) -> float:
     total = 0.0
     for t in range(horizon):
         pi_t = policy if policy.ndim == 2 else policy[t]
+        r_t = reward if reward.ndim == 2 else reward[t]
         joint = p[:, None] * pi_t
-        total += discount**t * np.sum(np.where(joint > 0, joint * reward, 0.0))
+        total += discount**t * np.sum(np.where(joint > 0, joint * r_t, 0.0))
         p = np.einsum("sa,sat->t", joint, transitions)
     return float(total)
 

@@ -47,7 +47,7 @@ def solve_task(env="bridge", temperature=1.0, horizon=30, method="exact", discou
     """One tabular solve (see the module docstring)."""
     import argparse
 
-    from ..cli import _load
+    from ..cli import _expected_return, _load
     from ..plotting import expected_entropy
     from ..tabular import infer
 
@@ -56,28 +56,14 @@ def solve_task(env="bridge", temperature=1.0, horizon=30, method="exact", discou
     mdp, _, _ = _load(argparse.Namespace(env=env, slip=None))
     post = infer(mdp, int(horizon), temperature, method, discount)
     # the posterior policy rolled forward in the true dynamics
-    occupancy = _true_occupancy(mdp, np.exp(np.asarray(post.log_policy)), float(discount))
-    reward = np.asarray(mdp.reward)
-    expected_return = float(np.sum(np.where(occupancy > 0, occupancy * reward, 0.0)))
+    expected_return = _expected_return(
+        mdp, mdp.reward, post.log_policy, int(horizon), float(discount)
+    )
     return {
         "log_evidence": float(post.log_evidence),
         "entropy_t0": float(expected_entropy(post)[0]),
         "expected_return": expected_return,
     }
-
-
-def _true_occupancy(mdp, policy, discount):
-    """(S, A) or (H, S, A) discounted state-action occupancy of a time-indexed policy (H, S, A)
-    in the true dynamics, by forward propagation in numpy."""
-    transitions = np.asarray(mdp.dense_transitions())
-    p = np.asarray(mdp.initial)
-    out = []
-    for t in range(policy.shape[0]):
-        joint = p[:, None] * policy[t]
-        out.append(discount**t * joint)
-        p = np.einsum("sa,sat->t", joint, transitions)
-    out = np.stack(out)
-    return out if mdp.time_varying else out.sum(axis=0)
 
 
 def mppi_task(samples=1000, temperature=1.0, noise=10.0, horizon=15, steps=200, seed=0, **extra):
