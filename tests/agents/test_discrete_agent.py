@@ -8,6 +8,7 @@ import pytest
 from control_as_inference.agents import DiscreteConfig, evaluate, resume, train
 
 
+@pytest.mark.slow
 def test_discrete_sac_solves_cartpole():
     """CartPole-v1 counts as solved at a mean return >= 475 (of 500). Seed 0; over seeds 0-2
     discrete SAC solved it by 20,000-25,000 steps (benchmarks/RESULTS.md)."""
@@ -15,6 +16,7 @@ def test_discrete_sac_solves_cartpole():
     assert float(np.mean(evaluate(result.state, "CartPole-v1", episodes=10))) >= 475
 
 
+@pytest.mark.slow
 def test_soft_q_learning_learns_cartpole():
     """A random policy lasts about 20 steps; soft Q-learning gets well beyond in 10,000."""
     result = train(

@@ -14,6 +14,7 @@ def standard_promotion():
         yield
 
 
+@pytest.mark.slow
 def test_learns_the_jax_pendulum():
     train = make_pendulum_train(SACConfig(buffer_size=4000), 4000)
     _, returns = jax.jit(train)(jax.random.key(0))

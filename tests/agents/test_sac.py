@@ -140,6 +140,7 @@ def test_wrong_action_space():
         train(SACConfig(), "CartPole-v1", jax.random.key(0), 10, progress=False)
 
 
+@pytest.mark.slow
 def test_learns_pendulum():
     """6000 steps (30 episodes) from a random policy's return of about -1200 to a swing-up
     (rl-zoo's trained SAC scores about -150)."""
