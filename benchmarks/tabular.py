@@ -39,14 +39,10 @@ def _arguments():
 
 
 ARGS = _arguments() if __name__ == "__main__" else None
-if ARGS is not None:  # thread counts must be fixed before numpy, scipy or jax load
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
-    if ARGS.threads == 1:
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "")
-            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        )
+if ARGS is not None:  # thread counts must be fixed before numpy, scipy, torch or jax load
+    from _threads import limit_threads
+
+    limit_threads(ARGS.threads)
 
 import contextlib  # noqa: E402
 import functools  # noqa: E402
