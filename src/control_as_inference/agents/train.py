@@ -354,54 +354,54 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
     bar = tqdm(total=steps, initial=start_step, desc="sac", disable=not progress, unit="step")
     interrupted = False
     step = start_step
-    promotion = _promotion()
-    promotion.__enter__()
     # Ctrl-C sets a flag that the loop reads between steps: an interrupt inside a jitted call
     # would leave the state's donated buffers deleted, with nothing valid to save. A second
     # Ctrl-C interrupts at once.
     stop = []
     previous = _catch_sigint(stop)
-    try:
-        while step < steps:
-            if stop:
-                interrupted = True
-                if out is not None:
+    with _promotion():
+        try:
+            while step < steps:
+                if stop:
+                    interrupted = True
+                    if out is not None:
+                        save_checkpoint(
+                            out, state, _Loop(env, obs, action, episode_return, episode_length)
+                        )
+                    break
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                episode_return += float(reward)
+                episode_length += 1
+                done = terminated or truncated
+                act_obs = env.reset()[0] if done else next_obs
+                packed = np.concatenate(
+                    [obs, np.atleast_1d(action), [reward], next_obs, [float(terminated)], act_obs]
+                ).astype(np.float32)
+                state, next_action, metrics = _observe_packed(state, config, packed)
+                step += 1
+                if done:
+                    row = {"step": step, "return": episode_return, "length": episode_length}
+                    row.update({k: float(v) for k, v in metrics.items()})
+                    row["seconds"] = time.perf_counter() - started
+                    history.append(row)
+                    if out is not None:
+                        with open(
+                            os.path.join(out, "log.csv"), "a", newline="", encoding="utf-8"
+                        ) as handle:
+                            csv.writer(handle).writerow([_cell(row[f]) for f in LOG_FIELDS])
+                    episode_return, episode_length = 0.0, 0
+                    recent = np.mean([r["return"] for r in history[-10:]])
+                    bar.set_postfix(recent_return=f"{recent:.1f}")
+                obs, action = act_obs, _action_array(next_action)
+                bar.update()
+                if out is not None and (step % checkpoint_every == 0 or step == steps):
                     save_checkpoint(
                         out, state, _Loop(env, obs, action, episode_return, episode_length)
                     )
-                break
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            episode_return += float(reward)
-            episode_length += 1
-            done = terminated or truncated
-            act_obs = env.reset()[0] if done else next_obs
-            packed = np.concatenate(
-                [obs, np.atleast_1d(action), [reward], next_obs, [float(terminated)], act_obs]
-            ).astype(np.float32)
-            state, next_action, metrics = _observe_packed(state, config, packed)
-            step += 1
-            if done:
-                row = {"step": step, "return": episode_return, "length": episode_length}
-                row.update({k: float(v) for k, v in metrics.items()})
-                row["seconds"] = time.perf_counter() - started
-                history.append(row)
-                if out is not None:
-                    with open(
-                        os.path.join(out, "log.csv"), "a", newline="", encoding="utf-8"
-                    ) as handle:
-                        csv.writer(handle).writerow([_cell(row[f]) for f in LOG_FIELDS])
-                episode_return, episode_length = 0.0, 0
-                recent = np.mean([r["return"] for r in history[-10:]])
-                bar.set_postfix(recent_return=f"{recent:.1f}")
-            obs, action = act_obs, _action_array(next_action)
-            bar.update()
-            if out is not None and (step % checkpoint_every == 0 or step == steps):
-                save_checkpoint(out, state, _Loop(env, obs, action, episode_return, episode_length))
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-        promotion.__exit__(None, None, None)
-        bar.close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            bar.close()
     return TrainResult(state, history, interrupted)
 
 
