@@ -306,3 +306,83 @@ def test_horizon_zero(rng):
     assert post.q.shape == (0, 3, 2) and post.v.shape == (1, 3)
     expected = np.log(np.sum(model[2] * np.exp(np.arange(3.0) / TEMPERATURE)))
     np.testing.assert_allclose(post.log_evidence, expected, rtol=1e-12)
+
+
+def _primitives(jaxpr) -> set[str]:
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            names |= _primitives(sub)
+    return names
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "successors"])
+def test_vmap_with_an_underflowing_member_is_exact_for_every_member(rng, sparse):
+    """A batch of rewards where one member needs the log-sum-exp fallback (r/alpha spans of 1e7)
+    and the others do not: every member equals its own unbatched posterior, its gradient too."""
+    transitions, _, initial, prior = random_mdp(rng, num_states=5, num_actions=3, sparse_k=2)
+    mild = rng.normal(size=(2, 5, 3))
+    extreme = rng.choice([-1e4, 1e4], size=(1, 5, 3))
+    rewards = np.concatenate([mild, extreme, mild[:1] * 2])
+    structure = build(transitions, rewards[0], initial, prior, sparse=sparse, rng=rng)
+
+    def evidence(r):
+        mdp = cai.TabularMDP(structure.transitions, r, structure.initial, structure.action_prior)
+        return cai.infer(mdp, 4, 0.05).log_evidence
+
+    def solve(r, temperature):
+        mdp = cai.TabularMDP(structure.transitions, r, structure.initial, structure.action_prior)
+        return cai.infer(mdp, 4, temperature)
+
+    for temperature in (0.5, 1e-3):
+        batched = jax.vmap(lambda r, a=temperature: solve(r, a))(jnp.asarray(rewards))
+        for i, r in enumerate(rewards):
+            one = solve(jnp.asarray(r), temperature)
+            np.testing.assert_allclose(batched.log_evidence[i], one.log_evidence, rtol=1e-12)
+            np.testing.assert_allclose(batched.state_marginals[i], one.state_marginals, atol=1e-9)
+    grads = jax.vmap(jax.grad(evidence))(jnp.asarray(rewards))
+    for i, r in enumerate(rewards):
+        expected = jax.grad(evidence)(jnp.asarray(r))
+        np.testing.assert_allclose(grads[i], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_vmap_keeps_the_fallback_a_cond():
+    """Under vmap the fallback's predicate is reduced over the batch, so the cond stays a cond
+    (a batched predicate turns it into a select that runs both branches)."""
+    rng = np.random.default_rng(0)
+    transitions, reward, initial, prior = random_mdp(rng)
+
+    def log_evidence(r):
+        return cai.infer(cai.TabularMDP(transitions, r, initial, prior), HORIZON, 1.0).log_evidence
+
+    jaxpr = jax.make_jaxpr(jax.vmap(log_evidence))(jnp.zeros((4, *reward.shape))).jaxpr
+    assert "cond" in _primitives(jaxpr)
+
+
+@pytest.mark.parametrize("discount", [1.0, 0.9, 1e-3])
+@pytest.mark.parametrize("log_stop", [-800.0, -3.0, 0.0, 40.0, 800.0])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "successors"])
+def test_continuation_against_log_sum_exp(rng, discount, log_stop, sparse):
+    """`continuation` = log(gamma E[exp(x)] + (1 - gamma) exp(log_stop)) in every regime, including
+    rows whose shifted sum underflows (x down to -2000) and stop terms that dominate or vanish."""
+    from scipy.special import logsumexp
+
+    from control_as_inference.tabular.inference import continuation
+
+    transitions, _, _, _ = random_mdp(rng, num_states=6, num_actions=2, sparse_k=3)
+    transitions[0, 0] = [0, 0, 0, 0.5, 0.5, 0]  # a row whose shifted sum underflows to 0
+    log_x = np.array([0.0, -1.0, -30.0, -800.0, -2000.0, -5.0])
+    with np.errstate(divide="ignore"):
+        log_t = np.log(transitions)
+        inner = logsumexp(log_t + log_x, axis=-1)
+        expected = np.logaddexp(np.log(discount) + inner, np.log1p(-discount) + log_stop)
+    mdp = build(
+        transitions, np.zeros((6, 2)), np.full(6, 1 / 6), np.full((6, 2), 0.5), sparse, rng=rng
+    )
+    ours = continuation(mdp.transitions, jnp.asarray(log_x), jnp.asarray(log_stop), discount)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+    # negative control: the shifted product alone (no fallback) is wrong where it underflows
+    if discount == 1.0:
+        shifted = np.log(np.maximum(np.exp(log_t) @ np.exp(log_x), 1e-300))
+        assert np.max(np.abs(shifted - expected)) > 1.0

@@ -2,23 +2,34 @@
 
 Every kernel is written once for both transition formats (dense `(S, A, S)` and `Successors`):
 
-    expect(T, x)[s, a]         = sum_s' T(s'|s,a) x(s')                    (variational backward)
-    log_expect(T, lx)[s, a]    = log sum_s' T(s'|s,a) exp(lx(s'))          (exact backward)
-    push(T, w)[s']             = sum_{s,a} w(s,a) T(s'|s,a)                 (variational forward)
-    log_push(T, lw)[s']        = log sum_{s,a} exp(lw(s,a)) T(s'|s,a)       (exact forward)
+    expect(T, x)[s, a]            = sum_s' T(s'|s,a) x(s')                  (backward)
+    log_expect_exact(T, lx)[s, a] = log sum_s' T(s'|s,a) exp(lx(s'))        (exact fallback)
+    push(T, w)[s']                = sum_{s,a} w(s,a) T(s'|s,a)               (forward)
+    log_push(T, lw)[s']           = log sum_{s,a} exp(lw(s,a)) T(s'|s,a)     (exact forward)
 
-The log-space kernels are exact in pure log space. They run as one mat-vec (dense) or one
-gather per successor slot (successor lists) on max-shifted exponentials, with no (S, A, S)
-temporary. When some row's shifted sum falls below sqrt(smallest normal) -- where underflow could
-lose precision -- a `lax.cond` switches that step to a log-sum-exp over every entry, so a
-log-space result is -inf only where the true sum is zero. Under `jax.vmap` the cond becomes a
-select and both branches run: batched exact inference is correct but pays for the fallback.
+Log-space messages run as linear mat-vecs (dense) or one gather per successor slot (successor
+lists) on max-shifted exponentials, with no (S, A, S) temporary. When some entry of such a
+shifted result falls below sqrt(smallest normal) -- where underflow could lose precision -- a
+`lax.cond` switches that step to a log-sum-exp over every entry (`log_expect_exact`, the exact
+branch of `log_push`), so a log-space result is -inf only where the true sum is zero.
+
+The predicate of every such cond is reduced over a `jax.vmap` batch as well (`all_of`): a
+batch takes the fast branch when every member may, and the exact one (right for all) otherwise,
+instead of the select that a batched predicate would turn the cond into (both branches run).
+
+Two measured XLA-CPU effects shape the code (`benchmarks/tabular.py`, successor lists, S = 1e5):
+XLA fuses the weighted sum of the K gathers into every consumer and recomputes it there
+(`_once` keeps it one loop written once), and reductions over the short action axis run faster
+as a chain of elementwise operations (`_over_actions`) than as a reduce inside a scan.
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+from jax import custom_batching
 from jaxtyping import Array, Float
 
 from .mdp import Successors
@@ -30,75 +41,65 @@ def safe_log(p: Array) -> Array:
     return jnp.where(positive, jnp.log(jnp.where(positive, p, 1)), -jnp.inf)
 
 
-def _log_matvec(matrix: Float[Array, "M N"], log_x: Float[Array, " K"], *, transpose: bool):
-    """log(matrix @ exp(log_x)) (K = N), or log(exp(log_x) @ matrix) with transpose (K = M), for a
-    non-negative matrix, stably (see the module docstring).
+@custom_batching.custom_vmap
+def all_of(flags: Array) -> Array:
+    """jnp.all(flags); under `jax.vmap`, all over the batch too, returned unbatched (so that a
+    `lax.cond` on it stays a cond)."""
+    return jnp.all(flags)
 
-    Without transpose every row must have support (rows of T sum to one and log_x is finite).
-    With it a column may be exactly zero: when some column falls below the threshold, a second
-    product with the support indicator tells true zeros from underflow. (`vector @ matrix` keeps
-    XLA on its fast path; `matrix.T @ vector` does not.)
-    """
-    top = jnp.max(log_x)
-    top = jnp.where(jnp.isfinite(top), top, 0)
-    scaled = jnp.exp(log_x - top)
-    y = scaled @ matrix if transpose else matrix @ scaled
-    trustworthy = y >= _threshold(matrix.dtype)
 
-    def fast(matrix, log_x):
-        del matrix, log_x
-        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
-
-    def exact(matrix, log_x):
-        terms = safe_log(matrix) + (log_x[:, None] if transpose else log_x[None, :])
-        return jax.nn.logsumexp(terms, axis=0 if transpose else 1)
-
-    def check_support(matrix, log_x):
-        reach = (log_x > -jnp.inf).astype(matrix.dtype) @ matrix
-        return jax.lax.cond(jnp.all(trustworthy | (reach == 0)), fast, exact, matrix, log_x)
-
-    otherwise = check_support if transpose else exact
-    return jax.lax.cond(jnp.all(trustworthy), fast, otherwise, matrix, log_x)
+@all_of.def_vmap
+def _all_of_batched(axis_size, in_batched, flags):
+    del axis_size, in_batched
+    return jnp.all(flags), False
 
 
 def _threshold(dtype) -> float:
     return float(jnp.finfo(dtype).tiny) ** 0.5
 
 
-def _gather_sum(successors: Successors, x: Float[Array, " S"]) -> Float[Array, "S A"]:
+def trustworthy(y: Array) -> Array:
+    """Whether every entry of a non-negative shifted sum is large enough to take its log."""
+    return all_of(y >= _threshold(y.dtype))
+
+
+def _once(fn, *args):
+    """fn(*args) evaluated into its own buffer, once.
+
+    A `lax.cond` whose branches are both fn: XLA cannot fuse across it, so the gathers' weighted
+    sum is one loop written once instead of being recomputed inside every consumer (one backward
+    step on successor lists, S = 1e5, A = 4, K = 5: 10.3 -> 6.5 ms). The predicate is any runtime
+    value (a constant would be folded away); its value does not matter. (`optimization_barrier`
+    would say this directly, but XLA's CPU pipeline removes it before fusion.)
+    """
+    first = args[-1].ravel()[0]
+    return jax.lax.cond(all_of(first == first), fn, fn, *args)
+
+
+def _gather_sum(index, prob, x: Float[Array, " S"]) -> Float[Array, "S A"]:
     """sum_k prob[s, a, k] x(index[s, a, k]), one gather per k (XLA runs these far faster than
-    one (S, A, K) gather followed by a reduction)."""
-    index, prob = successors
+    one (S, A, K) gather followed by a reduction). Indices are in range (checked by
+    `TabularMDP`); "clip" keeps XLA from materialising in-range masks."""
     return sum(
-        prob[..., k] * jnp.take(x, index[..., k], mode="fill") for k in range(index.shape[-1])
+        prob[..., k] * jnp.take(x, index[..., k], mode="clip") for k in range(index.shape[-1])
     )
 
 
 def expect(transitions, x: Float[Array, " S"]) -> Float[Array, "S A"]:
     """E_{s' ~ T(.|s,a)}[x(s')], shape (S, A)."""
     if isinstance(transitions, Successors):
-        return _gather_sum(transitions, x)
+        return _once(_gather_sum, transitions.index, transitions.prob, x)
     s, a, _ = transitions.shape
     return (transitions.reshape(s * a, s) @ x).reshape(s, a)
 
 
-def log_expect(transitions, log_x: Float[Array, " S"]) -> Float[Array, "S A"]:
-    """log E_{s' ~ T(.|s,a)}[exp(log_x(s'))], shape (S, A), exact in log space."""
+def log_expect_exact(transitions, log_x: Float[Array, " S"]) -> Float[Array, "S A"]:
+    """log E_{s' ~ T(.|s,a)}[exp(log_x(s'))], shape (S, A), as a log-sum-exp over every entry
+    (the fallback of the exact backward step; no mat-vec)."""
     if isinstance(transitions, Successors):
-        top = jnp.max(log_x)
-        y = _gather_sum(transitions, jnp.exp(log_x - top))
-
-        def fast(log_x):
-            del log_x
-            return jnp.log(jnp.where(y > 0, y, 1)) + top
-
-        def exact(log_x):
-            terms = safe_log(transitions.prob) + log_x[transitions.index]
-            return jax.nn.logsumexp(terms, axis=-1)
-
-        return jax.lax.cond(jnp.all(y >= _threshold(y.dtype)), fast, exact, log_x)
-    s, a, _ = transitions.shape
-    return _log_matvec(transitions.reshape(s * a, s), log_x, transpose=False).reshape(s, a)
+        terms = safe_log(transitions.prob) + log_x[transitions.index]
+        return jax.nn.logsumexp(terms, axis=-1)
+    return jax.nn.logsumexp(safe_log(transitions) + log_x[None, None, :], axis=-1)
 
 
 def push(transitions, w: Float[Array, "S A"]) -> Float[Array, " S"]:
@@ -108,34 +109,60 @@ def push(transitions, w: Float[Array, "S A"]) -> Float[Array, " S"]:
         mass = (transitions.prob * w[:, :, None]).ravel()
         return jax.ops.segment_sum(mass, transitions.index.ravel(), num_segments=num_states)
     s, a, _ = transitions.shape
+    # `vector @ matrix` keeps XLA on its fast path; `matrix.T @ vector` does not (15x slower)
     return w.reshape(s * a) @ transitions.reshape(s * a, s)
 
 
-def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
-    """log sum_{s,a} exp(log_w(s,a)) T(s'|s,a), shape (S,), exact in log space."""
+def _log_push_exact(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
+    """log_push as a log-sum-exp over every entry."""
     if isinstance(transitions, Successors):
         num_states = log_w.shape[0]
-        top = jnp.max(log_w)
-        top = jnp.where(jnp.isfinite(top), top, 0)
-        y = push(transitions, jnp.exp(log_w - top))
-        reach = push(transitions, (log_w > -jnp.inf).astype(log_w.dtype))
-
-        def fast(log_w):
-            del log_w
-            return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
-
-        def exact(log_w):
-            terms = (safe_log(transitions.prob) + log_w[:, :, None]).ravel()
-            ids = transitions.index.ravel()
-            most = jax.ops.segment_max(terms, ids, num_segments=num_states)
-            most = jnp.where(jnp.isfinite(most), most, 0)
-            z = jax.ops.segment_sum(jnp.exp(terms - most[ids]), ids, num_segments=num_states)
-            return jnp.where(z > 0, jnp.log(jnp.where(z > 0, z, 1)) + most, -jnp.inf)
-
-        trustworthy = (y >= _threshold(y.dtype)) | (reach == 0)
-        return jax.lax.cond(jnp.all(trustworthy), fast, exact, log_w)
+        terms = (safe_log(transitions.prob) + log_w[:, :, None]).ravel()
+        ids = transitions.index.ravel()
+        most = jax.ops.segment_max(terms, ids, num_segments=num_states)
+        most = jnp.where(jnp.isfinite(most), most, 0)
+        z = jax.ops.segment_sum(jnp.exp(terms - most[ids]), ids, num_segments=num_states)
+        return jnp.where(z > 0, jnp.log(jnp.where(z > 0, z, 1)) + most, -jnp.inf)
     s, a, _ = transitions.shape
-    return _log_matvec(transitions.reshape(s * a, s), log_w.reshape(s * a), transpose=True)
+    terms = safe_log(transitions.reshape(s * a, s)) + log_w.reshape(s * a, 1)
+    return jax.nn.logsumexp(terms, axis=0)
+
+
+def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
+    """log sum_{s,a} exp(log_w(s,a)) T(s'|s,a), shape (S,), exact in log space.
+
+    A state may be unreachable (a true zero): when some entry of the shifted push falls below the
+    threshold, a second push of the support indicator tells true zeros from underflow before the
+    exact branch is taken.
+    """
+    top = jnp.max(log_w)
+    top = jnp.where(jnp.isfinite(top), top, 0)
+    y = push(transitions, jnp.exp(log_w - top))
+    large = y >= _threshold(y.dtype)
+
+    def fast(log_w):
+        del log_w
+        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+
+    def check_support(log_w):
+        reach = push(transitions, (log_w > -jnp.inf).astype(log_w.dtype))
+        exact = functools.partial(_log_push_exact, transitions)
+        return jax.lax.cond(all_of(large | (reach == 0)), fast, exact, log_w)
+
+    return jax.lax.cond(all_of(large), fast, check_support, log_w)
+
+
+def _over_actions(op, x: Array) -> Array:
+    """Reduce the last (action) axis with a binary elementwise op, keeping it as a size-1 axis.
+
+    For a few actions a chain of elementwise ops: XLA-CPU runs a reduce over a short minor axis
+    inside a scan about 1.5x slower (one backward step on successor lists, S = 1e5, A = 4).
+    """
+    n = x.shape[-1]
+    if n > 16:
+        reduce = {jnp.maximum: jnp.max, jnp.add: jnp.sum}[op]
+        return reduce(x, axis=-1, keepdims=True)
+    return functools.reduce(op, [x[..., j : j + 1] for j in range(n)])
 
 
 def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):
@@ -146,7 +173,7 @@ def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], tempera
     log pi = -inf. Returns (v (S,), log_pi (S, A)).
     """
     score = q + temperature * log_prior
-    top = jnp.max(score, axis=-1, keepdims=True)
+    top = _over_actions(jnp.maximum, score)
     logits = (score - top) / temperature  # <= 0, and 0 at the best action
-    lse = jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
+    lse = jnp.log(_over_actions(jnp.add, jnp.exp(logits)))
     return (top + temperature * lse)[:, 0], logits - lse

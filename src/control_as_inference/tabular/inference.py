@@ -225,16 +225,38 @@ def backup(mdp: TabularMDP, log_prior, v_next, r_t, temperature, discount, exact
     safe_log(action_prior), computed once by the caller outside its loop."""
     if exact:
         top = jnp.max(v_next)
-        log_e = _kernels.log_expect(mdp.transitions, (v_next - top) / temperature)
-        log_cont = jnp.logaddexp(
-            jnp.log(discount) + log_e, jnp.log1p(-discount) - top / temperature
-        )
+        log_cont = continuation(mdp.transitions, (v_next - top) / temperature, -top / temperature,
+                                discount)  # fmt: skip
         q_t = r_t + (top + temperature * log_cont)
     else:
         log_cont = ()
         q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
     v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
     return q_t, v_t, log_pi_t, log_cont
+
+
+def continuation(transitions, log_x, log_stop, discount):
+    """log(gamma E_{s'~T(.|s,a)}[exp(log_x(s'))] + (1 - gamma) exp(log_stop)), shape (S, A),
+    for max log_x = 0 (so 1 >= E >= the smallest T entry times e^{min log_x}).
+
+    One mat-vec or gather and one log per (s, a): with m = max(log_stop, 0) when gamma < 1
+    (else 0) the sum is e^m (c E + c0) with c = gamma e^-m and c0 = (1 - gamma) e^(log_stop - m),
+    both at most 1. Where some c E + c0 falls below sqrt(smallest normal) the step is redone as
+    log-sum-exps (`_kernels.log_expect_exact`).
+    """
+    m = jnp.where(discount < 1, jnp.maximum(log_stop, 0), 0)
+    y = _kernels.expect(transitions, jnp.exp(log_x))
+    z = discount * jnp.exp(-m) * y + (1 - discount) * jnp.exp(log_stop - m)
+
+    def fast(log_x):
+        del log_x
+        return m + jnp.log(z)
+
+    def exact(log_x):
+        log_e = _kernels.log_expect_exact(transitions, log_x)
+        return jnp.logaddexp(jnp.log(discount) + log_e, jnp.log1p(-discount) + log_stop)
+
+    return jax.lax.cond(_kernels.trustworthy(z), fast, exact, log_x)
 
 
 def propagate(mdp: TabularMDP, p_t, log_pi_t, log_cont_t, v_next, temperature, discount, exact):
