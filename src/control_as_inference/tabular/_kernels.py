@@ -17,10 +17,8 @@ The predicate of every such cond is reduced over a `jax.vmap` batch as well (`al
 batch takes the fast branch when every member may, and the exact one (right for all) otherwise,
 instead of the select that a batched predicate would turn the cond into (both branches run).
 
-Two measured XLA-CPU effects shape the code (`benchmarks/tabular.py`, successor lists, S = 1e5):
-XLA fuses the weighted sum of the K gathers into every consumer and recomputes it there
-(`_once` keeps it one loop written once), and reductions over the short action axis run faster
-as a chain of elementwise operations (`_over_actions`) than as a reduce inside a scan.
+On successor lists XLA-CPU fuses the weighted sum of the K gathers into every consumer and
+recomputes it there; `_once` keeps it one loop written once.
 """
 
 from __future__ import annotations
@@ -152,19 +150,6 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
     return jax.lax.cond(all_of(large), fast, check_support, log_w)
 
 
-def _over_actions(op, x: Array) -> Array:
-    """Reduce the last (action) axis with a binary elementwise op, keeping it as a size-1 axis.
-
-    For a few actions a chain of elementwise ops: XLA-CPU runs a reduce over a short minor axis
-    inside a scan about 1.5x slower (one backward step on successor lists, S = 1e5, A = 4).
-    """
-    n = x.shape[-1]
-    if n > 16:
-        reduce = {jnp.maximum: jnp.max, jnp.add: jnp.sum}[op]
-        return reduce(x, axis=-1, keepdims=True)
-    return functools.reduce(op, [x[..., j : j + 1] for j in range(n)])
-
-
 def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], temperature):
     """V(s) = alpha log sum_a p(a|s) exp(Q(s,a)/alpha) and log pi = log p + (Q - V)/alpha.
 
@@ -173,7 +158,7 @@ def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], tempera
     log pi = -inf. Returns (v (S,), log_pi (S, A)).
     """
     score = q + temperature * log_prior
-    top = _over_actions(jnp.maximum, score)
+    top = jnp.max(score, axis=-1, keepdims=True)
     logits = (score - top) / temperature  # <= 0, and 0 at the best action
-    lse = jnp.log(_over_actions(jnp.add, jnp.exp(logits)))
+    lse = jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
     return (top + temperature * lse)[:, 0], logits - lse
