@@ -34,11 +34,24 @@ def _arguments():
     parser.add_argument("--threads", type=int, default=1, help="threads for every library")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
     parser.add_argument("--horizon", type=int, default=None, help="override the horizon")
+    parser.add_argument(
+        "--hugepages",
+        action="store_true",
+        help="restart with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (Linux, glibc >= 2.35): large "
+        "buffers get transparent huge pages where the kernel only grants them on request",
+    )
     parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
+HUGEPAGES = "glibc.malloc.hugetlb=1"
 ARGS = _arguments() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.hugepages and HUGEPAGES not in os.environ.get("GLIBC_TUNABLES", ""):
+    # glibc reads its tunables at start-up only; every array of every library here is affected
+    tunables = ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), HUGEPAGES]))
+    os.execve(
+        sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": tunables}
+    )
 if ARGS is not None:  # thread counts must be fixed before numpy, scipy, torch or jax load
     from _threads import limit_threads
 
@@ -432,9 +445,11 @@ def main():
     if args.scale_child:
         return scale_child(args.scale_child)
     rng = np.random.default_rng(0)
+    huge = HUGEPAGES in os.environ.get("GLIBC_TUNABLES", "")
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"threads per library: {args.threads}; jax {jax.__version__}, numpy {np.__version__}"
+        f"threads per library: {args.threads}; jax {jax.__version__}, numpy {np.__version__}; "
+        f"malloc: {'huge pages' if huge else 'default'}"
     )
     quick = args.quick
     h = args.horizon or (20 if quick else 100)
