@@ -330,14 +330,16 @@ def case_batch(rng, s, a, horizon, repeats, batch=16):
     t_one = jnp.asarray(1.0)
     v_h = jnp.zeros(s)
 
-    def solve(r, exact):
-        mdp = cai.TabularMDP(structure.transitions, r)
+    def solve(transitions, r, exact):  # the model an argument, not a constant folded into XLA
+        mdp = cai.TabularMDP(transitions, r)
         return backward(mdp, horizon, t_one, t_one, v_h, exact)[1]
 
     r_j = jnp.asarray(rewards)
+    t_j = structure.transitions
     for exact in (False, True):
-        batched, compile_s = compiled(jax.vmap(lambda r, exact=exact: solve(r, exact)), r_j)
-        t, _ = measure(lambda batched=batched: batched(r_j), repeats)
+        batch_solve = jax.vmap(functools.partial(solve, exact=exact), in_axes=(None, 0))
+        batched, compile_s = compiled(batch_solve, t_j, r_j)
+        t, _ = measure(lambda batched=batched: batched(t_j, r_j), repeats)
         name = f"ours vmap x {batch} backward {'exact' if exact else 'variational'}"
         report("batch", name, t, horizon, model_bytes * batch, None, peers, compile_s)
 

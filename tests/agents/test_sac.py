@@ -38,6 +38,21 @@ def test_tanh_gaussian_density_integrates_to_one_and_changes_variables():
     np.testing.assert_allclose(density[keep], (gauss / dadu)[keep], rtol=1e-6)
 
 
+def test_default_target_entropy_is_minus_dim_for_the_rescaled_action():
+    """log pi is the density of the environment's action; the default H_target is -dim(A) for
+    the action rescaled to [-1, 1]^m (SB3's and Haarnoja et al.'s convention)."""
+    from control_as_inference.agents.sac import default_target_entropy
+
+    scale = jnp.array([2.0, 0.5, 3.0])
+    np.testing.assert_allclose(default_target_entropy(scale), -3 + np.log(3.0), rtol=1e-6)
+    assert default_target_entropy(scale, -0.25) == -0.25
+    # the entropy of the environment's action exceeds the rescaled one's by sum log scale
+    u, mean, log_std = jnp.array([0.3, -1.2, 2.0]), jnp.zeros(3), jnp.full(3, -0.5)
+    env = tanh_gaussian_log_prob(u, mean, log_std, scale)
+    unit = tanh_gaussian_log_prob(u, mean, log_std, jnp.ones(3))
+    np.testing.assert_allclose(unit - env, np.sum(np.log(scale)), rtol=1e-6)
+
+
 class Fixed(eqx.Module):
     """A stand-in network with known outputs."""
 
