@@ -386,3 +386,24 @@ def test_continuation_against_log_sum_exp(rng, discount, log_stop, sparse):
     if discount == 1.0:
         shifted = np.log(np.maximum(np.exp(log_t) @ np.exp(log_x), 1e-300))
         assert np.max(np.abs(shifted - expected)) > 1.0
+
+
+@pytest.mark.parametrize("discount", [1.0, 0.9])
+def test_continuation_takes_the_fast_path_for_far_negative_values(rng, discount, monkeypatch):
+    """Values far below zero (costs with a small temperature: log_stop = -max V / alpha = 1e7)
+    need no fallback: with it replaced by NaNs the result is still right."""
+    from scipy.special import logsumexp
+
+    from control_as_inference.tabular import _kernels
+    from control_as_inference.tabular.inference import continuation
+
+    transitions, _, _, _ = random_mdp(rng, num_states=4, num_actions=2)
+    log_x = np.array([0.0, -1.0, -3.0, -10.0])
+    monkeypatch.setattr(_kernels, "log_expect_exact", lambda t, lx: jnp.full(t.shape[:2], jnp.nan))
+    ours = continuation(jnp.asarray(transitions), jnp.asarray(log_x), jnp.asarray(1e7), discount)
+    inner = logsumexp(np.log(transitions) + log_x, axis=-1)
+    if discount == 1.0:
+        expected = inner
+    else:
+        expected = np.logaddexp(np.log(discount) + inner, np.log1p(-discount) + 1e7)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)

@@ -225,8 +225,8 @@ def backup(mdp: TabularMDP, log_prior, v_next, r_t, temperature, discount, exact
     safe_log(action_prior), computed once by the caller outside its loop."""
     if exact:
         top = jnp.max(v_next)
-        log_cont = continuation(mdp.transitions, (v_next - top) / temperature, -top / temperature,
-                                discount)  # fmt: skip
+        log_x = (v_next - top) / temperature
+        log_cont = continuation(mdp.transitions, log_x, -top / temperature, discount)
         q_t = r_t + (top + temperature * log_cont)
     else:
         log_cont = ()
@@ -240,13 +240,15 @@ def continuation(transitions, log_x, log_stop, discount):
     for max log_x = 0 (so 1 >= E >= the smallest T entry times e^{min log_x}).
 
     One mat-vec or gather and one log per (s, a): with m = max(log_stop, 0) when gamma < 1
-    (else 0) the sum is e^m (c E + c0) with c = gamma e^-m and c0 = (1 - gamma) e^(log_stop - m),
-    both at most 1. Where some c E + c0 falls below sqrt(smallest normal) the step is redone as
-    log-sum-exps (`_kernels.log_expect_exact`).
+    (else m = 0 and c0 = 0, whatever log_stop) the sum is e^m (c E + c0) with c = gamma e^-m and
+    c0 = (1 - gamma) e^(log_stop - m), both at most 1. Where some c E + c0 falls below
+    sqrt(smallest normal) the step is redone as log-sum-exps (`_kernels.log_expect_exact`).
     """
-    m = jnp.where(discount < 1, jnp.maximum(log_stop, 0), 0)
+    stopping = discount < 1
+    m = jnp.where(stopping, jnp.maximum(log_stop, 0), 0)
+    c0 = jnp.where(stopping, (1 - discount) * jnp.exp(jnp.where(stopping, log_stop - m, 0)), 0)
     y = _kernels.expect(transitions, jnp.exp(log_x))
-    z = discount * jnp.exp(-m) * y + (1 - discount) * jnp.exp(log_stop - m)
+    z = discount * jnp.exp(-m) * y + c0
 
     def fast(log_x):
         del log_x
