@@ -269,7 +269,7 @@ def propagate(mdp: TabularMDP, p_t, log_pi_t, log_cont_t, v_next, temperature, d
         return discount * _kernels.push(mdp.transitions, joint), joint
     # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
     top = jnp.max(v_next)
-    log_w = _kernels.safe_log(joint) - log_cont_t
+    log_w = _kernels.safe_log(p_t)[:, None] + log_pi_t - log_cont_t  # log of S, not S x A, values
     log_next = jnp.log(discount) + (v_next - top) / temperature
     p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
     # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha} / e^{log_cont}.
