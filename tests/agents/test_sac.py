@@ -1,6 +1,8 @@
 """SAC: the tanh-Gaussian density, losses against hand values, learning on Pendulum-v1,
 checkpoint/resume bit-identical to an uninterrupted run, damaged checkpoints, bad settings."""
 
+import os
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -122,6 +124,51 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     assert [r["return"] for r in whole.history] == [r["return"] for r in rest.history]
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert len(log) == 1 + len(whole.history)  # header + one row per episode, none twice
+
+
+def _tensorboard_scalars(directory) -> dict:
+    """{tag: {step: value}} from TensorBoard event files, with TensorBoard's purge rule: a
+    SessionLog START at step p drops what was written before it at steps >= p."""
+    import struct
+
+    pytest.importorskip("tensorboardX")
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict = {}
+    for name in sorted(os.listdir(directory)):
+        data = (directory / name).read_bytes()
+        i = 0
+        while i < len(data):
+            (length,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + length])
+            i += 12 + length + 4
+            if event.session_log.status == event_pb2.SessionLog.START:
+                for steps in scalars.values():
+                    for s in [s for s in steps if s >= event.step]:
+                        del steps[s]
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+    return scalars
+
+
+def test_tensorboard_events_match_the_csv_log_after_a_crash_and_resume(tmp_path):
+    """Events written after the last checkpoint (a crash) are purged on resume: TensorBoard ends
+    with exactly log.csv's rows."""
+    pytest.importorskip("tensorboardX")
+    out = tmp_path / "run"
+    train(SMALL, "Pendulum-v1", jax.random.key(5), 300, out=str(out), progress=False)
+    saved = {n: (out / n).read_bytes() for n in ("checkpoint.eqx", "checkpoint.json")}
+    resume(str(out), steps=450, progress=False)  # an episode ends at 400, then the "crash":
+    for name, data in saved.items():  # the checkpoint of step 300 is the last one on disk
+        (out / name).write_bytes(data)
+    result = resume(str(out), steps=650, progress=False)
+    scalars = _tensorboard_scalars(out / "tensorboard")
+    assert sorted(scalars["train/return"]) == [200, 400, 600]
+    for row in result.history:
+        np.testing.assert_allclose(scalars["train/return"][row["step"]], row["return"], rtol=1e-6)
+        np.testing.assert_allclose(
+            scalars["train/temperature"][row["step"]], row["temperature"], rtol=1e-6
+        )
 
 
 def test_damaged_checkpoint_is_refused(tmp_path):

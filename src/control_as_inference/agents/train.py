@@ -10,7 +10,10 @@ and a checkpoint: `checkpoint.eqx` (networks, optimiser states, temperature, rep
 key, step) with `checkpoint.json` (the environment's pickled state and the loop's position, and
 the SHA-256 of `checkpoint.eqx`). Both files are written to a temporary name and renamed, so a
 crash mid-write leaves the previous checkpoint intact; a damaged or partial checkpoint is
-refused with a clear error. Ctrl-C saves a checkpoint and returns cleanly. Resuming restores the
+refused with a clear error. With tensorboardX installed (the `tensorboard` extra) the same
+per-episode numbers also go to TensorBoard event files in `tensorboard/` (`tensorboard --logdir
+runs`); a resumed run purges the events after its checkpoint. Ctrl-C saves a checkpoint and
+returns cleanly. Resuming restores the
 environment from its pickle (classic-control environments pickle), so a resumed run is
 bit-identical to an uninterrupted one on CPU (tested).
 """
@@ -345,11 +348,28 @@ def _cell(x):
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
+def _tensorboard(out, start_step: int):
+    """A TensorBoard writer in out/tensorboard when tensorboardX is installed, else None. Events
+    after start_step (written before a crash, and to be written again) are purged."""
+    if out is None:
+        return None
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return None
+    # tensorboardX names files by the second: a suffix keeps two writers of one second apart
+    # and in order (TensorBoard reads the files sorted by name)
+    suffix = f".{time.time_ns():020d}"
+    directory = os.path.join(out, "tensorboard")
+    return SummaryWriter(directory, purge_step=start_step or None, filename_suffix=suffix)
+
+
 def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -> TrainResult:
     from tqdm.auto import tqdm
 
     env, obs, action, episode_return, episode_length = loop
     start_step = int(state.step)
+    board = _tensorboard(out, start_step)
     started = time.perf_counter()
     bar = tqdm(total=steps, initial=start_step, desc="sac", disable=not progress, unit="step")
     interrupted = False
@@ -389,6 +409,9 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
                             os.path.join(out, "log.csv"), "a", newline="", encoding="utf-8"
                         ) as handle:
                             csv.writer(handle).writerow([_cell(row[f]) for f in LOG_FIELDS])
+                    if board is not None:
+                        for name in LOG_FIELDS[1:]:
+                            board.add_scalar(f"train/{name}", row[name], step)
                     episode_return, episode_length = 0.0, 0
                     recent = np.mean([r["return"] for r in history[-10:]])
                     bar.set_postfix(recent_return=f"{recent:.1f}")
@@ -402,6 +425,8 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
             bar.close()
+            if board is not None:
+                board.close()
     return TrainResult(state, history, interrupted)
 
 
