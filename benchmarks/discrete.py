@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+
+from _child import run_child
 
 EVAL_EVERY = 5000
 
@@ -114,25 +115,10 @@ def main():
     )
     for library in args.libraries.split(","):
         for seed in range(args.seeds):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    library,
-                    "--seed",
-                    str(seed),
-                    "--steps",
-                    str(args.steps),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if out.returncode:
-                print(f"{library:8s} {seed:4d} failed: {out.stderr.strip().splitlines()[-1]}")
+            r, error = run_child(__file__, library, "--seed", seed, "--steps", args.steps)
+            if error:
+                print(f"{library:8s} {seed:4d} failed: {error}")
                 continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             solved = "-" if r["solved_at"] is None else str(r["solved_at"])
             print(
                 f"{library:8s} {seed:4d} {r['seconds']:8.1f} {r['steps_per_s']:8.0f} "

@@ -22,9 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+from _child import run_child
 
 
 def child(
@@ -157,31 +158,15 @@ def main():
     for library in args.libraries.split(","):
         seeds = [0] if library == "ours-jitted-8" else range(args.seeds)
         for seed in seeds:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    library,
-                    "--seed",
-                    str(seed),
-                    "--steps",
-                    str(args.steps),
-                    "--env",
-                    args.env,
-                    "--learning-starts",
-                    str(args.learning_starts),
-                    "--learning-rate",
-                    str(args.learning_rate),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
+            r, error = run_child(
+                __file__,
+                library,
+                *("--seed", seed, "--steps", args.steps, "--env", args.env),
+                *("--learning-starts", args.learning_starts, "--learning-rate", args.learning_rate),
             )
-            if out.returncode:
-                print(f"{library:15s} {seed:4d}  failed: {out.stderr.strip().splitlines()[-1]}")
+            if error:
+                print(f"{library:15s} {seed:4d}  failed: {error}")
                 break
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             summary.setdefault(library, []).append(r)
             print(
                 f"{library:15s} {seed:4d} {r['steps_per_s']:8.1f} {r['steady']:8.1f} "

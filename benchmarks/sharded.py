@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+
+from _child import run_child
 
 
 def child(devices: int, states: int, horizon: int) -> dict:
@@ -95,25 +96,10 @@ def main():
     )
     results = []
     for devices in (int(d) for d in args.devices.split(",")):
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                str(devices),
-                "--states",
-                str(args.states),
-                "--horizon",
-                str(args.horizon),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode:
-            print(f"{devices:8d}  failed: {out.stderr.strip().splitlines()[-1]}")
+        r, error = run_child(__file__, devices, "--states", args.states, "--horizon", args.horizon)
+        if error:
+            print(f"{devices:8d}  failed: {error}")
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(r)
         print(
             f"{devices:8d} {r['ms_per_step']:9.2f} {r['compile_s']:10.2f} "
