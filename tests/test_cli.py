@@ -120,6 +120,8 @@ def test_text_map_and_npz_files(tmp_path):
         ("train", "sac", "Pendulum-v1", "--learning-rate", "-1"),
         ("train", "sac", "Pendulum-v1", "--batch-size", "512", "--buffer-size", "100"),
         ("train", "sac", "NoSuchEnv-v9"),
+        ("train", "sac", "Pendulum-v1", "--num-envs", "0"),
+        ("train", "sac", "Pendulum-v1", "--gradient-steps", "0"),
         ("evaluate", "/nonexistent/run"),
         ("resume", "/nonexistent/run"),
         ("frobnicate",),
@@ -255,6 +257,27 @@ def test_train_resume_evaluate(tmp_path):
     out = run("evaluate", run_dir, "--episodes", "2", "--plot", str(png))
     assert out.returncode == 0, out.stderr
     assert "step 600" in out.stdout and png.exists()
+
+
+def test_train_vectorised_and_resume(tmp_path):
+    run_dir = str(tmp_path / "run")
+    out = run(
+        "train",
+        "sac",
+        "Pendulum-v1",
+        "--steps",
+        "400",
+        "--num-envs",
+        "2",
+        "--out",
+        run_dir,
+        *SMALL_RUN,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "400 steps, 2 episodes" in out.stdout  # one per copy
+    out = run("resume", run_dir, "--steps", "800")  # the run's two copies again
+    assert out.returncode == 0, out.stderr
+    assert "800 steps, 4 episodes" in out.stdout
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):

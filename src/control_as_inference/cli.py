@@ -11,6 +11,7 @@
     cai sweep   [ENV ...] [--task solve|mppi] [--temperatures 0.1,1] [--methods ...] [--seeds ...]
                 [--address HOST:PORT] [--num-cpus N] [--out FILE.csv|.json] [--plot FILE.png]
     cai train   sac ENV_ID [--steps 20000] [--seed 0] [--out runs/NAME] [--checkpoint-every 5000]
+                [--num-envs 1] [--gradient-steps 1] [agent options]
     cai evaluate RUN [--episodes 10] [--plot FILE.png]
     cai resume  RUN [--steps N]
     cai envs
@@ -228,6 +229,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="random seed")
     train.add_argument("--out", default=None, help="run directory (default runs/AGENT-ENV-SEED)")
     train.add_argument("--checkpoint-every", type=int, default=5000, help="steps")
+    train.add_argument(
+        "--num-envs",
+        type=int,
+        default=1,
+        help="environment copies stepped together (gymnasium SyncVectorEnv); each loop step "
+        "stores num-envs transitions and makes --gradient-steps updates",
+    )
+    train.add_argument("--gradient-steps", type=int, default=None, help="updates per loop step")
     train.add_argument("--learning-rate", type=float, default=None)
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--buffer-size", type=int, default=None)
@@ -797,7 +806,17 @@ def _train(args) -> None:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-    names = ("learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "tau")
+    if args.num_envs < 1:
+        raise UsageError(f"--num-envs must be >= 1, got {args.num_envs}")
+    names = (
+        "learning_rate",
+        "batch_size",
+        "buffer_size",
+        "learning_starts",
+        "gamma",
+        "tau",
+        "gradient_steps",
+    )
     settings = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.agent == "sac":
         if args.temperature is not None:
@@ -817,6 +836,7 @@ def _train(args) -> None:
         args.checkpoint_every,
         args.seed,
         progress=sys.stderr.isatty(),
+        num_envs=args.num_envs,
     )
     _report_run(result, out, evaluate, args.env_id)
 

@@ -26,8 +26,8 @@ from .discrete import (
     soft_q_target,
 )
 from .networks import MLP, CategoricalActor, DiscreteTwinCritic, mlp
-from .replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
-from .sac import check_learning_settings, check_positive, dataclasses_replace
+from .replay import ReplayBuffer, buffer_init, buffer_sample
+from .sac import check_learning_settings, check_positive, dataclasses_replace, observe_with
 
 ALGORITHMS = ("dsac", "sql")
 
@@ -195,34 +195,33 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
 
 def discrete_act(state: DiscreteState, obs, config: DiscreteConfig, deterministic: bool = False):
     """(action, state): uniform before learning_starts, then a sample of pi (or its mode)."""
+    action, state = discrete_act_many(state, jnp.asarray(obs)[None], config, deterministic)
+    return action[0], state
+
+
+def discrete_act_many(
+    state: DiscreteState, obs, config: DiscreteConfig, deterministic: bool = False
+):
+    """`discrete_act` for n observations (n, obs_dim): actions (n,). For n = 1 the draws are
+    those of `discrete_act`."""
     obs = jnp.asarray(obs, jnp.float32)
-    log_pi = _log_policy(state, obs)
+    log_pi = jax.vmap(lambda o: _log_policy(state, o))(obs)
     if deterministic:
-        return jnp.argmax(log_pi), state
+        return jnp.argmax(log_pi, axis=-1), state
     key, k_pi, k_uniform = jax.random.split(state.key, 3)
     sampled = jax.random.categorical(k_pi, log_pi)
-    uniform = jax.random.randint(k_uniform, (), 0, state.num_actions)
+    uniform = jax.random.randint(k_uniform, sampled.shape, 0, state.num_actions)
     action = jnp.where(state.step < config.learning_starts, uniform, sampled)
     return action, dataclasses_replace(state, key=key)
 
 
 def discrete_observe(state: DiscreteState, config: DiscreteConfig, transition, next_obs):
     """Store a transition, learn if past learning_starts, choose the next action."""
-    state = dataclasses_replace(
-        state, buffer=buffer_add(state.buffer, *transition), step=state.step + 1
-    )
+    many = tuple(jnp.asarray(x)[None] for x in transition)
+    state, action, metrics = discrete_observe_many(state, config, many, jnp.asarray(next_obs)[None])
+    return state, action[0], metrics
 
-    def learn(s):
-        def body(s, _):
-            return discrete_update(s, config)
 
-        s, metrics = jax.lax.scan(body, s, None, length=config.gradient_steps)
-        return s, jax.tree_util.tree_map(lambda x: x[-1], metrics)
-
-    def skip(s):
-        metrics = jax.eval_shape(lambda: learn(s)[1])
-        return s, jax.tree_util.tree_map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
-
-    state, metrics = jax.lax.cond(state.step >= config.learning_starts, learn, skip, state)
-    action, state = discrete_act(state, next_obs, config)
-    return state, action, metrics
+def discrete_observe_many(state: DiscreteState, config: DiscreteConfig, transitions, next_obs):
+    """`discrete_observe` for one step of n environments (as `sac.observe_many`)."""
+    return observe_with(discrete_act_many, discrete_update, state, config, transitions, next_obs)

@@ -49,15 +49,27 @@ def buffer_init(capacity: int, obs_dim: int, action_dim: int | None, dtype=jnp.f
 
 def buffer_add(buffer: ReplayBuffer, obs, action, reward, next_obs, terminated) -> ReplayBuffer:
     """Write one transition at `position` (overwriting the oldest when full)."""
-    i = buffer.position
+    one = (obs, action, reward, next_obs, terminated)
+    return buffer_add_many(buffer, *(jnp.asarray(x)[None] for x in one))
+
+
+def buffer_add_many(
+    buffer: ReplayBuffer, obs, action, reward, next_obs, terminated
+) -> ReplayBuffer:
+    """Write n transitions (each argument with a leading axis of n <= capacity, e.g. one step of
+    n environments) at slots position, ..., position + n - 1 (mod capacity), in that order."""
+    n = reward.shape[0]
+    if n > buffer.capacity:
+        raise ValueError(f"cannot add {n} transitions at once to a buffer of {buffer.capacity}.")
+    i = (buffer.position + jnp.arange(n, dtype=buffer.position.dtype)) % buffer.capacity
     return ReplayBuffer(
         obs=buffer.obs.at[i].set(obs),
         action=buffer.action.at[i].set(action),
         reward=buffer.reward.at[i].set(reward),
         next_obs=buffer.next_obs.at[i].set(next_obs),
         terminated=buffer.terminated.at[i].set(terminated),
-        position=(i + 1) % buffer.capacity,
-        size=jnp.minimum(buffer.size + 1, buffer.capacity),
+        position=(buffer.position + n) % buffer.capacity,
+        size=jnp.minimum(buffer.size + n, buffer.capacity),
     )
 
 

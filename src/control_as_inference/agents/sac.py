@@ -36,7 +36,7 @@ import optax
 from jaxtyping import Array
 
 from .networks import TanhGaussianActor, TwinCritic
-from .replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
+from .replay import ReplayBuffer, buffer_add_many, buffer_init, buffer_sample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,15 +259,22 @@ def update_many(state: SACState, config: SACConfig, num: int) -> tuple[SACState,
 def act(state: SACState, obs, config: SACConfig, deterministic: bool = False):
     """(action, state): uniform in the box before learning_starts, then pi's sample (or its
     mean action when deterministic)."""
+    action, state = act_many(state, jnp.asarray(obs)[None], config, deterministic)
+    return action[0], state
+
+
+def act_many(state: SACState, obs, config: SACConfig, deterministic: bool = False):
+    """`act` for n observations (n, obs_dim) at once (n environments): actions (n, m). One key
+    split per call; for n = 1 the draws are those of `act`."""
     obs = jnp.asarray(obs, state.actor.scale.dtype)
     if deterministic:
-        return state.actor.deterministic(obs), state
+        return jax.vmap(state.actor.deterministic)(obs), state
     key, k_pi, k_uniform = jax.random.split(state.key, 3)
-    action, _ = state.actor.sample(obs, k_pi)
+    shape = (obs.shape[0], *state.actor.scale.shape)
+    eps = jax.random.normal(k_pi, shape, state.actor.scale.dtype)
+    action, _ = jax.vmap(state.actor.sample_from_noise)(obs, eps)
     low = state.actor.offset - state.actor.scale
-    uniform = jax.random.uniform(
-        k_uniform, action.shape, action.dtype, low, low + 2 * state.actor.scale
-    )
+    uniform = jax.random.uniform(k_uniform, shape, action.dtype, low, low + 2 * state.actor.scale)
     action = jnp.where(state.step < config.learning_starts, uniform, action)
     return action, dataclasses_replace(state, key=key)
 
@@ -282,16 +289,37 @@ def observe(state: SACState, config: SACConfig, transition, next_obs_for_action)
     Returns:
         (state, next action, metrics).
     """
-    buffer = buffer_add(state.buffer, *transition)
-    state = dataclasses_replace(state, buffer=buffer, step=state.step + 1)
+    many = tuple(jnp.asarray(x)[None] for x in transition)
+    state, action, metrics = observe_many(
+        state, config, many, jnp.asarray(next_obs_for_action)[None]
+    )
+    return state, action[0], metrics
+
+
+def observe_many(state: SACState, config: SACConfig, transitions, next_obs_for_action):
+    """`observe` for one step of n environments: each part of `transitions` and
+    `next_obs_for_action` has a leading axis n. The step count grows by n; then
+    `config.gradient_steps` updates (once learning_starts is reached) and n next actions."""
+    return observe_with(act_many, update, state, config, transitions, next_obs_for_action)
+
+
+def observe_with(act_many, update, state, config, transitions, next_obs_for_action):
+    """The store-learn-act step shared by the agents (`observe_many`)."""
+    n = transitions[2].shape[0]
+    buffer = buffer_add_many(state.buffer, *transitions)
+    state = dataclasses_replace(state, buffer=buffer, step=state.step + n)
 
     def learn(s):
-        return update_many(s, config, config.gradient_steps)
+        def body(s, _):
+            return update(s, config)
+
+        s, metrics = jax.lax.scan(body, s, None, length=config.gradient_steps)
+        return s, jax.tree_util.tree_map(lambda x: x[-1], metrics)
 
     def skip(s):
         metrics = jax.eval_shape(lambda: learn(s)[1])
         return s, jax.tree_util.tree_map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
 
     state, metrics = jax.lax.cond(state.step >= config.learning_starts, learn, skip, state)
-    action, state = act(state, next_obs_for_action, config)
+    action, state = act_many(state, next_obs_for_action, config)
     return state, action, metrics

@@ -3,11 +3,20 @@
     result = train(SACConfig(), "Pendulum-v1", jax.random.key(0), steps=20_000, out="runs/a")
     result = resume("runs/a", steps=40_000)          # continue as if never interrupted
     returns = evaluate(result.state, "Pendulum-v1", episodes=10)
+    result = train(SACConfig(), "Pendulum-v1", key, steps=20_000, num_envs=4)  # vectorised
+
+The environments run in a gymnasium `SyncVectorEnv` of `num_envs` copies (1 by default) that
+resets an ended episode in the same step. Each loop step steps every copy once, stores their
+`num_envs` transitions, makes the agent's `gradient_steps` updates (the update-to-data ratio is
+gradient_steps / num_envs, as in stable-baselines3 with train_freq 1) and acts for all copies in
+one call. `steps` and the step column of the log count environment steps (transitions), so a
+run ends at the first multiple of num_envs at or past `steps`.
 
 A run directory holds `config.json` (the agent's settings, the environment, the seed),
-`log.csv` (one row per finished episode: step, return, length, losses, temperature, entropy)
+`log.csv` (one row per finished episode, of any copy: step, return, length, losses,
+temperature, entropy)
 and a checkpoint: `checkpoint.eqx` (networks, optimiser states, temperature, replay buffer, RNG
-key, step) with `checkpoint.json` (the environment's pickled state and the loop's position, and
+key, step) with `checkpoint.json` (the environments' pickled state and the loop's position, and
 the SHA-256 of `checkpoint.eqx`). Both files are written to a temporary name and renamed, so a
 crash mid-write leaves the previous checkpoint intact; a damaged or partial checkpoint is
 refused with a clear error. With tensorboardX installed (the `tensorboard` extra) the same
@@ -23,6 +32,7 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -37,8 +47,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .discrete_agent import DiscreteConfig, discrete_act, discrete_init, discrete_observe
-from .sac import SACConfig, SACState, act, observe, sac_init
+from .discrete_agent import (
+    DiscreteConfig,
+    discrete_act,
+    discrete_act_many,
+    discrete_init,
+    discrete_observe_many,
+)
+from .sac import SACConfig, SACState, act_many, check_int, observe_many, sac_init
 
 LOG_FIELDS = (
     "step",
@@ -86,30 +102,40 @@ def _make_env(env_id: str, discrete: bool = False):
     return env
 
 
+def _make_envs(env_id: str, discrete: bool, num_envs: int):
+    """`num_envs` copies of the environment in a gymnasium SyncVectorEnv that resets an ended
+    episode in the same step (its last observation goes to info["final_obs"])."""
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    check_int("num_envs", num_envs, 1)
+    _make_env(env_id, discrete).close()  # checks the id and the spaces, with clear errors
+    return SyncVectorEnv(
+        [functools.partial(gym.make, env_id)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
+    )
+
+
 class _Agent(NamedTuple):
     """How the loop drives one kind of agent."""
 
-    init: Any  # (config, env, key) -> state
-    act: Any  # jitted (state, obs, config, deterministic) -> (action, state)
-    observe: Any  # (state, config, transition, next_obs) -> (state, action, metrics)
+    init: Any  # (config, observation space, action space, key) -> state
+    act: Any  # jitted (state, obs (n, d), config, deterministic) -> (actions, state)
     discrete: bool
 
 
 AGENTS = {
     "sac": _Agent(
-        lambda c, env, key: sac_init(
-            c, env.observation_space.shape[0], env.action_space.low, env.action_space.high, key
+        lambda c, obs_space, action_space, key: sac_init(
+            c, obs_space.shape[0], action_space.low, action_space.high, key
         ),
-        jax.jit(act, static_argnums=(2, 3)),
-        observe,
+        jax.jit(act_many, static_argnums=(2, 3)),
         False,
     ),
     "discrete": _Agent(
-        lambda c, env, key: discrete_init(
-            c, env.observation_space.shape[0], int(env.action_space.n), key
+        lambda c, obs_space, action_space, key: discrete_init(
+            c, obs_space.shape[0], int(action_space.n), key
         ),
-        jax.jit(discrete_act, static_argnums=(2, 3)),
-        discrete_observe,
+        jax.jit(discrete_act_many, static_argnums=(2, 3)),
         True,
     ),
 }
@@ -126,23 +152,24 @@ def _agent_of(config) -> _Agent:
 
 
 def _observe_from_packed(state, config, packed):
-    """The agent's observe on one float32 vector [obs, action, reward, next_obs, terminated,
-    act_obs]: one host-to-device transfer per environment step instead of six."""
+    """The agent's observe_many on one float32 array (n, width), a row [obs, action, reward,
+    next_obs, terminated, act_obs] per environment: one host-to-device transfer per loop step
+    instead of six."""
     discrete = isinstance(config, DiscreteConfig)
     m = 1 if discrete else state.actor.scale.shape[0]
-    n = (packed.shape[0] - m - 2) // 3
-    obs, action = packed[:n], packed[n : n + m]
-    reward, next_obs = packed[n + m], packed[n + m + 1 : 2 * n + m + 1]
-    terminated, act_obs = packed[2 * n + m + 1], packed[2 * n + m + 2 :]
-    transition = (
+    d = (packed.shape[1] - m - 2) // 3
+    obs, action = packed[:, :d], packed[:, d : d + m]
+    reward, next_obs = packed[:, d + m], packed[:, d + m + 1 : 2 * d + m + 1]
+    terminated, act_obs = packed[:, 2 * d + m + 1], packed[:, 2 * d + m + 2 :]
+    transitions = (
         obs,
-        action[0].astype(jnp.int32) if discrete else action,
+        action[:, 0].astype(jnp.int32) if discrete else action,
         reward,
         next_obs,
         terminated,
     )
-    step = discrete_observe if discrete else observe
-    return step(state, config, transition, act_obs)
+    step = discrete_observe_many if discrete else observe_many
+    return step(state, config, transitions, act_obs)
 
 
 _observe_packed = jax.jit(_observe_from_packed, static_argnums=1, donate_argnums=0)
@@ -176,13 +203,14 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 
 class _Loop(NamedTuple):
-    """Where the loop stands between two steps (saved with a checkpoint)."""
+    """Where the loop stands between two steps (saved with a checkpoint); one row or entry per
+    environment copy."""
 
-    env: Any
-    obs: np.ndarray
-    action: np.ndarray
-    episode_return: float
-    episode_length: int
+    env: Any  # the SyncVectorEnv
+    obs: np.ndarray  # (n, d)
+    action: np.ndarray  # (n, m) floats or (n,) ints
+    episode_return: np.ndarray  # (n,)
+    episode_length: np.ndarray  # (n,)
 
 
 def save_checkpoint(out: str, state, loop: _Loop) -> None:
@@ -203,8 +231,8 @@ def save_checkpoint(out: str, state, loop: _Loop) -> None:
         "env": env_pickle,
         "obs": np.asarray(loop.obs).tolist(),
         "action": np.asarray(loop.action).tolist(),
-        "episode_return": loop.episode_return,
-        "episode_length": loop.episode_length,
+        "episode_return": np.asarray(loop.episode_return, np.float64).tolist(),
+        "episode_length": np.asarray(loop.episode_length, np.int64).tolist(),
     }
     _atomic_write(os.path.join(out, "checkpoint.json"), json.dumps(meta).encode())
 
@@ -253,6 +281,7 @@ def train(
     checkpoint_every: int = 5000,
     seed: int = 0,
     progress: bool = True,
+    num_envs: int = 1,
 ) -> TrainResult:
     """Train an agent on a gymnasium environment for `steps` environment steps.
 
@@ -264,16 +293,21 @@ def train(
         steps: total environment steps.
         out: run directory for config.json, log.csv and checkpoints (None: nothing written).
         checkpoint_every: steps between checkpoints (and at the end, and on Ctrl-C).
-        seed: the environment's reset seed.
+        seed: the reset seed of the first environment copy (copy i gets seed + i).
         progress: show a progress bar (steps/s and the recent return).
+        num_envs: environment copies stepped together (module docstring).
     """
     agent = _agent_of(config)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}.")
-    env = _make_env(env_id, agent.discrete)
+    env = _make_envs(env_id, agent.discrete, num_envs)
+    if num_envs > config.buffer_size:
+        raise ValueError(
+            f"num_envs ({num_envs}) must not exceed buffer_size ({config.buffer_size})."
+        )
     obs, _ = env.reset(seed=seed)
     with _promotion():
-        state = agent.init(config, env, key)
+        state = agent.init(config, env.single_observation_space, env.single_action_space, key)
         action, state = agent.act(state, jnp.asarray(obs), config, False)
     if out is not None:
         os.makedirs(out, exist_ok=True)
@@ -285,6 +319,7 @@ def train(
                     "seed": seed,
                     "steps": steps,
                     "checkpoint_every": checkpoint_every,
+                    "num_envs": num_envs,
                     "config": _config_dict(config),
                 },
                 handle,
@@ -292,14 +327,8 @@ def train(
             )
         with open(os.path.join(out, "log.csv"), "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow(LOG_FIELDS)
-    loop = _Loop(env, obs, _action_array(action), 0.0, 0)
+    loop = _Loop(env, obs, np.asarray(action), np.zeros(num_envs), np.zeros(num_envs, np.int64))
     return _run(config, state, loop, steps, out, checkpoint_every, progress, history=[])
-
-
-def _action_array(action):
-    """The action as gymnasium takes it: a float vector, or a Python int for Discrete."""
-    action = np.asarray(action)
-    return action if action.ndim else np.int64(action)
 
 
 def _restore(out: str):
@@ -311,24 +340,39 @@ def _restore(out: str):
         run = json.load(handle)
     config = _config_from(run["agent"], run["config"])
     agent = _agent_of(config)
-    env = _make_env(run["env_id"], agent.discrete)
-    env.reset(seed=run["seed"])
+    env = _make_envs(run["env_id"], agent.discrete, run.get("num_envs", 1))
     with _promotion():
-        like = agent.init(config, env, jax.random.key(0))
+        spaces = env.single_observation_space, env.single_action_space
+        like = agent.init(config, *spaces, jax.random.key(0))
     state, meta = load_checkpoint(out, like)
     return run, config, agent, env, state, meta
 
 
 def resume(out: str, steps: int | None = None, progress: bool = True) -> TrainResult:
     """Continue the run in `out` from its checkpoint up to `steps` (default: the planned total)."""
+    from gymnasium.vector import VectorEnv
+
     run, config, _, env, state, meta = _restore(out)
-    obs = np.asarray(meta["obs"], dtype=env.observation_space.dtype)
+    obs = np.asarray(meta["obs"], dtype=env.single_observation_space.dtype)
+    if obs.ndim != 2:
+        raise ValueError(
+            f"checkpoint in {out} was written by an older version (one environment, not a "
+            "vector of them); start the run again."
+        )
     if meta["env"] is not None:
         env = pickle.loads(base64.b64decode(meta["env"]))
-    else:  # an environment that did not pickle restarts its episode
+        if not isinstance(env, VectorEnv):
+            raise ValueError(f"checkpoint in {out} holds no vector environment; start again.")
+    else:  # environments that did not pickle restart their episodes
         obs, _ = env.reset(seed=run["seed"] + int(meta["step"]))
-    action = _action_array(np.asarray(meta["action"], env.action_space.dtype))
-    loop = _Loop(env, obs, action, meta["episode_return"], meta["episode_length"])
+    action = np.asarray(meta["action"], env.single_action_space.dtype)
+    loop = _Loop(
+        env,
+        obs,
+        action,
+        np.asarray(meta["episode_return"], np.float64),
+        np.asarray(meta["episode_length"], np.int64),
+    )
     steps = run["steps"] if steps is None else steps
     history = [row for row in _read_log(out) if row["step"] <= meta["step"]]
     _rewrite_log(out, history)
@@ -368,6 +412,7 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
     from tqdm.auto import tqdm
 
     env, obs, action, episode_return, episode_length = loop
+    n = env.num_envs
     start_step = int(state.step)
     board = _tensorboard(out, start_step)
     started = time.perf_counter()
@@ -389,18 +434,37 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
                             out, state, _Loop(env, obs, action, episode_return, episode_length)
                         )
                     break
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                episode_return += float(reward)
-                episode_length += 1
-                done = terminated or truncated
-                act_obs = env.reset()[0] if done else next_obs
+                # a copy whose episode ended is reset in this step: next_obs holds its new first
+                # observation and info["final_obs"] the last one of the ended episode
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                done = terminated | truncated
+                last_obs = next_obs
+                if done.any():
+                    last_obs = next_obs.copy()
+                    for i in np.flatnonzero(done):
+                        last_obs[i] = info["final_obs"][i]
+                episode_return = episode_return + reward
+                episode_length = episode_length + 1
                 packed = np.concatenate(
-                    [obs, np.atleast_1d(action), [reward], next_obs, [float(terminated)], act_obs]
-                ).astype(np.float32)
+                    [
+                        obs,
+                        action.reshape(n, -1),
+                        reward[:, None],
+                        last_obs,
+                        terminated[:, None],
+                        next_obs,
+                    ],
+                    axis=1,
+                    dtype=np.float32,
+                )
                 state, next_action, metrics = _observe_packed(state, config, packed)
-                step += 1
-                if done:
-                    row = {"step": step, "return": episode_return, "length": episode_length}
+                step += n
+                for i in np.flatnonzero(done):
+                    row = {
+                        "step": step,
+                        "return": float(episode_return[i]),
+                        "length": int(episode_length[i]),
+                    }
                     row.update({k: float(v) for k, v in metrics.items()})
                     row["seconds"] = time.perf_counter() - started
                     history.append(row)
@@ -412,12 +476,15 @@ def _run(config, state, loop, steps, out, checkpoint_every, progress, history) -
                     if board is not None:
                         for name in LOG_FIELDS[1:]:
                             board.add_scalar(f"train/{name}", row[name], step)
-                    episode_return, episode_length = 0.0, 0
+                if done.any():
+                    episode_return = np.where(done, 0.0, episode_return)
+                    episode_length = np.where(done, 0, episode_length)
                     recent = np.mean([r["return"] for r in history[-10:]])
                     bar.set_postfix(recent_return=f"{recent:.1f}")
-                obs, action = act_obs, _action_array(next_action)
-                bar.update()
-                if out is not None and (step % checkpoint_every == 0 or step == steps):
+                obs, action = next_obs, np.asarray(next_action)
+                bar.update(n)
+                crossed = step // checkpoint_every > (step - n) // checkpoint_every
+                if out is not None and (crossed or step >= steps):
                     save_checkpoint(
                         out, state, _Loop(env, obs, action, episode_return, episode_length)
                     )
@@ -460,7 +527,8 @@ def evaluate(state, env_id: str, episodes: int = 10, seed: int = 1000) -> np.nda
             obs, _ = env.reset(seed=seed + i)
             total, done = 0.0, False
             while not done:
-                action = _action_array(policy(state, obs))
+                action = np.asarray(policy(state, obs))
+                action = action if action.ndim else int(action)
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
                 done = terminated or truncated
