@@ -6,12 +6,18 @@ layers of 256), seeds 0-2, each run in its own process pinned to one core (`os.s
 with one torch thread and XLA's Eigen pool off. Reported per run: steps/s over the whole run
 (compilation included) and over its second half (steady state), and the mean return of 10
 deterministic evaluation episodes. Then our fully jitted path on the JAX pendulum: one seed, and
-eight seeds under `jax.vmap` (aggregate steps/s).
+eight seeds under `jax.vmap` (aggregate steps/s); with gymnax installed (`ours-gymnax`), the same
+jitted loop on gymnax's Pendulum-v1.
 
     python benchmarks/sac.py                    # everything (about 25 minutes)
     python benchmarks/sac.py --libraries ours --seeds 1 --steps 5000    # quick
     python benchmarks/sac.py --env HalfCheetah-v5 --libraries ours,sb3,sbx --seeds 1 \
         --steps 20000 --learning-starts 10000 --learning-rate 3e-4   # MuJoCo steps/s
+    python benchmarks/sac.py --libraries ours,sbx,sb3 --num-envs 4   # vectorised environments
+
+With --num-envs N every library steps N copies of the environment together (ours: gymnasium's
+SyncVectorEnv; SB3 and SBX: their DummyVecEnv) and makes --gradient-steps updates (default 1)
+per step of the N copies; steps count environment steps (transitions) for all.
 
 SB3 and SBX are optional (the `peers` extra, and `pip install sbx-rl`).
 """
@@ -29,27 +35,47 @@ from _child import run_child
 
 
 def child(
-    library: str, seed: int, steps: int, env_id: str, learning_starts: int, learning_rate: float
+    library: str,
+    seed: int,
+    steps: int,
+    env_id: str,
+    learning_starts: int,
+    learning_rate: float,
+    num_envs: int = 1,
+    gradient_steps: int = 1,
 ) -> dict:
     os.sched_setaffinity(0, {int(os.environ.get("BENCH_CORE", "0"))})
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     import numpy as np
 
-    if library in ("ours", "ours-jitted", "ours-jitted-8"):
+    if library in ("ours", "ours-jitted", "ours-jitted-8", "ours-gymnax"):
         import jax
 
         from control_as_inference.agents import SACConfig, evaluate, train
-        from control_as_inference.agents.jax_train import make_pendulum_train
+        from control_as_inference.agents.jax_train import from_gymnax, make_train, pendulum_env
 
         if library == "ours":
             start = time.perf_counter()
-            config = SACConfig(learning_starts=learning_starts, learning_rate=learning_rate)
-            result = train(config, env_id, jax.random.key(seed), steps, seed=seed, progress=False)
+            config = SACConfig(
+                learning_starts=learning_starts,
+                learning_rate=learning_rate,
+                gradient_steps=gradient_steps,
+            )
+            result = train(
+                config,
+                env_id,
+                jax.random.key(seed),
+                steps,
+                seed=seed,
+                progress=False,
+                num_envs=num_envs,
+            )
             total = time.perf_counter() - start
             history = result.history
             half = next((r for r in history if r["step"] >= steps // 2), history[0])
             span = history[-1]["seconds"] - half["seconds"]
-            steady = (history[-1]["step"] - half["step"]) / span if span > 0 else float("nan")
+            moved = history[-1]["step"] - half["step"]  # 0 when every copy ends together
+            steady = moved / span if span > 0 and moved > 0 else float("nan")
             returns = evaluate(result.state, env_id, 10)
             return {
                 "steps_per_s": steps / total,
@@ -57,9 +83,16 @@ def child(
                 "return": float(np.mean(returns)),
             }
         seeds = 8 if library == "ours-jitted-8" else 1
-        run = make_pendulum_train(SACConfig(buffer_size=steps), steps)
+        config = SACConfig(buffer_size=steps, gradient_steps=gradient_steps)
+        if library == "ours-gymnax":  # gymnax's Pendulum-v1 in the same jitted loop
+            import gymnax
+
+            env = from_gymnax(*gymnax.make("Pendulum-v1"))
+        else:
+            env = pendulum_env()
+        run = make_train(config, env, steps, num_envs)
         keys = jax.random.split(jax.random.key(seed), seeds)
-        if seeds == 1:  # no vmap: under vmap the learn/skip cond becomes a select of both
+        if seeds == 1:  # one seed without vmap
             keys = keys[0]
             function = jax.jit(lambda key: jax.tree_util.tree_map(lambda x: x[None], run(key)))
         else:
@@ -89,10 +122,13 @@ def child(
         from stable_baselines3 import SAC
     else:
         from sbx import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
     env = gym.make(env_id)
     model = SAC(
         "MlpPolicy",
-        env,
+        make_vec_env(env_id, n_envs=num_envs, seed=seed) if num_envs > 1 else env,
+        gradient_steps=gradient_steps,
         learning_rate=learning_rate,
         batch_size=256,
         buffer_size=1_000_000,
@@ -132,6 +168,8 @@ def main():
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id (e.g. HalfCheetah-v5)")
     parser.add_argument("--learning-starts", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--num-envs", type=int, default=1, help="environment copies per step")
+    parser.add_argument("--gradient-steps", type=int, default=1, help="updates per step")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,13 +183,16 @@ def main():
                     args.env,
                     args.learning_starts,
                     args.learning_rate,
+                    args.num_envs,
+                    args.gradient_steps,
                 )
             )
         )
         return 0
     print(
-        f"{args.env}, {args.steps} steps (learning from {args.learning_starts}), one core per "
-        f"run ({os.cpu_count()} on the machine)"
+        f"{args.env}, {args.steps} steps (learning from {args.learning_starts}), "
+        f"{args.num_envs} environment copies and {args.gradient_steps} updates per step, one "
+        f"core per run ({os.cpu_count()} on the machine)"
     )
     print(f"{'library':15s} {'seed':>4s} {'steps/s':>8s} {'steady':>8s} {'eval return':>12s}")
     summary = {}
@@ -163,6 +204,7 @@ def main():
                 library,
                 *("--seed", seed, "--steps", args.steps, "--env", args.env),
                 *("--learning-starts", args.learning_starts, "--learning-rate", args.learning_rate),
+                *("--num-envs", args.num_envs, "--gradient-steps", args.gradient_steps),
             )
             if error:
                 print(f"{library:15s} {seed:4d}  failed: {error}")
