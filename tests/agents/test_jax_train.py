@@ -159,3 +159,21 @@ def test_gymnax_adapter_refuses_discrete_actions():
     with pytest.raises(ValueError, match="Box"):
         from_gymnax(Discrete())
     assert pendulum_env().obs_dim == 3
+
+
+def test_real_gymnax_pendulum_matches_ours():
+    """With gymnax installed (not a dependency): its Pendulum-v1 through `from_gymnax` steps as
+    our pendulum does and truncates at 200 steps."""
+    gymnax = pytest.importorskip("gymnax")
+    env = from_gymnax(*gymnax.make("Pendulum-v1"))
+    ours = pendulum_env()
+    obs, s = env.reset(jax.random.key(0))
+    step = jax.jit(env.step)
+    for t in range(200):
+        action = jax.random.uniform(jax.random.key(t), (1,), jnp.float32, -2.0, 2.0)
+        x = jnp.stack([s.theta, s.theta_dot]).astype(jnp.float32)
+        expected = ours.step(None, (x, jnp.asarray(t, jnp.int32)), action)
+        obs, s, reward, terminated, truncated = step(jax.random.key(t), s, action)
+        np.testing.assert_allclose(np.asarray(obs), np.asarray(expected[0]), atol=1e-5)
+        np.testing.assert_allclose(float(reward), float(expected[2]), rtol=1e-5)
+        assert not terminated and bool(truncated) == (t == 199) == bool(expected[4])
