@@ -20,6 +20,8 @@ from control_as_inference.agents.jax_train import (
 )
 from control_as_inference.envs.pendulum import observation, pendulum_reward, pendulum_step
 
+from .oracles import assert_pendulum_transitions
+
 
 @pytest.fixture(autouse=True)
 def standard_promotion():
@@ -65,17 +67,9 @@ def test_copies_store_transitions_that_follow_the_dynamics():
     obs, action, reward, next_obs = (
         np.asarray(x)[:rows] for x in (buffer.obs, buffer.action, buffer.reward, buffer.next_obs)
     )
-    x = np.stack([np.arctan2(obs[:, 1], obs[:, 0]), obs[:, 2]], axis=1)
-    x_next = np.asarray(jax.vmap(pendulum_step)(jnp.asarray(x), jnp.asarray(action)))
-    np.testing.assert_allclose(next_obs[:, 0], np.cos(x_next[:, 0]), atol=1e-5)
-    np.testing.assert_allclose(next_obs[:, 1], np.sin(x_next[:, 0]), atol=1e-5)
-    np.testing.assert_allclose(next_obs[:, 2], x_next[:, 1], atol=1e-4)
-    r = np.asarray(jax.vmap(pendulum_reward)(jnp.asarray(x), jnp.asarray(action)))
-    np.testing.assert_allclose(reward, r, rtol=1e-5, atol=1e-5)
-    by_copy = obs.reshape(loop_steps, n, 3), next_obs.reshape(loop_steps, n, 3)
-    continues = np.all(np.isclose(by_copy[0][1:], by_copy[1][:-1]), axis=2)
-    assert continues[np.arange(loop_steps - 1) != EPISODE_STEPS - 1].all()
-    assert not continues[EPISODE_STEPS - 1].any()  # reset after the time limit
+    assert_pendulum_transitions(
+        obs, action, reward, next_obs, loop_steps, n, episode_end=EPISODE_STEPS - 1
+    )
     returns = np.asarray(returns)
     assert returns.shape == (loop_steps, n)
     ended = ~np.isnan(returns)

@@ -13,7 +13,8 @@ from control_as_inference.agents import DiscreteConfig, SACConfig, resume, train
 from control_as_inference.agents.discrete_agent import discrete_act_many, discrete_init
 from control_as_inference.agents.replay import buffer_add, buffer_add_many, buffer_init
 from control_as_inference.agents.sac import act, act_many, sac_init
-from control_as_inference.envs.pendulum import pendulum_reward, pendulum_step
+
+from .oracles import assert_pendulum_transitions
 
 # no learning: uniform actions, so the test is about the loop, not the agent
 NO_LEARNING = SACConfig(hidden=(16, 16), buffer_size=4000, batch_size=16, learning_starts=10**6)
@@ -39,21 +40,10 @@ def test_stored_transitions_follow_the_dynamics_across_resets():
     )
     rows = n * loop_steps
     obs, action, reward, next_obs = obs[:rows], action[:rows], reward[:rows], next_obs[:rows]
-    # independent oracle: the pendulum's equations map (obs, action) to next_obs and reward
-    x = np.stack([np.arctan2(obs[:, 1], obs[:, 0]), obs[:, 2]], axis=1)
-    x_next = np.asarray(jax.vmap(pendulum_step)(jnp.asarray(x), jnp.asarray(action)))
-    np.testing.assert_allclose(next_obs[:, 0], np.cos(x_next[:, 0]), atol=1e-5)
-    np.testing.assert_allclose(next_obs[:, 1], np.sin(x_next[:, 0]), atol=1e-5)
-    np.testing.assert_allclose(next_obs[:, 2], x_next[:, 1], atol=1e-4)
-    r = np.asarray(jax.vmap(pendulum_reward)(jnp.asarray(x), jnp.asarray(action)))
-    np.testing.assert_allclose(reward, r, rtol=1e-5, atol=1e-5)
+    # independent oracle: the pendulum's equations; the reset after loop step 199 must not leak
+    # into the stored next_obs
+    assert_pendulum_transitions(obs, action, reward, next_obs, loop_steps, n, episode_end=199)
     assert not terminated[:rows].any()  # time limits are truncations
-    # row j is copy j % n at loop step j // n: within an episode obs follows next_obs; at the
-    # episode's end (loop step 199) the next obs is a reset, not the stored next_obs
-    by_copy = obs.reshape(loop_steps, n, 3), next_obs.reshape(loop_steps, n, 3)
-    continues = np.all(np.isclose(by_copy[0][1:], by_copy[1][:-1]), axis=2)
-    assert continues[np.arange(loop_steps - 1) != 199].all()
-    assert not continues[199].any()
     # the copies are seeded seed, seed + 1, ...: copy 0 starts as a single env with seed 7
     np.testing.assert_array_equal(obs[0], gym.make("Pendulum-v1").reset(seed=7)[0])
     assert len({tuple(row) for row in obs[:n]}) == n
