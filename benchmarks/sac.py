@@ -43,6 +43,7 @@ def child(
     learning_rate: float,
     num_envs: int = 1,
     gradient_steps: int = 1,
+    temperature_loss_form: str = "eq18",
 ) -> dict:
     os.sched_setaffinity(0, {int(os.environ.get("BENCH_CORE", "0"))})
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
@@ -60,6 +61,7 @@ def child(
                 learning_starts=learning_starts,
                 learning_rate=learning_rate,
                 gradient_steps=gradient_steps,
+                temperature_loss_form=temperature_loss_form,
             )
             result = train(
                 config,
@@ -83,7 +85,11 @@ def child(
                 "return": float(np.mean(returns)),
             }
         seeds = 8 if library == "ours-jitted-8" else 1
-        config = SACConfig(buffer_size=steps, gradient_steps=gradient_steps)
+        config = SACConfig(
+            buffer_size=steps,
+            gradient_steps=gradient_steps,
+            temperature_loss_form=temperature_loss_form,
+        )
         if library == "ours-gymnax":  # gymnax's Pendulum-v1 in the same jitted loop
             import gymnax
 
@@ -170,6 +176,12 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--num-envs", type=int, default=1, help="environment copies per step")
     parser.add_argument("--gradient-steps", type=int, default=1, help="updates per step")
+    parser.add_argument(
+        "--temperature-loss",
+        choices=("eq18", "log"),
+        default="eq18",
+        help="our temperature loss: eq. 18 or SB3's and SBX's log-alpha form",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -185,6 +197,7 @@ def main():
                     args.learning_rate,
                     args.num_envs,
                     args.gradient_steps,
+                    args.temperature_loss,
                 )
             )
         )
@@ -205,6 +218,7 @@ def main():
                 *("--seed", seed, "--steps", args.steps, "--env", args.env),
                 *("--learning-starts", args.learning_starts, "--learning-rate", args.learning_rate),
                 *("--num-envs", args.num_envs, "--gradient-steps", args.gradient_steps),
+                *("--temperature-loss", args.temperature_loss),
             )
             if error:
                 print(f"{library:15s} {seed:4d}  failed: {error}")

@@ -122,6 +122,7 @@ def test_text_map_and_npz_files(tmp_path):
         ("train", "sac", "NoSuchEnv-v9"),
         ("train", "sac", "Pendulum-v1", "--num-envs", "0"),
         ("train", "sac", "Pendulum-v1", "--gradient-steps", "0"),
+        ("train", "dsac", "CartPole-v1", "--temperature-loss", "log"),
         ("evaluate", "/nonexistent/run"),
         ("resume", "/nonexistent/run"),
         ("frobnicate",),

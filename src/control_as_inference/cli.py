@@ -237,6 +237,12 @@ def _parser() -> argparse.ArgumentParser:
         "stores num-envs transitions and makes --gradient-steps updates",
     )
     train.add_argument("--gradient-steps", type=int, default=None, help="updates per loop step")
+    train.add_argument(
+        "--temperature-loss",
+        choices=("eq18", "log"),
+        default=None,
+        help="sac: Haarnoja et al.'s eq. 18 (default) or SB3's and SBX's log-alpha form",
+    )
     train.add_argument("--learning-rate", type=float, default=None)
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--buffer-size", type=int, default=None)
@@ -821,8 +827,12 @@ def _train(args) -> None:
     if args.agent == "sac":
         if args.temperature is not None:
             settings["initial_temperature"] = args.temperature
+        if args.temperature_loss is not None:
+            settings["temperature_loss_form"] = args.temperature_loss
         config = SACConfig(**settings)
     else:
+        if args.temperature_loss is not None:
+            raise UsageError("--temperature-loss applies to sac only")
         if args.temperature is not None:
             settings["temperature"] = args.temperature
         config = DiscreteConfig(algorithm=args.agent, **settings)

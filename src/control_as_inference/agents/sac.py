@@ -8,8 +8,10 @@ With temperature alpha, a batch (s, a, r, s', d) and a' ~ pi(.|s'), ã ~ pi(.|s)
     actor:        L_pi = E[alpha log pi(ã|s) - min_i Q_i(s, ã)]           (eq. 7, 10)
     temperature:  J(alpha) = E[-alpha log pi(ã|s) - alpha H_target]      (eq. 18)
                   optimised in log alpha; its gradient is -alpha E[log pi + H_target].
-                  (stable-baselines3 minimises -log(alpha) E[log pi + H_target] instead: the same
-                  sign, a gradient smaller by the factor alpha.)
+                  (stable-baselines3 and SBX minimise -log(alpha) E[log pi + H_target] instead:
+                  the same sign, a gradient larger by the factor 1 / alpha; it is
+                  `temperature_loss_form="log"`. On Pendulum-v1 it scored about 1.3 higher,
+                  `benchmarks/RESULTS.md`.)
     targets:      Q' <- tau Q + (1 - tau) Q'                               (Polyak)
 
 log pi is the density of the environment's action a = scale tanh(u) + offset, so it includes
@@ -52,7 +54,9 @@ class SACConfig:
         initial_temperature: alpha at the start; auto_temperature: learn alpha (eq. 18).
         target_entropy: H_target; None means -dim(A) + sum log scale, i.e. -dim(A) for the
             action rescaled to [-1, 1]^m (module docstring).
-        gradient_steps: updates per environment step.
+        gradient_steps: updates per step of the environments (`train.train`).
+        temperature_loss_form: "eq18" (Haarnoja et al.'s J(alpha)) or "log" (stable-baselines3's
+            and SBX's -log(alpha) E[log pi + H_target]); module docstring.
     """
 
     learning_rate: float = 1e-3
@@ -66,10 +70,16 @@ class SACConfig:
     auto_temperature: bool = True
     target_entropy: float | None = None
     gradient_steps: int = 1
+    temperature_loss_form: str = "eq18"
 
     def __post_init__(self):
         check_learning_settings(self)
         check_positive("initial_temperature", self.initial_temperature)
+        if self.temperature_loss_form not in ("eq18", "log"):
+            raise ValueError(
+                "temperature_loss_form must be 'eq18' or 'log', got "
+                f"{self.temperature_loss_form!r}."
+            )
 
 
 def check_learning_settings(config) -> None:
@@ -166,9 +176,11 @@ def _actor_loss_and_log_pi(actor, critic, alpha, obs, key):
     return jnp.mean(alpha * log_pi - jnp.minimum(q1, q2)), log_pi
 
 
-def temperature_loss(log_alpha, log_pi, target_entropy) -> Array:
-    """J(alpha) = mean_b[-alpha (log pi(ã|s) + H_target)] (eq. 18), alpha = exp(log_alpha)."""
-    return -jnp.exp(log_alpha) * jnp.mean(jax.lax.stop_gradient(log_pi) + target_entropy)
+def temperature_loss(log_alpha, log_pi, target_entropy, form: str = "eq18") -> Array:
+    """J(alpha) = mean_b[-alpha (log pi(ã|s) + H_target)] (eq. 18), alpha = exp(log_alpha);
+    form "log": mean_b[-log(alpha) (log pi(ã|s) + H_target)] (stable-baselines3, SBX)."""
+    weight = jnp.exp(log_alpha) if form == "eq18" else log_alpha
+    return -weight * jnp.mean(jax.lax.stop_gradient(log_pi) + target_entropy)
 
 
 # ----------------------------------------------------------------------------- updates
@@ -210,7 +222,9 @@ def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
     # the temperature step uses the actor's samples of this update (algorithm 1's order)
     log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
     if config.auto_temperature:
-        grad = jax.grad(temperature_loss)(log_alpha, log_pi, target_entropy)
+        grad = jax.grad(temperature_loss)(
+            log_alpha, log_pi, target_entropy, config.temperature_loss_form
+        )
         updates, alpha_opt = opt.update(grad, alpha_opt, log_alpha)
         log_alpha = optax.apply_updates(log_alpha, updates)
 
