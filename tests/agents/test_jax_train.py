@@ -31,11 +31,12 @@ def standard_promotion():
 
 @pytest.mark.slow
 def test_learns_the_jax_pendulum():
-    train = make_pendulum_train(SACConfig(buffer_size=4000), 4000)
+    # 30 episodes, as the gymnasium test; after 20 the last episodes still fail from some starts
+    train = make_pendulum_train(SACConfig(buffer_size=6000), 6000)
     _, returns = jax.jit(train)(jax.random.key(0))
     returns = np.asarray(returns)[:, 0]
     episodes = returns[~np.isnan(returns)]
-    assert len(episodes) == 4000 // EPISODE_STEPS
+    assert len(episodes) == 6000 // EPISODE_STEPS
     assert np.all(np.isnan(returns[: EPISODE_STEPS - 1]))
     assert episodes[:3].mean() < -900  # a random policy
     assert episodes[-3:].mean() > -400  # swings up
