@@ -317,15 +317,16 @@ def observe_many(state: SACState, config: SACConfig, transitions, next_obs_for_a
     return observe_with(act_many, update, state, config, transitions, next_obs_for_action)
 
 
-def observe_with(act_many, update, state, config, transitions, next_obs_for_action):
-    """The store-learn-act step shared by the agents (`observe_many`)."""
+def observe_with(act_fn, update_fn, state, config, transitions, next_obs_for_action):
+    """The store-learn-act step shared by the agents (`observe_many`): act_fn(state, obs (n, d),
+    config) -> (actions, state); update_fn(state, config) -> (state, metrics)."""
     n = transitions[2].shape[0]
     buffer = buffer_add_many(state.buffer, *transitions)
     state = dataclasses_replace(state, buffer=buffer, step=state.step + n)
 
     def learn(s):
         def body(s, _):
-            return update(s, config)
+            return update_fn(s, config)
 
         s, metrics = jax.lax.scan(body, s, None, length=config.gradient_steps)
         return s, jax.tree_util.tree_map(lambda x: x[-1], metrics)
@@ -335,5 +336,5 @@ def observe_with(act_many, update, state, config, transitions, next_obs_for_acti
         return s, jax.tree_util.tree_map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
 
     state, metrics = jax.lax.cond(state.step >= config.learning_starts, learn, skip, state)
-    action, state = act_many(state, next_obs_for_action, config)
+    action, state = act_fn(state, next_obs_for_action, config)
     return state, action, metrics
