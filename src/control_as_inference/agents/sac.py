@@ -262,9 +262,15 @@ def dataclasses_replace(module, **changes):
 
 def update_many(state: SACState, config: SACConfig, num: int) -> tuple[SACState, dict]:
     """`num` updates in one `lax.scan`; returns the metrics of the last."""
+    return repeat_updates(update, state, config, num)
+
+
+def repeat_updates(update_fn, state, config, num: int):
+    """`num` calls of update_fn(state, config) -> (state, metrics) in one `lax.scan`; returns the
+    metrics of the last."""
 
     def body(s, _):
-        return update(s, config)
+        return update_fn(s, config)
 
     state, metrics = jax.lax.scan(body, state, None, length=num)
     return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
@@ -325,11 +331,7 @@ def observe_with(act_fn, update_fn, state, config, transitions, next_obs_for_act
     state = dataclasses_replace(state, buffer=buffer, step=state.step + n)
 
     def learn(s):
-        def body(s, _):
-            return update_fn(s, config)
-
-        s, metrics = jax.lax.scan(body, s, None, length=config.gradient_steps)
-        return s, jax.tree_util.tree_map(lambda x: x[-1], metrics)
+        return repeat_updates(update_fn, s, config, config.gradient_steps)
 
     def skip(s):
         metrics = jax.eval_shape(lambda: learn(s)[1])

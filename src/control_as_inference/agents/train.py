@@ -360,6 +360,7 @@ def resume(out: str, steps: int | None = None, progress: bool = True) -> TrainRe
             "vector of them); start the run again."
         )
     if meta["env"] is not None:
+        env.close()  # the saved environments replace the fresh ones
         env = pickle.loads(base64.b64decode(meta["env"]))
         if not isinstance(env, VectorEnv):
             raise ValueError(f"checkpoint in {out} holds no vector environment; start again.")
