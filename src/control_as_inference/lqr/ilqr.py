@@ -203,6 +203,13 @@ def soft_ilqr(
             if improvement <= tol * (1 + abs(float(total))):
                 converged = True
                 break
+        elif -improvement <= 16 * float(jnp.finfo(dtype).eps) * (1 + abs(float(total))):
+            # the best step returns the nominal return to rounding: a stationary point (an LQ
+            # problem after its first iteration), not a failed step; raising the regularisation
+            # here would only bias the final gains
+            history.append(float(total))
+            converged = True
+            break
         else:
             reg *= 10
             history.append(float(total))
