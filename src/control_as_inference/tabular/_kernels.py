@@ -18,7 +18,9 @@ batch takes the fast branch when every member may, and the exact one (right for 
 instead of the select that a batched predicate would turn the cond into (both branches run).
 
 On successor lists XLA-CPU fuses the weighted sum of the K gathers into every consumer and
-recomputes it there; `_once` keeps it one loop written once.
+recomputes it there; `_once` keeps it one loop written once. Every logarithm on a per-state or
+per-(state, action) array goes through `log`, which XLA-CPU vectorises in float64 (its own
+float64 log runs one element at a time).
 """
 
 from __future__ import annotations
@@ -32,11 +34,58 @@ from jaxtyping import Array, Float
 
 from .mdp import Successors
 
+_LN2_HI = 0.6931471803691238  # ln 2 to 33 significant bits: k * _LN2_HI is exact for |k| < 2^20
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI, to double precision
+_LOG_TERMS = 10  # terms of the atanh series: truncation below 2^-53 relative for z <= 0.0295
+
+
+@jax.custom_jvp
+def log(x: Array) -> Array:
+    """Natural logarithm, elementwise: `jnp.log` except in float64, where it is computed in
+    vectorisable arithmetic (XLA-CPU evaluates float64 log one element at a time: 8 ns per
+    element here, against about 3 ns for this). Within 1 ulp of the correctly rounded result.
+
+    x = 2^k (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)); with s = f / (2 + f) and z = s^2,
+        log(1 + f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R)),   R = sum_{j=1..10} 2 z^j / (2j + 1),
+    and log x = k ln 2 + log(1 + f), ln 2 split in two so that k ln 2 keeps its low bits.
+    log 0 = -inf, log inf = inf, log of a negative number or NaN = NaN. (Subnormal inputs are
+    rescaled first; XLA-CPU flushes them to zero before they arrive, as it does for jnp.log.)
+    """
+    return _log_float64(x) if x.dtype == jnp.float64 else jnp.log(x)
+
+
+def _log_float64(x: Array, terms: int = _LOG_TERMS) -> Array:
+    small = x < jnp.finfo(jnp.float64).tiny
+    bits = jax.lax.bitcast_convert_type(jnp.where(small, x * 2.0**54, x), jnp.int64)
+    k = (bits >> 52) - jnp.where(small, 1023 + 54, 1023)
+    mantissa = (bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000  # the bits of 1 + f, in [1, 2)
+    m = jax.lax.bitcast_convert_type(mantissa, jnp.float64)
+    above = m > 1.4142135623730951
+    m = jnp.where(above, 0.5 * m, m)
+    k = (k + jnp.where(above, 1, 0)).astype(jnp.float64)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    r = 2.0 / (2 * terms + 1)
+    for j in range(terms - 1, 0, -1):
+        r = r * z + 2.0 / (2 * j + 1)
+    r = r * z
+    half_f2 = 0.5 * f * f
+    y = k * _LN2_HI + (f - (half_f2 - (s * (half_f2 + r) + k * _LN2_LO)))
+    y = jnp.where(x > 0, y, jnp.where(x == 0, -jnp.inf, jnp.nan))
+    return jnp.where(x == jnp.inf, jnp.inf, y)
+
+
+@log.defjvp
+def _log_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return log(x), dx / x
+
 
 def safe_log(p: Array) -> Array:
     """log p with log 0 = -inf and a finite gradient wherever p > 0."""
     positive = p > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1)), -jnp.inf)
+    return jnp.where(positive, log(jnp.where(positive, p, 1)), -jnp.inf)
 
 
 @custom_batching.custom_vmap
@@ -120,7 +169,7 @@ def _log_push_exact(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S
         most = jax.ops.segment_max(terms, ids, num_segments=num_states)
         most = jnp.where(jnp.isfinite(most), most, 0)
         z = jax.ops.segment_sum(jnp.exp(terms - most[ids]), ids, num_segments=num_states)
-        return jnp.where(z > 0, jnp.log(jnp.where(z > 0, z, 1)) + most, -jnp.inf)
+        return jnp.where(z > 0, log(jnp.where(z > 0, z, 1)) + most, -jnp.inf)
     s, a, _ = transitions.shape
     terms = safe_log(transitions.reshape(s * a, s)) + log_w.reshape(s * a, 1)
     return jax.nn.logsumexp(terms, axis=0)
@@ -140,7 +189,7 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
 
     def fast(log_w):
         del log_w
-        return jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
+        return jnp.where(y > 0, log(jnp.where(y > 0, y, 1)) + top, -jnp.inf)
 
     def check_support(log_w):
         reach = push(transitions, (log_w > -jnp.inf).astype(log_w.dtype))
@@ -160,5 +209,5 @@ def soft_maximum(q: Float[Array, "S A"], log_prior: Float[Array, "S A"], tempera
     score = q + temperature * log_prior
     top = jnp.max(score, axis=-1, keepdims=True)
     logits = (score - top) / temperature  # <= 0, and 0 at the best action
-    lse = jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
+    lse = log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
     return (top + temperature * lse)[:, 0], logits - lse
