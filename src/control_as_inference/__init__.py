@@ -1,56 +1,88 @@
 """control-as-inference: optimal control as probabilistic inference (Levine 2018), in JAX.
 
-import control_as_inference as cai
-post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
+    import control_as_inference as cai
+    post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
+    cai.lqr.soft_lqr(...); cai.mppi.mppi_step(...); cai.envs.from_gymnasium("FrozenLake-v1")
+
+The flat names below (the tabular model, inference and inverse RL) and the families as
+attributes (`cai.tabular`, `cai.envs`, `cai.lqr`, `cai.mppi`, `cai.agents`, `cai.irl`,
+`cai.distributed`, `cai.plotting`) are loaded on first use (PEP 562), so `import
+control_as_inference` does not import JAX until something needs it.
 """
 
-from .distributed import shard_mdp
-from .irl import (
-    Demonstrations,
-    IRLResult,
-    as_demonstrations,
-    feature_expectations,
-    maxent_irl,
-    maxent_log_likelihood,
-    policy_log_likelihood,
-)
-from .tabular import (
-    ConvergenceWarning,
-    Posterior,
-    SoftValueSolution,
-    Successors,
-    Summary,
-    TabularMDP,
-    infer,
-    infer_summary,
-    log_prob,
-    most_probable_trajectory,
-    sample,
-    soft_value_iteration,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConvergenceWarning",
-    "Demonstrations",
-    "IRLResult",
-    "Posterior",
-    "SoftValueSolution",
-    "Successors",
-    "Summary",
-    "TabularMDP",
-    "__version__",
-    "as_demonstrations",
-    "feature_expectations",
-    "infer",
-    "infer_summary",
-    "log_prob",
-    "maxent_irl",
-    "maxent_log_likelihood",
-    "most_probable_trajectory",
-    "policy_log_likelihood",
-    "sample",
-    "shard_mdp",
-    "soft_value_iteration",
-]
+# public name -> the subpackage that defines it
+_EXPORTS = {
+    "ConvergenceWarning": "tabular",
+    "Demonstrations": "irl",
+    "IRLResult": "irl",
+    "Posterior": "tabular",
+    "SoftValueSolution": "tabular",
+    "Successors": "tabular",
+    "Summary": "tabular",
+    "TabularMDP": "tabular",
+    "as_demonstrations": "irl",
+    "feature_expectations": "irl",
+    "infer": "tabular",
+    "infer_summary": "tabular",
+    "log_prob": "tabular",
+    "maxent_irl": "irl",
+    "maxent_log_likelihood": "irl",
+    "most_probable_trajectory": "tabular",
+    "policy_log_likelihood": "irl",
+    "sample": "tabular",
+    "shard_mdp": "distributed",
+    "soft_value_iteration": "tabular",
+}
+_SUBPACKAGES = ("agents", "distributed", "envs", "irl", "lqr", "mppi", "plotting", "tabular")
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+
+
+if TYPE_CHECKING:  # the names as static analysers and IDEs should see them
+    from . import agents, distributed, envs, irl, lqr, mppi, plotting, tabular
+    from .distributed import shard_mdp
+    from .irl import (
+        Demonstrations,
+        IRLResult,
+        as_demonstrations,
+        feature_expectations,
+        maxent_irl,
+        maxent_log_likelihood,
+        policy_log_likelihood,
+    )
+    from .tabular import (
+        ConvergenceWarning,
+        Posterior,
+        SoftValueSolution,
+        Successors,
+        Summary,
+        TabularMDP,
+        infer,
+        infer_summary,
+        log_prob,
+        most_probable_trajectory,
+        sample,
+        soft_value_iteration,
+    )

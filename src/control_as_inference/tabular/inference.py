@@ -21,17 +21,25 @@ shared kernels of `_kernels`.
 from __future__ import annotations
 
 import functools
-import numbers
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._core import (
+    check_discount,
+    check_int,
+    check_method,
+    check_temperature,
+    is_concrete,
+    log,
+    safe_log,
+    soft_maximum,
+)
 from . import _kernels
-from .mdp import TabularMDP, _is_concrete
-
-METHODS = ("exact", "variational")
+from .mdp import TabularMDP
 
 
 class Posterior(eqx.Module):
@@ -78,35 +86,7 @@ class Posterior(eqx.Module):
 
 
 def check_horizon(horizon) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral):
-        raise ValueError(f"horizon must be a Python int >= 0, got {horizon!r}.")
-    if horizon < 0:
-        raise ValueError(f"horizon must be >= 0, got {horizon}.")
-    return int(horizon)
-
-
-def check_temperature(temperature, dtype) -> Array:
-    temperature = jnp.asarray(temperature, dtype=dtype)
-    if temperature.shape != ():
-        raise ValueError(
-            f"temperature must be a scalar, got shape {temperature.shape}; "
-            "use jax.vmap for a sweep."
-        )
-    if _is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
-        raise ValueError(
-            f"temperature must be finite and > 0, got {float(temperature)}; for the hard "
-            "(temperature -> 0) limit use a small positive value or most_probable_trajectory."
-        )
-    return temperature
-
-
-def check_discount(discount, dtype) -> Array:
-    discount = jnp.asarray(discount, dtype=dtype)
-    if discount.shape != ():
-        raise ValueError(f"discount must be a scalar, got shape {discount.shape}.")
-    if _is_concrete(discount) and not (0 < discount <= 1):
-        raise ValueError(f"discount must lie in (0, 1], got {float(discount)}.")
-    return discount
+    return check_int("horizon", horizon, 0)
 
 
 def check_terminal_value(terminal_value, mdp: TabularMDP) -> Array:
@@ -118,7 +98,7 @@ def check_terminal_value(terminal_value, mdp: TabularMDP) -> Array:
             f"terminal_value must have shape (S,) = ({mdp.num_states},), "
             f"got {terminal_value.shape}."
         )
-    if _is_concrete(terminal_value) and not jnp.all(jnp.isfinite(terminal_value)):
+    if is_concrete(terminal_value) and not jnp.all(jnp.isfinite(terminal_value)):
         raise ValueError("terminal_value must be finite (no NaN or inf).")
     return terminal_value
 
@@ -166,43 +146,69 @@ def infer(
     rewards or temperatures).
     """
     args = check_arguments(mdp, horizon, temperature, method, discount, terminal_value)
-    return _infer(mdp, *args, method)
+    return _infer(mdp, args)
 
 
-def check_arguments(mdp, horizon, temperature, method, discount, terminal_value):
-    """Validate `infer`'s arguments: (horizon, temperature, discount, terminal_value)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+class InferenceArgs(eqx.Module):
+    """`infer`'s arguments once checked: horizon and method are static (Python values, part of
+    the jit cache key), the others arrays of the model's dtype."""
+
+    horizon: int = eqx.field(static=True)
+    temperature: Float[Array, ""]
+    discount: Float[Array, ""]
+    terminal_value: Float[Array, " S"]
+    method: str = eqx.field(static=True)
+
+
+class Spec(NamedTuple):
+    """What every backward and forward step of one inference call reads besides the model:
+
+    temperature alpha (), discount gamma (), log_prior = log p(a|s) (S, A) (computed once, outside
+    the loops) and exact (a Python bool: sum-product with posterior dynamics, or the variational
+    backup with the true dynamics).
+    """
+
+    temperature: Array
+    discount: Array
+    log_prior: Array
+    exact: bool
+
+    @classmethod
+    def of(cls, mdp: TabularMDP, temperature, discount, method: str) -> Spec:
+        return cls(temperature, discount, mdp.log_action_prior, method == "exact")
+
+
+def check_arguments(
+    mdp, horizon, temperature, method, discount, terminal_value
+) -> InferenceArgs:
+    """Validate `infer`'s arguments (ValueError naming the field)."""
+    check_method(method)
     horizon = check_horizon(horizon)
     temperature = check_temperature(temperature, mdp.dtype)
     discount = check_discount(discount, mdp.dtype)
     terminal_value = check_terminal_value(terminal_value, mdp)
     check_reward_horizon(mdp, horizon)
-    return horizon, temperature, discount, terminal_value
+    return InferenceArgs(horizon, temperature, discount, terminal_value, method)
 
 
-def evidence(mdp: TabularMDP, v0, temperature, exact: bool):
+def evidence(mdp: TabularMDP, spec: Spec, v0):
     """(log_evidence, log q(s_0)): exact log sum_s p0(s) exp(V_0(s)/alpha) and the posterior
     start; variational the bound sum_s p0(s) V_0(s)/alpha and log p0."""
-    log_p0 = _kernels.safe_log(mdp.initial)
-    if not exact:
-        return jnp.sum(mdp.initial * v0) / temperature, log_p0
+    log_p0 = safe_log(mdp.initial)
+    if not spec.exact:
+        return jnp.sum(mdp.initial * v0) / spec.temperature, log_p0
     top = jnp.max(v0)
-    log_start = log_p0 + (v0 - top) / temperature
+    log_start = log_p0 + (v0 - top) / spec.temperature
     log_norm = jax.nn.logsumexp(log_start)
-    return top / temperature + log_norm, log_start - log_norm
+    return top / spec.temperature + log_norm, log_start - log_norm
 
 
-@functools.partial(jax.jit, static_argnames=("horizon", "method"))
-def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Posterior:
-    exact = method == "exact"
-    q, v, log_policy, log_cont = backward(
-        mdp, horizon, temperature, discount, terminal_value, exact
-    )
-    log_evidence, log_initial = evidence(mdp, v[0], temperature, exact)
-    state_marginals, sa_marginals = forward(
-        mdp, v, log_policy, log_cont, log_initial, temperature, discount, exact
-    )
+@jax.jit
+def _infer(mdp: TabularMDP, args: InferenceArgs) -> Posterior:
+    spec = Spec.of(mdp, args.temperature, args.discount, args.method)
+    q, v, log_policy, log_cont = backward(mdp, spec, args.horizon, args.terminal_value)
+    log_evidence, log_initial = evidence(mdp, spec, v[0])
+    state_marginals, sa_marginals = forward(mdp, spec, v, log_policy, log_cont, log_initial)
     return Posterior(
         q=q,
         v=v,
@@ -213,25 +219,25 @@ def _infer(mdp, horizon, temperature, discount, terminal_value, method) -> Poste
         log_initial=log_initial,
         log_continuation=log_cont,
         mdp=mdp,
-        temperature=temperature,
-        discount=discount,
-        method=method,
+        temperature=args.temperature,
+        discount=args.discount,
+        method=args.method,
     )
 
 
-def backup(mdp: TabularMDP, log_prior, v_next, r_t, temperature, discount, exact: bool):
+def backup(mdp: TabularMDP, spec: Spec, v_next, r_t):
     """One backward step: (q_t, v_t, log_pi_t, log_cont_t) from V_{t+1} and r_t (see `Posterior`);
-    log_cont_t is () for variational inference, which does not need it. log_prior is
-    safe_log(action_prior), computed once by the caller outside its loop."""
-    if exact:
+    log_cont_t is () for variational inference, which does not need it."""
+    alpha = spec.temperature
+    if spec.exact:
         top = jnp.max(v_next)
-        log_x = (v_next - top) / temperature
-        log_cont = continuation(mdp.transitions, log_x, -top / temperature, discount)
-        q_t = r_t + (top + temperature * log_cont)
+        log_x = (v_next - top) / alpha
+        log_cont = continuation(mdp.transitions, log_x, -top / alpha, spec.discount)
+        q_t = r_t + (top + alpha * log_cont)
     else:
         log_cont = ()
-        q_t = r_t + discount * _kernels.expect(mdp.transitions, v_next)
-    v_t, log_pi_t = _kernels.soft_maximum(q_t, log_prior, temperature)
+        q_t = r_t + spec.discount * _kernels.expect(mdp.transitions, v_next)
+    v_t, log_pi_t = soft_maximum(q_t, spec.log_prior, alpha)
     return q_t, v_t, log_pi_t, log_cont
 
 
@@ -252,7 +258,7 @@ def continuation(transitions, log_x, log_stop, discount):
 
     def fast(log_x):
         del log_x
-        return m + _kernels.log(z)
+        return m + log(z)
 
     def exact(log_x):
         log_e = _kernels.log_expect_exact(transitions, log_x)
@@ -261,55 +267,52 @@ def continuation(transitions, log_x, log_stop, discount):
     return jax.lax.cond(_kernels.trustworthy(z), fast, exact, log_x)
 
 
-def propagate(mdp: TabularMDP, p_t, log_pi_t, log_cont_t, v_next, temperature, discount, exact):
+def propagate(mdp: TabularMDP, spec: Spec, p_t, log_pi_t, log_cont_t, v_next):
     """One forward step: (p_{t+1}, p(s_t, a_t | e)) from p(s_t | e), with the posterior dynamics
     (exact) or the true dynamics (variational)."""
+    alpha, discount = spec.temperature, spec.discount
     joint = p_t[:, None] * jnp.exp(log_pi_t)
-    if not exact:
+    if not spec.exact:
         return discount * _kernels.push(mdp.transitions, joint), joint
     # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
     top = jnp.max(v_next)
-    log_w = _kernels.safe_log(p_t)[:, None] + log_pi_t - log_cont_t  # log of S, not S x A, values
-    log_next = jnp.log(discount) + (v_next - top) / temperature
+    log_w = safe_log(p_t)[:, None] + log_pi_t - log_cont_t  # log of S, not S x A, values
+    log_next = jnp.log(discount) + (v_next - top) / alpha
     p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
     # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha} / e^{log_cont}.
     # (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log errors; their total need not.)
-    survive = jnp.sum(joint * -jnp.expm1(jnp.log1p(-discount) - top / temperature - log_cont_t))
+    survive = jnp.sum(joint * -jnp.expm1(jnp.log1p(-discount) - top / alpha - log_cont_t))
     total = jnp.sum(p_next)
     p_next = p_next * jnp.where(total > 0, survive / jnp.where(total > 0, total, 1), 1)
     return p_next, joint
 
 
-def backward(mdp: TabularMDP, horizon: int, temperature, discount, terminal_value, exact: bool):
+def backward(mdp: TabularMDP, spec: Spec, horizon: int, terminal_value):
     """The backward pass: one reverse `lax.scan` over the H steps.
 
     Returns q (H, S, A), v (H+1, S), log_policy (H, S, A) and log_continuation (H, S, A) (see
     `Posterior`).
     """
 
-    log_prior = _kernels.safe_log(mdp.action_prior)
-
     def step(carry, t):
         v_next, v = carry
         r_t = mdp.reward[t] if mdp.time_varying else mdp.reward
-        q_t, v_t, log_pi_t, log_cont = backup(
-            mdp, log_prior, v_next, r_t, temperature, discount, exact
-        )
+        q_t, v_t, log_pi_t, log_cont = backup(mdp, spec, v_next, r_t)
         return (v_t, v.at[t].set(v_t)), (q_t, log_pi_t, log_cont)
 
     # V_t is written in place into the (H+1, S) result, whose row H is the terminal value: no
-    # stacked copy of the H rows and no concatenation afterwards (S = 1e5, H = 100: 0.7 ms a step)
+    # stacked copy of the H rows and no concatenation afterwards (timed in benchmarks/RESULTS.md)
     v = jnp.zeros((horizon + 1, mdp.num_states), terminal_value.dtype)
     v = v.at[horizon].set(terminal_value)
     carry = (terminal_value, v)
     (_, v), outputs = jax.lax.scan(step, carry, jnp.arange(horizon), reverse=True)
     q, log_policy, log_cont = outputs
-    if not exact:
+    if not spec.exact:
         log_cont = jnp.zeros_like(q)
     return q, v, log_policy, log_cont
 
 
-def forward(mdp: TabularMDP, v, log_policy, log_cont, log_initial, temperature, discount, exact):
+def forward(mdp: TabularMDP, spec: Spec, v, log_policy, log_cont, log_initial):
     """The forward pass: one `lax.scan` propagating p(s_t | e) with the posterior dynamics (exact)
     or the true dynamics (variational).
 
@@ -318,9 +321,7 @@ def forward(mdp: TabularMDP, v, log_policy, log_cont, log_initial, temperature, 
 
     def step(p_t, inputs):
         log_pi_t, log_cont_t, v_next = inputs
-        p_next, joint = propagate(
-            mdp, p_t, log_pi_t, log_cont_t, v_next, temperature, discount, exact
-        )
+        p_next, joint = propagate(mdp, spec, p_t, log_pi_t, log_cont_t, v_next)
         return p_next, (p_t, joint)
 
     p_h, (state_marginals, sa_marginals) = jax.lax.scan(

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
+
+from .._core import float_dtype, is_concrete, safe_log
 
 
 class Successors(NamedTuple):
@@ -36,33 +37,13 @@ class Successors(NamedTuple):
     prob: Float[Array, "S A K"]
 
 
-def _is_concrete(x) -> bool:
-    """Values can be checked: not a tracer, and (for a global array spread over several
-    processes) every shard is in this process."""
-    if isinstance(x, jax.core.Tracer):
-        return False
-    return getattr(x, "is_fully_addressable", True)
-
-
-def _dtype_of(x):
-    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-
-
-def _float_dtype(*arrays):
-    """The common floating dtype of the inputs (JAX's default float if none is floating)."""
-    floats = [_dtype_of(a) for a in arrays if a is not None]
-    floats = [d for d in floats if jnp.issubdtype(d, jnp.floating)]
-    dtype = np.result_type(*floats) if floats else jnp.asarray(0.0).dtype
-    return jax.dtypes.canonicalize_dtype(dtype)
-
-
 def _normalisation_tolerance(dtype) -> float:
     return 1e-4 if jnp.finfo(dtype).bits <= 32 else 1e-6
 
 
 def _check_distribution(name: str, p, axis: int = -1, dtype=np.float64) -> None:
     """Finite, non-negative and summing to one along `axis`."""
-    if not _is_concrete(p):
+    if not is_concrete(p):
         return
     p = np.asarray(p, dtype=np.float64)
     if np.isnan(p).any():
@@ -111,7 +92,7 @@ class TabularMDP(eqx.Module):
     def __init__(self, transitions, reward, initial=None, action_prior=None):
         sparse = isinstance(transitions, Successors)
         prob = transitions.prob if sparse else transitions
-        dtype = _float_dtype(prob, reward, initial, action_prior)
+        dtype = float_dtype(prob, reward, initial, action_prior)
 
         if sparse:
             index = jnp.asarray(transitions.index)
@@ -128,7 +109,7 @@ class TabularMDP(eqx.Module):
                 )
             num_states, num_actions = index.shape[:2]
             if (
-                _is_concrete(index)
+                is_concrete(index)
                 and index.size
                 and (int(index.min()) < 0 or int(index.max()) >= num_states)
             ):
@@ -198,6 +179,12 @@ class TabularMDP(eqx.Module):
         return self.action_prior.dtype
 
     @property
+    def log_action_prior(self) -> Float[Array, "S A"]:
+        """log p(a|s), -inf where the prior is zero (computed on each access: read it once,
+        outside any loop)."""
+        return safe_log(self.action_prior)
+
+    @property
     def is_sparse(self) -> bool:
         return isinstance(self.transitions, Successors)
 
@@ -222,7 +209,7 @@ class TabularMDP(eqx.Module):
 
 
 def _check_reward(reward, action_prior) -> None:
-    if not (_is_concrete(reward) and _is_concrete(action_prior)):
+    if not (is_concrete(reward) and is_concrete(action_prior)):
         return
     r = np.asarray(reward, dtype=np.float64)
     if np.isnan(r).any():

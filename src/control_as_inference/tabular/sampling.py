@@ -14,7 +14,6 @@ With discount < 1 trajectories are conditioned on never entering the absorbing s
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
@@ -22,9 +21,8 @@ import numpy as np
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int, Shaped
 
-from ._kernels import safe_log
+from .._core import check_int, is_concrete, safe_log
 from .inference import Posterior
-from .mdp import _is_concrete
 
 
 def _log_next(post: Posterior, t_value: Array, states: Array, actions: Array):
@@ -58,9 +56,7 @@ def sample(
     Returns:
         states (num, H+1) and actions (num, H), integer arrays.
     """
-    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
-        raise ValueError(f"num must be a Python int >= 1, got {num!r}.")
-    return _sample(post, key, int(num))
+    return _sample(post, key, check_int("num", num, 1))
 
 
 @functools.partial(jax.jit, static_argnames=("num",))
@@ -108,7 +104,7 @@ def log_prob(
     for name, x, bound in (("states", states, num_states), ("actions", actions, num_actions)):
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise ValueError(f"{name} must hold integer indices, got dtype {x.dtype}.")
-        if _is_concrete(x) and x.size and (int(np.min(x)) < 0 or int(np.max(x)) >= bound):
+        if is_concrete(x) and x.size and (int(np.min(x)) < 0 or int(np.max(x)) >= bound):
             raise ValueError(f"{name} must lie in [0, {bound}).")
     batch = states.shape[:-1]
     flat = _log_prob(post, states.reshape(-1, horizon + 1), actions.reshape(-1, horizon))

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from . import _kernels
-from .inference import backup, check_arguments, evidence, propagate
+from .._core import check_int
+from .inference import InferenceArgs, Spec, backup, check_arguments, evidence, propagate
 from .mdp import TabularMDP
 
 
@@ -60,27 +59,23 @@ def infer_summary(
         mdp, horizon, temperature, method, discount, terminal_value: as `infer`.
         segment: checkpoint spacing L (default ceil(sqrt(H))).
     """
-    horizon, temperature, discount, terminal_value = check_arguments(
-        mdp, horizon, temperature, method, discount, terminal_value
-    )
+    args = check_arguments(mdp, horizon, temperature, method, discount, terminal_value)
     if segment is None:
-        segment = max(1, math.isqrt(max(horizon - 1, 0)) + 1)
-    if isinstance(segment, bool) or not isinstance(segment, numbers.Integral) or segment < 1:
-        raise ValueError(f"segment must be a Python int >= 1, got {segment!r}.")
-    return _summary(mdp, horizon, temperature, discount, terminal_value, method, int(segment))
+        segment = max(1, math.isqrt(max(args.horizon - 1, 0)) + 1)
+    return _summary(mdp, args, check_int("segment", segment, 1))
 
 
-@functools.partial(jax.jit, static_argnames=("horizon", "method", "segment"))
-def _summary(mdp, horizon, temperature, discount, terminal_value, method, segment) -> Summary:
-    exact = method == "exact"
+@functools.partial(jax.jit, static_argnames=("segment",))
+def _summary(mdp: TabularMDP, args: InferenceArgs, segment: int) -> Summary:
+    horizon, terminal_value = args.horizon, args.terminal_value
+    spec = Spec.of(mdp, args.temperature, args.discount, args.method)
     segments = -(-horizon // segment)  # steps t >= horizon of the last segment do nothing
-    log_prior = _kernels.safe_log(mdp.action_prior)
 
     def reward_at(t):
         return mdp.reward[jnp.minimum(t, horizon - 1)] if mdp.time_varying else mdp.reward
 
     def value_step(v_next, t):  # V_t from V_{t+1}; identity beyond the horizon
-        v_t = backup(mdp, log_prior, v_next, reward_at(t), temperature, discount, exact)[1]
+        v_t = backup(mdp, spec, v_next, reward_at(t))[1]
         return jnp.where(t < horizon, v_t, v_next)
 
     def steps_of(g):
@@ -95,7 +90,7 @@ def _summary(mdp, horizon, temperature, discount, terminal_value, method, segmen
     v0 = starts[0] if segments else terminal_value
     ends = jnp.concatenate([starts[1:], terminal_value[None]]) if segments else starts
 
-    log_evidence, log_initial = evidence(mdp, v0, temperature, exact)
+    log_evidence, log_initial = evidence(mdp, spec, v0)
     p0 = jnp.exp(log_initial)
 
     def forward_segment(carry, inputs):
@@ -107,12 +102,8 @@ def _summary(mdp, horizon, temperature, discount, terminal_value, method, segmen
         def step(carry, inputs):
             p, occupancy = carry
             t, v_next_t = inputs
-            _, _, log_pi, log_cont = backup(
-                mdp, log_prior, v_next_t, reward_at(t), temperature, discount, exact
-            )
-            p_next, joint = propagate(
-                mdp, p, log_pi, log_cont, v_next_t, temperature, discount, exact
-            )
+            _, _, log_pi, log_cont = backup(mdp, spec, v_next_t, reward_at(t))
+            p_next, joint = propagate(mdp, spec, p, log_pi, log_cont, v_next_t)
             inside = t < horizon
             return (jnp.where(inside, p_next, p), occupancy + jnp.where(inside, joint, 0)), None
 
@@ -122,4 +113,4 @@ def _summary(mdp, horizon, temperature, discount, terminal_value, method, segmen
     (p_h, occupancy), _ = jax.lax.scan(
         forward_segment, (p0, occupancy), (jnp.arange(segments), ends)
     )
-    return Summary(log_evidence, v0, occupancy, p_h, method)
+    return Summary(log_evidence, v0, occupancy, p_h, args.method)

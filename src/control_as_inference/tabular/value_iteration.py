@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from . import _kernels
-from .inference import backup, check_discount, check_temperature
-from .mdp import TabularMDP, _is_concrete
+from .._core import check_discount, check_int, check_temperature, is_concrete
+from .inference import Spec, backup
+from .mdp import TabularMDP
 
 
 class ConvergenceWarning(RuntimeWarning):
@@ -86,12 +86,9 @@ def soft_value_iteration(
         tol = 10 * float(jnp.finfo(mdp.dtype).eps)
     if not (isinstance(tol, numbers.Real) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}.")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, numbers.Integral):
-        raise ValueError(f"max_iterations must be a Python int >= 1, got {max_iterations!r}.")
-    if max_iterations < 1:
-        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}.")
-    sol = _iterate(mdp, temperature, discount, jnp.asarray(tol, mdp.dtype), int(max_iterations))
-    if _is_concrete(sol.converged) and not bool(sol.converged):
+    max_iterations = check_int("max_iterations", max_iterations, 1)
+    sol = _iterate(mdp, temperature, discount, jnp.asarray(tol, mdp.dtype), max_iterations)
+    if is_concrete(sol.converged) and not bool(sol.converged):
         warnings.warn(
             f"soft_value_iteration did not converge in {int(sol.iterations)} iterations "
             f"(residual {float(sol.residual):.3g}). With discount = 1 the values diverge unless "
@@ -105,10 +102,10 @@ def soft_value_iteration(
 
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _iterate(mdp, temperature, discount, tol, max_iterations) -> SoftValueSolution:
-    log_prior = _kernels.safe_log(mdp.action_prior)
+    spec = Spec.of(mdp, temperature, discount, "variational")
 
     def variational_backup(v):
-        q, v_new, log_pi, _ = backup(mdp, log_prior, v, mdp.reward, temperature, discount, False)
+        q, v_new, log_pi, _ = backup(mdp, spec, v, mdp.reward)
         return q, v_new, log_pi
 
     def not_done(carry):

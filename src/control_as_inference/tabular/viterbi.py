@@ -18,13 +18,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
-from ._kernels import safe_log
-from .inference import (
-    check_horizon,
-    check_temperature,
-    check_terminal_value,
-    stepwise_reward,
-)
+from .._core import check_temperature, safe_log
+from .inference import check_horizon, check_terminal_value, stepwise_reward
 from .mdp import TabularMDP
 
 
@@ -50,7 +45,7 @@ def most_probable_trajectory(
 
 @jax.jit
 def _viterbi(mdp: TabularMDP, reward, temperature, terminal_value):
-    log_prior = safe_log(mdp.action_prior)
+    log_prior = mdp.log_action_prior
     if mdp.is_sparse:
         index, prob = mdp.transitions
         # T(idx_k | s, a) adds up repeated successors: sum_k' prob_k' [idx_k' == idx_k]
