@@ -39,7 +39,7 @@ def child(library: str, seed: int, steps: int, every: int) -> dict:
     if library in ("dsac", "sql"):
         import jax
 
-        from control_as_inference.agents import DiscreteConfig, evaluate, resume, train
+        from control_as_inference.agents import DiscreteConfig, evaluate_agent, resume, train
 
         out = f"/tmp/bench-discrete-{library}-{seed}"
         train(
@@ -60,7 +60,7 @@ def child(library: str, seed: int, steps: int, every: int) -> dict:
 
                 result = type("R", (), {"state": load_run(out)[0]})
             t = time.perf_counter()
-            evals.append((done, float(np.mean(evaluate(result.state, "CartPole-v1", 10)))))
+            evals.append((done, float(np.mean(evaluate_agent(result.state, "CartPole-v1", 10)))))
             evaluation_time += time.perf_counter() - t
         seconds = time.perf_counter() - start - evaluation_time
     else:

@@ -52,7 +52,7 @@ def child(
     if library in ("ours", "ours-jitted", "ours-jitted-8", "ours-gymnax"):
         import jax
 
-        from control_as_inference.agents import SACConfig, evaluate, train
+        from control_as_inference.agents import SACConfig, evaluate_agent, train
         from control_as_inference.agents.jax_train import from_gymnax, make_train, pendulum_env
 
         if library == "ours":
@@ -78,7 +78,7 @@ def child(
             span = history[-1]["seconds"] - half["seconds"]
             moved = history[-1]["step"] - half["step"]  # 0 when every copy ends together
             steady = moved / span if span > 0 and moved > 0 else float("nan")
-            returns = evaluate(result.state, env_id, 10)
+            returns = evaluate_agent(result.state, env_id, 10)
             return {
                 "steps_per_s": steps / total,
                 "steady": steady,
@@ -112,7 +112,7 @@ def child(
         means = []
         for i in range(seeds):
             state = jax.tree_util.tree_map(lambda x, i=i: x[i], states)
-            means.append(float(np.mean(evaluate(state, "Pendulum-v1", 10))))
+            means.append(float(np.mean(evaluate_agent(state, "Pendulum-v1", 10))))
         return {
             "steps_per_s": seeds * steps / (seconds + compile_s),
             "steady": seeds * steps / seconds,

@@ -73,7 +73,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse  # noqa: E402
 
 import control_as_inference as cai  # noqa: E402
-from control_as_inference.tabular.inference import backward, forward  # noqa: E402
+from control_as_inference.tabular.inference import Spec, backward, forward  # noqa: E402
 
 
 def block(x):
@@ -220,17 +220,24 @@ def our_passes(mdp, horizon, repeats):
     g = jnp.asarray(1.0, mdp.dtype)
     v_h = jnp.zeros(mdp.num_states, mdp.dtype)
     results = []
-    for exact in (True, False):
-        back = functools.partial(backward, horizon=horizon, exact=exact)
-        back, compile_s = compiled(back, mdp, temperature=t, discount=g, terminal_value=v_h)
-        run = functools.partial(back, mdp, temperature=t, discount=g, terminal_value=v_h)
+    for method in ("exact", "variational"):
+
+        def back(mdp, t, g, v_h, method=method):
+            return backward(mdp, Spec.of(mdp, t, g, method), horizon, v_h)
+
+        back, compile_s = compiled(back, mdp, t, g, v_h)
+        run = functools.partial(back, mdp, t, g, v_h)
         seconds, _ = measure(run, repeats)
-        results.append((f"ours backward {'exact' if exact else 'variational'}", seconds, compile_s))
-        if exact:
+        results.append((f"ours backward {method}", seconds, compile_s))
+        if method == "exact":
             _, v, log_pi, log_cont = run()
     log_initial = jnp.log(mdp.initial)
-    args = (mdp, v, log_pi, log_cont, log_initial, t, g)
-    fwd, compile_s = compiled(functools.partial(forward, exact=True), *args)
+
+    def fwd(mdp, t, g, v, log_pi, log_cont, log_initial):
+        return forward(mdp, Spec.of(mdp, t, g, "exact"), v, log_pi, log_cont, log_initial)
+
+    args = (mdp, t, g, v, log_pi, log_cont, log_initial)
+    fwd, compile_s = compiled(fwd, *args)
     seconds, _ = measure(lambda: fwd(*args), repeats)
     results.append(("ours forward exact", seconds, compile_s))
     return results
@@ -332,7 +339,8 @@ def case_batch(rng, s, a, horizon, repeats, batch=16):
 
     def solve(transitions, r, exact):  # the model an argument, not a constant folded into XLA
         mdp = cai.TabularMDP(transitions, r)
-        return backward(mdp, horizon, t_one, t_one, v_h, exact)[1]
+        spec = Spec.of(mdp, t_one, t_one, "exact" if exact else "variational")
+        return backward(mdp, spec, horizon, v_h)[1]
 
     r_j = jnp.asarray(rewards)
     t_j = structure.transitions

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from control_as_inference.agents import DiscreteConfig, evaluate, resume, train
+from control_as_inference.agents import DiscreteConfig, evaluate_agent, resume, train
 
 
 @pytest.mark.slow
@@ -13,7 +13,7 @@ def test_discrete_sac_solves_cartpole():
     """CartPole-v1 counts as solved at a mean return >= 475 (of 500). Seed 0; over seeds 0-2
     discrete SAC solved it by 20,000-25,000 steps (benchmarks/RESULTS.md)."""
     result = train(DiscreteConfig(), "CartPole-v1", jax.random.key(0), 20_000, progress=False)
-    assert float(np.mean(evaluate(result.state, "CartPole-v1", episodes=10))) >= 475
+    assert float(np.mean(evaluate_agent(result.state, "CartPole-v1", episodes=10))) >= 475
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_soft_q_learning_learns_cartpole():
         DiscreteConfig(algorithm="sql"), "CartPole-v1", jax.random.key(0), 10_000, progress=False
     )
     first = np.mean([row["return"] for row in result.history[:10]])
-    assert float(np.mean(evaluate(result.state, "CartPole-v1", episodes=10))) > 5 * first
+    assert float(np.mean(evaluate_agent(result.state, "CartPole-v1", episodes=10))) > 5 * first
 
 
 def test_discrete_resume_is_bit_identical(tmp_path):

@@ -13,7 +13,8 @@ from control_as_inference.agents import (
     SACConfig,
     actor_loss,
     critic_loss,
-    evaluate,
+    evaluate_agent,
+    read_log,
     resume,
     temperature_loss,
     train,
@@ -125,6 +126,47 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     assert [r["return"] for r in whole.history] == [r["return"] for r in rest.history]
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert len(log) == 1 + len(whole.history)  # header + one row per episode, none twice
+    assert read_log(str(tmp_path / "b")) == rest.history
+
+
+def test_ctrl_c_saves_a_checkpoint_between_steps_and_resume_completes_the_run(
+    tmp_path, monkeypatch
+):
+    """SIGINT in the middle of step 120 only sets a flag: the step finishes, a checkpoint is
+    saved, the previous handler comes back, and resuming gives the uninterrupted run's state."""
+    import signal
+    import threading
+
+    from control_as_inference.agents import loop
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are handled in the main thread only")
+    config = SACConfig(hidden=(16,), buffer_size=500, batch_size=16, learning_starts=20)
+    whole = train(config, "Pendulum-v1", jax.random.key(2), 250, progress=False)
+    calls = []
+    step_envs = loop._step_envs
+
+    def interrupting(env, action):
+        calls.append(None)
+        if len(calls) == 120:
+            signal.raise_signal(signal.SIGINT)
+        return step_envs(env, action)
+
+    monkeypatch.setattr(loop, "_step_envs", interrupting)
+    handler = signal.getsignal(signal.SIGINT)
+    out = str(tmp_path / "run")
+    cut = train(config, "Pendulum-v1", jax.random.key(2), 250, out=out, progress=False)
+    assert cut.interrupted and int(cut.state.step) == 120
+    assert signal.getsignal(signal.SIGINT) is handler
+    monkeypatch.undo()
+    rest = resume(out, progress=False)
+    assert not rest.interrupted and int(rest.state.step) == 250
+    for x, y in zip(
+        jax.tree_util.tree_leaves(eqx.filter(whole.state, eqx.is_array)),
+        jax.tree_util.tree_leaves(eqx.filter(rest.state, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def _tensorboard_scalars(directory) -> dict:
@@ -210,4 +252,4 @@ def test_learns_pendulum():
     (rl-zoo's trained SAC scores about -150)."""
     result = train(SACConfig(), "Pendulum-v1", jax.random.key(0), 6000, progress=False)
     assert len(result.history) == 30
-    assert float(np.mean(evaluate(result.state, "Pendulum-v1", episodes=5))) > -300
+    assert float(np.mean(evaluate_agent(result.state, "Pendulum-v1", episodes=5))) > -300

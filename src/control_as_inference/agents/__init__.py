@@ -1,7 +1,19 @@
 """Learning from samples: soft actor-critic (continuous), discrete SAC and soft Q-learning in
-JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum."""
+JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum.
+
+    sac.py, discrete_agent.py  the agents (state, update, act, observe)
+    common.py                  what every agent does (shared settings, Polyak, twin-Q error, ...)
+    discrete.py                discrete losses; tabular learners checked against exact answers
+    networks.py, replay.py     equinox networks, a replay buffer in JAX arrays
+    train.py                   train, resume, load_run over loop.py (the loop), checkpoint.py,
+                               logger.py, interrupt.py, registry.py and environments.py
+    evaluation.py              evaluate_agent: returns of the deterministic policy
+    jax_train.py               acting and learning in one `lax.scan` on a JAX environment
+"""
 
 from .discrete_agent import DiscreteConfig, DiscreteState
+from .evaluation import evaluate_agent
+from .logger import read_log
 from .sac import (
     SACConfig,
     SACState,
@@ -14,7 +26,7 @@ from .sac import (
     update,
     update_many,
 )
-from .train import TrainResult, evaluate, load_run, resume, train
+from .train import TrainResult, load_run, resume, train
 
 __all__ = [
     "DiscreteConfig",
@@ -25,9 +37,10 @@ __all__ = [
     "act",
     "actor_loss",
     "critic_loss",
-    "evaluate",
+    "evaluate_agent",
     "load_run",
     "observe",
+    "read_log",
     "resume",
     "sac_init",
     "temperature_loss",

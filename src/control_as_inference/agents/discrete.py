@@ -27,25 +27,28 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
-from ..tabular import _kernels
+from .._core import safe_log
+from .common import polyak, twin_q_loss
 
 DEFAULT_TARGET_ENTROPY_SCALE = 0.5
 
 
-def soft_q_target(q_next, log_prior, reward, terminated, gamma, temperature, hard=False):
-    """y = r + gamma (1 - d) V'(s') with V' the prior-weighted soft maximum of q_next (B, A);
-    `hard=True` uses max_a Q' (the deliberately wrong backup of the negative control)."""
-    if hard:
-        v_next = jnp.max(q_next, axis=-1)
-    else:
-        v_next = temperature * jax.nn.logsumexp(q_next / temperature + log_prior, axis=-1)
+def soft_q_target(q_next, log_prior, reward, terminated, gamma, temperature):
+    """y = r + gamma (1 - d) V'(s') with V'(s') = alpha log sum_a' p(a'|s') exp(Q'(s', a') / alpha)
+    the prior-weighted soft maximum of q_next (B, A); log_prior (B, A) or (1, A), reward and
+    terminated (B,) (or scalars)."""
+    v_next = temperature * jax.nn.logsumexp(q_next / temperature + log_prior, axis=-1)
     return reward + gamma * (1 - terminated) * v_next
+
+
+def chosen_q(q, action) -> Array:
+    """Q(s_b, a_b) (B,) from the values q (B, A) of every action and integer actions (B,)."""
+    return jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
 
 
 def soft_q_loss(q, action, target) -> Array:
     """mean_b (Q(s_b, a_b) - y_b)^2 for q (B, A), integer actions (B,) and targets (B,)."""
-    chosen = jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
-    return jnp.mean((chosen - jax.lax.stop_gradient(target)) ** 2)
+    return jnp.mean((chosen_q(q, action) - jax.lax.stop_gradient(target)) ** 2)
 
 
 def discrete_sac_target(q1_next, q2_next, log_pi_next, reward, terminated, gamma, alpha):
@@ -76,7 +79,7 @@ def _sample_model(mdp, key, batch):
     s = jax.random.randint(k_s, (batch,), 0, mdp.num_states)
     a = jax.random.randint(k_a, (batch,), 0, mdp.num_actions)
     transitions = mdp.dense_transitions()
-    s_next = jax.random.categorical(k_next, _kernels.safe_log(transitions[s, a]))
+    s_next = jax.random.categorical(k_next, safe_log(transitions[s, a]))
     return s, a, mdp.reward[s, a], s_next
 
 
@@ -95,24 +98,25 @@ def tabular_soft_q_learning(
     batch=256,
     learning_rate=2.0,
     tau=0.05,
-    hard=False,
 ):
     """Soft Q-learning of a Q table from model samples (SGD with a decaying step, Polyak target).
 
-    Returns the learned (S, A) Q table. With hard=True the target uses max_a Q' instead.
+    Each of `updates` steps draws `batch` transitions (s, a uniform, s' ~ T(.|s, a)), takes one
+    step on mean_b (Q(s, a) - y)^2 with y = `soft_q_target` of the target table, and moves the
+    target table by Polyak averaging at rate tau. Returns the learned (S, A) Q table.
     """
-    log_prior = _kernels.safe_log(mdp.action_prior)
+    log_prior = mdp.log_action_prior
     q = jnp.zeros((mdp.num_states, mdp.num_actions), mdp.dtype)
     opt = _optimiser(learning_rate, updates)
 
     def step(carry, key):
         q, target, opt_state = carry
         s, a, r, s_next = _sample_model(mdp, key, batch)
-        y = soft_q_target(target[s_next], log_prior[s_next], r, 0.0, discount, temperature, hard)
+        y = soft_q_target(target[s_next], log_prior[s_next], r, 0.0, discount, temperature)
         grad = jax.grad(lambda q: soft_q_loss(q[s], a, y))(q)
         updates_, opt_state = opt.update(grad, opt_state, q)
         q = optax.apply_updates(q, updates_)
-        target = tau * q + (1 - tau) * target
+        target = polyak(q, target, tau)
         return (q, target, opt_state), None
 
     keys = jax.random.split(key, updates)
@@ -142,12 +146,9 @@ def tabular_discrete_sac(
         y = discrete_sac_target(
             target["q1"][s_next], target["q2"][s_next], log_pi_next, r, 0.0, discount, alpha
         )
-        y = jax.lax.stop_gradient(y)
 
         def loss(p):
-            q1 = jnp.take_along_axis(p["q1"][s], a[:, None], axis=1)[:, 0]
-            q2 = jnp.take_along_axis(p["q2"][s], a[:, None], axis=1)[:, 0]
-            critic = 0.5 * (jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2))
+            critic = twin_q_loss(chosen_q(p["q1"][s], a), chosen_q(p["q2"][s], a), y)
             log_pi = jax.nn.log_softmax(p["logits"][s])
             actor = discrete_actor_loss(log_pi, p["q1"][s], p["q2"][s], alpha)
             return critic + actor
@@ -155,7 +156,7 @@ def tabular_discrete_sac(
         grads = jax.grad(loss)(params)
         updates_, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates_)
-        target = jax.tree_util.tree_map(lambda p, t: tau * p + (1 - tau) * t, params, target)
+        target = polyak(params, target, tau)
         return (params, target, opt_state), None
 
     keys = jax.random.split(k_run, updates)

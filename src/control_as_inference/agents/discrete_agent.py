@@ -17,8 +17,19 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
+from .._core import check_positive
+from .common import (
+    AgentConfig,
+    dataclasses_replace,
+    key_data,
+    observe_with,
+    optimiser,
+    polyak,
+    twin_q_loss,
+)
 from .discrete import (
     DEFAULT_TARGET_ENTROPY_SCALE,
+    chosen_q,
     discrete_actor_loss,
     discrete_sac_target,
     discrete_temperature_loss,
@@ -27,41 +38,38 @@ from .discrete import (
 )
 from .networks import MLP, CategoricalActor, DiscreteTwinCritic, mlp
 from .replay import ReplayBuffer, buffer_init, buffer_sample
-from .sac import check_learning_settings, check_positive, dataclasses_replace, observe_with
 
 ALGORITHMS = ("dsac", "sql")
 
 
 @dataclasses.dataclass(frozen=True)
-class DiscreteConfig:
+class DiscreteConfig(AgentConfig):
     """Hyperparameters of the discrete agents (defaults chosen for CartPole-v1).
 
     Attributes:
         algorithm: "dsac" or "sql".
         learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden,
-        gradient_steps: as `SACConfig`.
+        gradient_steps: as `common.AgentConfig` (learning_rate, gamma and gradient_steps keep
+            its defaults).
         temperature: alpha (sql: fixed; dsac: initial value).
         auto_temperature: dsac learns alpha towards target_entropy_scale * log |A|.
         target_entropy_scale: the fraction of the maximal entropy log |A| aimed at.
     """
 
-    algorithm: str = "dsac"
-    learning_rate: float = 1e-3
     batch_size: int = 128
     buffer_size: int = 100_000
     learning_starts: int = 1000
-    gamma: float = 0.99
     tau: float = 0.01
     hidden: tuple = (128, 128)
+    algorithm: str = "dsac"
     temperature: float = 0.05
     auto_temperature: bool = True
     target_entropy_scale: float = DEFAULT_TARGET_ENTROPY_SCALE
-    gradient_steps: int = 1
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}.")
-        check_learning_settings(self)
+        super().__post_init__()
         check_positive("temperature", self.temperature)
         if not 0 < self.target_entropy_scale < 1:
             raise ValueError(
@@ -86,9 +94,10 @@ class DiscreteState(eqx.Module):
 
 
 def discrete_init(config: DiscreteConfig, obs_dim: int, num_actions: int, key) -> DiscreteState:
-    key = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    k_actor, k_critic, k_run = jax.random.split(key, 3)
-    opt = optax.adam(config.learning_rate)
+    """Fresh networks (target critics = critics), optimisers and an empty buffer; "sql" has no
+    actor (its policy is the softmax of Q / alpha)."""
+    k_actor, k_critic, k_run = jax.random.split(key_data(key), 3)
+    opt = optimiser(config)
     if config.algorithm == "dsac":
         actor = CategoricalActor(obs_dim, num_actions, config.hidden, k_actor)
         critic = DiscreteTwinCritic(obs_dim, num_actions, config.hidden, k_critic)
@@ -121,7 +130,10 @@ def _log_policy(state: DiscreteState, obs, critic=None):
 
 
 def discrete_update(state: DiscreteState, config: DiscreteConfig):
-    opt = optax.adam(config.learning_rate)
+    """One gradient step on a sampled minibatch: the critic ("sql": soft Q-learning's loss;
+    "dsac": the twin-Q error on discrete SAC's target), then for "dsac" the actor and the
+    temperature, then the Polyak target (`agents.discrete` has the equations)."""
+    opt = optimiser(config)
     key, k_batch = jax.random.split(state.key)
     obs, action, reward, next_obs, terminated = buffer_sample(
         state.buffer, k_batch, config.batch_size
@@ -147,10 +159,7 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
 
         def critic_objective(critic):
             q1, q2 = jax.vmap(critic)(obs)
-            q1 = jnp.take_along_axis(q1, action[:, None], axis=1)[:, 0]
-            q2 = jnp.take_along_axis(q2, action[:, None], axis=1)[:, 0]
-            y = jax.lax.stop_gradient(target)
-            return 0.5 * (jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2))
+            return twin_q_loss(chosen_q(q1, action), chosen_q(q2, action), target)
 
     q_loss, grads = eqx.filter_value_and_grad(critic_objective)(state.critic)
     updates, critic_opt = opt.update(grads, state.critic_opt, state.critic)
@@ -184,11 +193,7 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
         log_pi = jax.vmap(lambda o: _log_policy(state, o, critic))(obs)
         metrics["entropy"] = -jnp.mean(jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1))
 
-    changes["target_critic"] = jax.tree_util.tree_map(
-        lambda q, t: config.tau * q + (1 - config.tau) * t if eqx.is_inexact_array(q) else q,
-        critic,
-        state.target_critic,
-    )
+    changes["target_critic"] = polyak(critic, state.target_critic, config.tau)
     changes["key"] = key
     return dataclasses_replace(state, **changes), metrics
 

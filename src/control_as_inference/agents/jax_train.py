@@ -28,9 +28,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._core import check_int
 from ..envs.pendulum import observation, pendulum_reward, pendulum_step
+from .common import dataclasses_replace
 from .replay import buffer_add_many
-from .sac import SACConfig, act_many, check_int, dataclasses_replace, sac_init, update_many
+from .sac import SACConfig, act_many, sac_init, update_many
 
 EPISODE_STEPS = 200
 

@@ -10,16 +10,16 @@ With temperature alpha, a batch (s, a, r, s', d) and a' ~ pi(.|s'), ã ~ pi(.|s)
                   optimised in log alpha; its gradient is -alpha E[log pi + H_target].
                   (stable-baselines3 and SBX minimise -log(alpha) E[log pi + H_target] instead:
                   the same sign, a gradient larger by the factor 1 / alpha; it is
-                  `temperature_loss_form="log"`. On Pendulum-v1 it scored about 1.3 higher,
-                  `benchmarks/RESULTS.md`.)
+                  `temperature_loss_form="log"`. On Pendulum-v1 it scored slightly higher
+                  (measured in benchmarks/RESULTS.md).)
     targets:      Q' <- tau Q + (1 - tau) Q'                               (Polyak)
 
 log pi is the density of the environment's action a = scale tanh(u) + offset, so it includes
 -sum log scale. The default H_target = -dim(A) + sum log scale is therefore -dim(A) for the action
 rescaled to [-1, 1]^m: the convention in which the heuristic was made (Haarnoja et al.'s code,
 stable-baselines3 and SBX compute log pi there). Taking -dim(A) for the unscaled density instead
-aims at a less random policy on wide boxes: on Pendulum-v1 (scale 2) it cost about 10 in mean
-return (three seeds, -180.7 against -171.0; `benchmarks/RESULTS.md`).
+aims at a less random policy on wide boxes: on Pendulum-v1 (scale 2) it lowered the mean
+return (measured in benchmarks/RESULTS.md).
 
 One `update` is one gradient step of all three (critic, actor, temperature, in that order, as in
 the paper's algorithm 1; the temperature step reuses the actor step's samples of ã) and the
@@ -29,7 +29,6 @@ target update; `update_many` scans several.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import equinox as eqx
 import jax
@@ -37,77 +36,48 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
+from .._core import check_positive
+from .common import (
+    AgentConfig,
+    dataclasses_replace,
+    key_data,
+    observe_with,
+    optimiser,
+    polyak,
+    repeat_updates,
+    twin_q_loss,
+)
 from .networks import TanhGaussianActor, TwinCritic
-from .replay import ReplayBuffer, buffer_add_many, buffer_init, buffer_sample
+from .replay import ReplayBuffer, buffer_init, buffer_sample
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig:
+class SACConfig(AgentConfig):
     """Hyperparameters (defaults: rl-zoo's Pendulum-v1 settings, with 1e-3 learning rate).
 
     Attributes:
-        learning_rate: Adam step size of actor, critic and temperature.
-        batch_size, buffer_size: minibatch and replay capacity (batch <= buffer).
-        learning_starts: uniform random actions and no updates before this many steps.
-        gamma: discount; tau: Polyak rate of the target critics.
-        hidden: widths of the hidden layers of every network.
+        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden,
+        gradient_steps: as `common.AgentConfig` (its defaults).
         initial_temperature: alpha at the start; auto_temperature: learn alpha (eq. 18).
         target_entropy: H_target; None means -dim(A) + sum log scale, i.e. -dim(A) for the
             action rescaled to [-1, 1]^m (module docstring).
-        gradient_steps: updates per step of the environments (`train.train`).
         temperature_loss_form: "eq18" (Haarnoja et al.'s J(alpha)) or "log" (stable-baselines3's
             and SBX's -log(alpha) E[log pi + H_target]); module docstring.
     """
 
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    buffer_size: int = 1_000_000
-    learning_starts: int = 100
-    gamma: float = 0.99
-    tau: float = 0.005
-    hidden: tuple = (256, 256)
     initial_temperature: float = 1.0
     auto_temperature: bool = True
     target_entropy: float | None = None
-    gradient_steps: int = 1
     temperature_loss_form: str = "eq18"
 
     def __post_init__(self):
-        check_learning_settings(self)
+        super().__post_init__()
         check_positive("initial_temperature", self.initial_temperature)
         if self.temperature_loss_form not in ("eq18", "log"):
             raise ValueError(
                 "temperature_loss_form must be 'eq18' or 'log', got "
                 f"{self.temperature_loss_form!r}."
             )
-
-
-def check_learning_settings(config) -> None:
-    """The settings every agent shares: ValueError naming the one that is out of range."""
-    check_positive("learning_rate", config.learning_rate)
-    for name in ("batch_size", "buffer_size", "gradient_steps"):
-        check_int(name, getattr(config, name), 1)
-    check_int("learning_starts", config.learning_starts, 0)
-    if config.batch_size > config.buffer_size:
-        raise ValueError(
-            f"batch_size ({config.batch_size}) must not exceed buffer_size ({config.buffer_size})."
-        )
-    if not 0 <= config.gamma <= 1:
-        raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}.")
-    if not 0 < config.tau <= 1:
-        raise ValueError(f"tau must lie in (0, 1], got {config.tau}.")
-    if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):
-        raise ValueError(f"hidden must be a tuple of positive ints, got {config.hidden!r}.")
-
-
-def check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.")
-
-
-def check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
 
 
 class SACState(eqx.Module):
@@ -125,14 +95,9 @@ class SACState(eqx.Module):
     step: Array
 
 
-def optimiser(config) -> optax.GradientTransformation:
-    return optax.adam(config.learning_rate)
-
-
 def sac_init(config: SACConfig, obs_dim: int, low, high, key) -> SACState:
     """Fresh networks (target critics = critics), optimisers and an empty buffer."""
-    key = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    k_actor, k_critic, k_run = jax.random.split(key, 3)
+    k_actor, k_critic, k_run = jax.random.split(key_data(key), 3)
     actor = TanhGaussianActor(obs_dim, low, high, config.hidden, k_actor)
     critic = TwinCritic(obs_dim, actor.scale.shape[0], config.hidden, k_critic)
     log_alpha = jnp.log(jnp.asarray(config.initial_temperature, jnp.float32))
@@ -160,9 +125,9 @@ def critic_loss(critic, target_critic, actor, alpha, batch, key, gamma) -> Array
     next_action, next_log_pi = actor.sample_batch(next_obs, key)
     q1_next, q2_next = jax.vmap(target_critic)(next_obs, next_action)
     soft_value = jnp.minimum(q1_next, q2_next) - alpha * next_log_pi
-    target = jax.lax.stop_gradient(reward + gamma * (1 - terminated) * soft_value)
+    target = reward + gamma * (1 - terminated) * soft_value
     q1, q2 = jax.vmap(critic)(obs, action)
-    return 0.5 * (jnp.mean((q1 - target) ** 2) + jnp.mean((q2 - target) ** 2))
+    return twin_q_loss(q1, q2, target)
 
 
 def actor_loss(actor, critic, alpha, obs, key) -> Array:
@@ -228,16 +193,11 @@ def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
         updates, alpha_opt = opt.update(grad, alpha_opt, log_alpha)
         log_alpha = optax.apply_updates(log_alpha, updates)
 
-    target_critic = jax.tree_util.tree_map(
-        lambda q, t: config.tau * q + (1 - config.tau) * t if eqx.is_inexact_array(q) else q,
-        critic,
-        state.target_critic,
-    )
     new = dataclasses_replace(
         state,
         actor=actor,
         critic=critic,
-        target_critic=target_critic,
+        target_critic=polyak(critic, state.target_critic, config.tau),
         log_alpha=log_alpha,
         actor_opt=actor_opt,
         critic_opt=critic_opt,
@@ -252,28 +212,9 @@ def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
     }
 
 
-def dataclasses_replace(module, **changes):
-    """A copy of an equinox module with some fields replaced."""
-    names = tuple(changes)
-    return eqx.tree_at(
-        lambda m: tuple(getattr(m, n) for n in names), module, tuple(changes[n] for n in names)
-    )
-
-
 def update_many(state: SACState, config: SACConfig, num: int) -> tuple[SACState, dict]:
     """`num` updates in one `lax.scan`; returns the metrics of the last."""
     return repeat_updates(update, state, config, num)
-
-
-def repeat_updates(update_fn, state, config, num: int):
-    """`num` calls of update_fn(state, config) -> (state, metrics) in one `lax.scan`; returns the
-    metrics of the last."""
-
-    def body(s, _):
-        return update_fn(s, config)
-
-    state, metrics = jax.lax.scan(body, state, None, length=num)
-    return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
 
 
 def act(state: SACState, obs, config: SACConfig, deterministic: bool = False):
@@ -321,22 +262,3 @@ def observe_many(state: SACState, config: SACConfig, transitions, next_obs_for_a
     `next_obs_for_action` has a leading axis n. The step count grows by n; then
     `config.gradient_steps` updates (once learning_starts is reached) and n next actions."""
     return observe_with(act_many, update, state, config, transitions, next_obs_for_action)
-
-
-def observe_with(act_fn, update_fn, state, config, transitions, next_obs_for_action):
-    """The store-learn-act step shared by the agents (`observe_many`): act_fn(state, obs (n, d),
-    config) -> (actions, state); update_fn(state, config) -> (state, metrics)."""
-    n = transitions[2].shape[0]
-    buffer = buffer_add_many(state.buffer, *transitions)
-    state = dataclasses_replace(state, buffer=buffer, step=state.step + n)
-
-    def learn(s):
-        return repeat_updates(update_fn, s, config, config.gradient_steps)
-
-    def skip(s):
-        metrics = jax.eval_shape(lambda: learn(s)[1])
-        return s, jax.tree_util.tree_map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
-
-    state, metrics = jax.lax.cond(state.step >= config.learning_starts, learn, skip, state)
-    action, state = act_fn(state, next_obs_for_action, config)
-    return state, action, metrics

@@ -1,0 +1,108 @@
+"""The training loop over a vector of gymnasium environments (`train.train`, `train.resume`).
+
+Each loop step steps every copy once, stores their n transitions, makes the agent's
+`gradient_steps` updates and acts for all copies, in one jitted call (`registry.observe_packed`).
+A copy whose episode ended was reset in the same step: the transition stores the episode's last
+observation, the next action is chosen for the reset one. Checkpoints are written whenever the
+step count crosses a multiple of `checkpoint_every`, at the end, and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .checkpoint import LoopState, save_checkpoint
+from .interrupt import StopOnSigint
+from .logger import RunLogger
+from .registry import observe_packed, pack_transitions, promotion
+
+
+class TrainResult(NamedTuple):
+    """state: the final agent state (`SACState` or `DiscreteState`); history: one dict per
+    finished episode (as log.csv); interrupted: True when stopped by Ctrl-C (a checkpoint was
+    saved)."""
+
+    state: Any
+    history: list
+    interrupted: bool
+
+
+class RunPlan(NamedTuple):
+    """What the loop is asked to do: the agent's config, the total of environment steps, the run
+    directory (None: nothing written), the steps between checkpoints, whether to show progress."""
+
+    config: Any
+    steps: int
+    out: str | None
+    checkpoint_every: int
+    progress: bool
+
+
+def _step_envs(env, action):
+    """Step every copy: (next_obs, reward, terminated, done, last_obs), where next_obs holds a
+    reset copy's new first observation and last_obs the last one of its ended episode (from
+    info["final_obs"])."""
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    done = terminated | truncated
+    last_obs = next_obs
+    if done.any():
+        last_obs = next_obs.copy()
+        for i in np.flatnonzero(done):
+            last_obs[i] = info["final_obs"][i]
+    return next_obs, reward, terminated, done, last_obs
+
+
+def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult:
+    """Run the loop from `loop` and `state` up to `plan.steps` environment steps (module
+    docstring); the logger is closed at the end."""
+    from tqdm.auto import tqdm
+
+    config, out = plan.config, plan.out
+    env, obs, action, episode_return, episode_length = loop
+    n = env.num_envs
+    step = int(state.step)
+    started = time.perf_counter()
+    bar = tqdm(total=plan.steps, initial=step, desc="sac", disable=not plan.progress, unit="step")
+    interrupted = False
+    with promotion(), StopOnSigint() as stop:
+        try:
+            while step < plan.steps:
+                if stop:
+                    interrupted = True
+                    if out is not None:
+                        position = LoopState(env, obs, action, episode_return, episode_length)
+                        save_checkpoint(out, state, position)
+                    break
+                next_obs, reward, terminated, done, last_obs = _step_envs(env, action)
+                episode_return = episode_return + reward
+                episode_length = episode_length + 1
+                packed = pack_transitions(obs, action, reward, last_obs, terminated, next_obs)
+                state, next_action, metrics = observe_packed(state, config, packed)
+                step += n
+                for i in np.flatnonzero(done):
+                    row = {
+                        "step": step,
+                        "return": float(episode_return[i]),
+                        "length": int(episode_length[i]),
+                    }
+                    row.update({k: float(v) for k, v in metrics.items()})
+                    row["seconds"] = time.perf_counter() - started
+                    logger.log(row)
+                if done.any():
+                    episode_return = np.where(done, 0.0, episode_return)
+                    episode_length = np.where(done, 0, episode_length)
+                    recent = np.mean([r["return"] for r in logger.history[-10:]])
+                    bar.set_postfix(recent_return=f"{recent:.1f}")
+                obs, action = next_obs, np.asarray(next_action)
+                bar.update(n)
+                crossed = step // plan.checkpoint_every > (step - n) // plan.checkpoint_every
+                if out is not None and (crossed or step >= plan.steps):
+                    position = LoopState(env, obs, action, episode_return, episode_length)
+                    save_checkpoint(out, state, position)
+        finally:
+            bar.close()
+            logger.close()
+    return TrainResult(state, logger.history, interrupted)
