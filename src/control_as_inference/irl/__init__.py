@@ -1,15 +1,9 @@
 """Maximum-entropy inverse RL on the tabular engine."""
 
 from .demonstrations import Demonstrations, as_demonstrations
-from .maxent import (
-    IRLResult,
-    LinearReward,
-    feature_expectations,
-    maxent_irl,
-    maxent_log_likelihood,
-    policy_log_likelihood,
-    reward_table,
-)
+from .maxent import IRLResult, maxent_irl
+from .objective import maxent_log_likelihood
+from .statistics import LinearReward, feature_expectations, policy_log_likelihood, reward_table
 
 __all__ = [
     "Demonstrations",

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int
 
-from ..tabular.mdp import _is_concrete
+from .._core import is_concrete
 
 
 class Demonstrations(NamedTuple):
@@ -153,7 +153,7 @@ def check_demonstrations(demos: Demonstrations, action_prior, horizon: int | Non
                 f"demonstrations: a trajectory has {longest} actions but horizon is {horizon}; "
                 "raise the horizon or use horizon=None (infinite, discounted)."
             )
-    if not (_is_concrete(demos.states) and _is_concrete(demos.actions)):
+    if not (is_concrete(demos.states) and is_concrete(demos.actions)):
         return
     states = np.asarray(demos.states)
     actions = np.asarray(demos.actions)

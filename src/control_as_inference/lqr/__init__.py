@@ -1,17 +1,9 @@
 """Continuous exact inference: soft LQR with linear-Gaussian dynamics and quadratic rewards."""
 
 from .ilqr import SoftILQRResult, rollout, soft_ilqr
-from .soft_lqr import (
-    LinearGaussianSystem,
-    QuadraticReward,
-    SoftLQRSolution,
-    StationarySoftLQR,
-    TrajectoryMarginals,
-    sample_trajectories,
-    soft_lqr,
-    soft_lqr_infinite,
-    trajectory_marginals,
-)
+from .marginals import TrajectoryMarginals, sample_trajectories, trajectory_marginals
+from .model import LinearGaussianSystem, QuadraticReward, SoftLQRSolution, StationarySoftLQR
+from .soft_lqr import soft_lqr, soft_lqr_infinite
 
 __all__ = [
     "LinearGaussianSystem",

@@ -17,17 +17,17 @@ would need its line search to maximise the optimistic objective instead; it is n
 
 from __future__ import annotations
 
-import functools
-import numbers
 import time
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..tabular.inference import check_temperature
-from .soft_lqr import _soft_lqr
+from .._core import check_int, check_temperature
+from .model import BackupSpec, CostToGo, StepMatrices
+from .riccati import backward_pass
 
 
 class SoftILQRResult(eqx.Module):
@@ -75,12 +75,31 @@ def _concave_part(hessian):
     return (vectors * jnp.minimum(values, 0)[None, :]) @ vectors.T
 
 
-@functools.partial(jax.jit, static_argnames=("dynamics", "reward", "terminal_reward"))
-def _iteration(dynamics, reward, terminal_reward, x0, states, actions, temperature, noise, reg):
+class ILQRProblem(eqx.Module):
+    """What every soft-iLQR iteration reads besides the nominal trajectory: the model
+    (static: hashable JAX functions) and the fixed arrays.
+
+    Attributes:
+        dynamics: (x, u) -> x'; reward: (x, u) -> (); terminal_reward: x -> () or None.
+        x0: (n,) start state; temperature: () alpha; noise: (n, n) dynamics noise covariance W.
+    """
+
+    dynamics: Callable = eqx.field(static=True)
+    reward: Callable = eqx.field(static=True)
+    terminal_reward: Callable | None = eqx.field(static=True)
+    x0: Array
+    temperature: Array
+    noise: Array
+
+
+@jax.jit
+def _iteration(problem: ILQRProblem, states, actions, reg):
     """One soft-LQR subproblem around (states, actions) and a line search.
 
     Returns the candidate (states, actions, return) for every step size, and K, Sigma.
     """
+    dynamics, reward, terminal_reward = problem.dynamics, problem.reward, problem.terminal_reward
+    x0, temperature, noise = problem.x0, problem.temperature, problem.noise
     n, m = states.shape[1], actions.shape[1]
     xs, us = states[:-1], actions
     A = jax.vmap(jax.jacfwd(dynamics, argnums=0))(xs, us)
@@ -102,12 +121,11 @@ def _iteration(dynamics, reward, terminal_reward, x0, states, actions, temperatu
     else:
         P_H = -_concave_part(jax.hessian(terminal_reward)(x_h))
         p_H = -jax.grad(terminal_reward)(x_h)
-    terminal = (P_H, p_H, jnp.zeros((), x0.dtype))
+    terminal = CostToGo(P_H, p_H, jnp.zeros((), x0.dtype))
+    steps = StepMatrices(A, B, W, Q, R, N, q_x, q_u)
+    spec = BackupSpec(temperature, jnp.ones((), x0.dtype), exact=False)
     zero = jnp.zeros(n, x0.dtype)
-    sol, _ = _soft_lqr(
-        (A, B, W, Q, R, N, q_x, q_u), zero, jnp.zeros((n, n), x0.dtype), temperature,
-        jnp.ones((), x0.dtype), terminal, False,
-    )  # fmt: skip
+    sol, _ = backward_pass(steps, zero, jnp.zeros((n, n), x0.dtype), spec, terminal)
 
     def closed_loop(step_size):
         def step(x, inputs):
@@ -161,8 +179,7 @@ def soft_ilqr(
     Returns:
         A `SoftILQRResult`.
     """
-    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
-        raise ValueError(f"horizon must be a Python int >= 1, got {horizon!r}.")
+    horizon = check_int("horizon", horizon, 1)
     x0 = jnp.asarray(x0)
     if x0.ndim != 1:
         raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
@@ -170,9 +187,10 @@ def soft_ilqr(
     temperature = check_temperature(temperature, dtype)
     n = x0.shape[0]
     if initial_actions is None:
-        if not isinstance(action_dim, numbers.Integral) or action_dim < 1:
+        if action_dim is None:
             raise ValueError("give initial_actions (H, m) or action_dim = m.")
-        initial_actions = jnp.zeros((horizon, int(action_dim)), dtype)
+        action_dim = check_int("action_dim (without initial_actions)", action_dim, 1)
+        initial_actions = jnp.zeros((horizon, action_dim), dtype)
     actions = jnp.asarray(initial_actions, dtype)
     if actions.ndim != 2 or actions.shape[0] != horizon:
         raise ValueError(f"initial_actions must have shape (H, m) = ({horizon}, m).")
@@ -180,6 +198,7 @@ def soft_ilqr(
     if noise.shape != (n, n):
         raise ValueError(f"noise must have shape (n, n) = ({n}, {n}), got {noise.shape}.")
 
+    problem = ILQRProblem(dynamics, reward, terminal_reward, x0, temperature, noise)
     start = time.perf_counter()
     states, total = rollout(dynamics, reward, x0, actions)
     if terminal_reward is not None:
@@ -191,9 +210,8 @@ def soft_ilqr(
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007
         (cand_states, cand_actions, cand_totals), K, Sigma = _iteration(
-            dynamics, reward, terminal_reward, x0, states, actions, temperature, noise,
-            jnp.asarray(reg, dtype),
-        )  # fmt: skip
+            problem, states, actions, jnp.asarray(reg, dtype)
+        )
         best = int(jnp.argmax(jnp.where(jnp.isfinite(cand_totals), cand_totals, -jnp.inf)))
         improvement = float(cand_totals[best]) - float(total)
         if improvement > 0:
@@ -217,10 +235,7 @@ def soft_ilqr(
                 converged = True  # no descent direction left: a local optimum
                 break
     # the policy around the final nominal trajectory
-    (_, _, _), K, Sigma = _iteration(
-        dynamics, reward, terminal_reward, x0, states, actions, temperature, noise,
-        jnp.asarray(reg, dtype),
-    )  # fmt: skip
+    (_, _, _), K, Sigma = _iteration(problem, states, actions, jnp.asarray(reg, dtype))
     return SoftILQRResult(
         states=states,
         actions=actions,

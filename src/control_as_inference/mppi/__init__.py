@@ -8,15 +8,9 @@ from .closed_loop import (
     run_episode,
     save_gif,
 )
-from .planner import (
-    MPPIConfig,
-    MPPIInfo,
-    MPPIState,
-    cem_step,
-    mppi_init,
-    mppi_step,
-    rollout_returns,
-)
+from .config import MPPIConfig, MPPIInfo, MPPIState, mppi_init
+from .planner import cem_step, mppi_step
+from .rollout import rollout_returns
 
 __all__ = [
     "Episode",

@@ -18,8 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core import check_int
 from ..envs.pendulum import angle_normalize, pendulum_reward, pendulum_step
-from .planner import MPPIConfig, cem_step, mppi_init, mppi_step
+from .config import MPPIConfig, mppi_init
+from .planner import cem_step, mppi_step
 
 
 class Episode(NamedTuple):
@@ -58,8 +60,7 @@ def run_episode(
     info)` on `get_state(env)` and acting with `env.step`. The environment must be reset."""
     from tqdm.auto import tqdm
 
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}.")
+    check_int("steps", steps, 1)
     x = jnp.asarray(get_state(env))
     # compile outside the timed loop (same shapes, a throwaway key)
     jax.block_until_ready(planner(planner_state, x, jax.random.key(0)))
