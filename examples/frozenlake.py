@@ -13,7 +13,7 @@ import dataclasses
 import jax
 
 import control_as_inference as cai
-from control_as_inference.envs import evaluate, from_gymnasium
+from control_as_inference.envs import evaluate_policy, from_gymnasium
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ def main(args: Args) -> None:
     key = jax.random.key(args.seed)
     for temperature in args.temperatures:
         sol = cai.soft_value_iteration(model.mdp, temperature, args.discount)
-        result = evaluate(sol, args.env_id, args.episodes, key)
+        result = evaluate_policy(sol, args.env_id, args.episodes, key)
         print(
             f"temperature {temperature:7.0e}: {int(sol.iterations):5d} iterations, "
             f"success {result.success_rate:.1%}, mean length {result.mean_length:.1f}"

@@ -314,3 +314,33 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "interrupted at step" in stdout and "cai resume" in stdout
     meta = json.loads((run_dir / "checkpoint.json").read_text())
     assert meta["step"] > 0
+
+
+LIGHT = """
+import importlib.util, sys, types
+# the top-level package as a lazy __init__ leaves it: a namespace for the subpackages only
+spec = importlib.util.find_spec("control_as_inference")
+package = types.ModuleType("control_as_inference")
+package.__path__ = list(spec.submodule_search_locations)
+sys.modules["control_as_inference"] = package
+from control_as_inference.cli import main
+heavy = ("jax", "numpy", "equinox", "matplotlib", "gymnasium")
+def loaded():
+    return sorted(m for m in sys.modules if m.split(".")[0] in heavy or (
+        m.startswith("control_as_inference.") and not m.startswith("control_as_inference.cli")))
+assert not loaded(), loaded()
+for argv in (["--help"], ["solve", "--horizon", "x"], ["train", "--help"]):
+    try:
+        main(argv)
+    except SystemExit as exit:
+        assert exit.code == (0 if "--help" in argv else 2), (argv, exit.code)
+    assert not loaded(), (argv, loaded())
+"""
+
+
+def test_help_and_usage_errors_import_nothing_heavy():
+    """The cli package imports the standard library only: `cai --help` and usage errors do not
+    wait for JAX (each command imports the library when it runs)."""
+    out = subprocess.run([sys.executable, "-c", LIGHT], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "usage: cai" in out.stdout and "invalid int value: 'x'" in out.stderr

@@ -5,7 +5,17 @@ import numpy as np
 import pytest
 
 import control_as_inference as cai
-from control_as_inference.envs import BUILTINS, builtin, make_gridworld, simulate
+from control_as_inference.envs import (
+    BUILTINS,
+    GRID_HORIZON,
+    builtin,
+    default_horizon,
+    load_env,
+    load_mdp,
+    make_gridworld,
+    read_npz,
+    simulate,
+)
 
 
 def test_transitions_and_rewards_by_hand():
@@ -71,3 +81,62 @@ def test_bad_layouts():
         make_gridworld("S.G", slip=1.5)
     with pytest.raises(ValueError, match="unknown gridworld"):
         builtin("nope")
+
+
+def test_registry_loads_builtins_maps_and_npz_files(tmp_path):
+    loaded = load_env("bridge")
+    world = builtin("bridge")
+    assert loaded.name == "bridge" and loaded.env.layout == world.layout
+    assert loaded.goals == world.goals
+    assert loaded.horizon == GRID_HORIZON == default_horizon(None) == 30
+    np.testing.assert_array_equal(loaded.mdp.transitions, world.mdp.transitions)
+    still = load_env("bridge", slip=0.0)
+    assert still.env.slip == 0.0 and still.mdp.transitions.max() == 1.0
+    grid = tmp_path / "room.txt"
+    grid.write_text("S..\n.#.\n..G\n")
+    loaded = load_env(str(grid), slip=0.1)
+    assert loaded.name == "room.txt" and loaded.env.slip == 0.1 and loaded.goals == (7,)
+    npz = tmp_path / "m.npz"
+    initial = np.eye(world.mdp.num_states)[1]
+    np.savez(npz, transitions=world.mdp.transitions, reward=world.mdp.reward, initial=initial)
+    loaded = load_env(str(npz))
+    assert loaded.name == str(npz) and loaded.env is None and loaded.goals == ()
+    assert loaded.horizon == 30
+    np.testing.assert_array_equal(loaded.mdp.initial, initial)
+    np.testing.assert_array_equal(load_mdp(str(npz)).reward, world.mdp.reward)
+
+
+def test_registry_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown environment 'nope'.*see `cai envs`$"):
+        load_env("nope")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("S.X\n")
+    with pytest.raises(ValueError, match=r"bad\.txt is not a valid map: .*unknown characters"):
+        load_env(str(bad))
+    missing = tmp_path / "missing.npz"
+    np.savez(missing, reward=np.zeros((2, 2)))
+    message = (
+        "missing.npz lacks the array(s) transitions; it needs transitions (S, A, S) and "
+        "reward (S, A), optionally initial (S,) and action_prior (S, A)"
+    )
+    with pytest.raises(ValueError) as error:
+        load_env(str(missing))
+    assert str(error.value).endswith(message)
+    unnormalised = tmp_path / "unnormalised.npz"
+    np.savez(unnormalised, transitions=np.ones((2, 2, 2)), reward=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"unnormalised\.npz: transitions does not sum to one"):
+        load_env(str(unnormalised))
+    for name, write in (
+        ("corrupt.npz", lambda path: path.write_bytes(b"not a zip")),
+        ("single.npy", lambda path: np.save(path, np.zeros(3))),
+    ):
+        path = tmp_path / name
+        write(path)
+        with pytest.raises(ValueError, match=rf"cannot read .*{name} as \.npz"):
+            read_npz(str(path), {"reward": "(S, A)"})
+    with pytest.raises(ValueError, match=r"cannot read .*absent\.npz as \.npz"):
+        read_npz(str(tmp_path / "absent.npz"), {"reward": "(S, A)"})
+    demos = tmp_path / "demos.npz"
+    np.savez(demos, states=np.zeros((2, 3), dtype=int), actions=np.zeros((2, 2), dtype=int))
+    arrays = read_npz(str(demos), {"states": "(N, T+1)", "actions": "(N, T)"}, {"lengths": "(N,)"})
+    assert list(arrays) == ["states", "actions"] and arrays["actions"].shape == (2, 2)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import control_as_inference as cai
-from control_as_inference.envs import evaluate, from_gymnasium
+from control_as_inference.envs import (
+    GYM_HORIZON,
+    GYM_IDS,
+    GymModel,
+    default_horizon,
+    evaluate_policy,
+    from_gymnasium,
+    load_env,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,13 +86,13 @@ def test_soft_policy_performs_like_the_hard_optimum_in_gymnasium():
     assert bool(soft.converged)
     hard_policy = np.eye(4)[np.asarray(soft.q).argmax(axis=1)]
     episodes = 3000
-    soft_result = evaluate(soft, "FrozenLake-v1", episodes, jax.random.key(0))
-    hard_result = evaluate(hard_policy, "FrozenLake-v1", episodes, jax.random.key(1))
+    soft_result = evaluate_policy(soft, "FrozenLake-v1", episodes, jax.random.key(0))
+    hard_result = evaluate_policy(hard_policy, "FrozenLake-v1", episodes, jax.random.key(1))
     sigma = np.sqrt(0.74 * 0.26 / episodes)
     assert abs(hard_result.success_rate - 0.74) < 4 * sigma
     assert abs(soft_result.success_rate - hard_result.success_rate) < 5 * sigma
     # a uniformly random policy is far worse (the test can fail)
-    random = evaluate(np.full((19, 4), 0.25), "FrozenLake-v1", 500, jax.random.key(2))
+    random = evaluate_policy(np.full((19, 4), 0.25), "FrozenLake-v1", 500, jax.random.key(2))
     assert random.success_rate < 0.1
 
 
@@ -93,3 +101,16 @@ def test_environment_without_a_model():
         from_gymnasium("CartPole-v1")
     with pytest.raises(ValueError, match="cannot make"):
         from_gymnasium("NoSuchEnv-v0")
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+def test_every_listed_gymnasium_id_loads_by_name(env_id):
+    loaded = load_env(env_id)
+    assert isinstance(loaded.env, GymModel) and loaded.name == env_id
+    assert loaded.horizon == GYM_HORIZON == default_horizon(loaded.env) == 100
+    assert loaded.mdp is loaded.env.mdp and loaded.goals == ()
+
+
+def test_evaluate_policy_checks_episodes():
+    with pytest.raises(ValueError, match="episodes must be a Python int >= 1"):
+        evaluate_policy(np.full((19, 4), 0.25), "FrozenLake-v1", 0, jax.random.key(0))

@@ -15,27 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .tabular import expected_entropy, expected_value
+
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def expected_entropy(post) -> np.ndarray:
-    """(H,) E_{s ~ p_t}[entropy of pi_t(.|s)] in nats, over the posterior state marginals
-    (normalised, so that a discount's absorption does not shrink it)."""
-    log_pi = np.asarray(post.log_policy)
-    pi = np.exp(log_pi)
-    entropy = -np.sum(np.where(pi > 0, pi * log_pi, 0.0), axis=-1)  # (H, S)
-    p = np.asarray(post.state_marginals)[:-1]
-    return np.sum(p * entropy, axis=-1) / np.sum(p, axis=-1)
-
-
-def expected_value(post) -> np.ndarray:
-    """(H+1,) E_{s ~ p_t}[V_t(s)] over the normalised posterior state marginals."""
-    p = np.asarray(post.state_marginals)
-    return np.sum(p * np.asarray(post.v), axis=-1) / np.sum(p, axis=-1)
 
 
 def _mark_cells(ax, env) -> None:

@@ -45,24 +45,20 @@ def grid(**axes) -> list[dict]:
 
 def solve_task(env="bridge", temperature=1.0, horizon=30, method="exact", discount=1.0, **extra):
     """One tabular solve (see the module docstring)."""
-    import argparse
-
-    from ..cli import _expected_return, _load
-    from ..plotting import expected_entropy
-    from ..tabular import infer
+    from ..envs import load_env
+    from ..tabular import expected_entropy, expected_return, infer
 
     if extra:
         raise ValueError(f"solve: unknown parameters {sorted(extra)}.")
-    mdp, _, _ = _load(argparse.Namespace(env=env, slip=None))
+    mdp = load_env(env).mdp
     post = infer(mdp, int(horizon), temperature, method, discount)
-    # the posterior policy rolled forward in the true dynamics
-    expected_return = _expected_return(
-        mdp, mdp.reward, post.log_policy, int(horizon), float(discount)
-    )
     return {
         "log_evidence": float(post.log_evidence),
         "entropy_t0": float(expected_entropy(post)[0]),
-        "expected_return": expected_return,
+        # the posterior policy rolled forward in the true dynamics
+        "expected_return": expected_return(
+            mdp, mdp.reward, post.log_policy, int(horizon), float(discount)
+        ),
     }
 
 

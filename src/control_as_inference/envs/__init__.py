@@ -1,20 +1,38 @@
-"""Environments as `TabularMDP`s: gridworlds from text maps, named built-ins, and the exact models
-of gymnasium's toy-text environments."""
+"""Environments as `TabularMDP`s: gridworlds from text maps, named built-ins, the exact models
+of gymnasium's toy-text environments, and a registry that loads any of them by name."""
 
 from .gridworld import ACTIONS, BUILTINS, MOVES, GridMixin, GridWorld, builtin, make_gridworld
-from .toytext import Evaluation, GymModel, evaluate, from_gymnasium, simulate
+from .registry import (
+    GRID_HORIZON,
+    GYM_HORIZON,
+    GYM_IDS,
+    LoadedEnv,
+    default_horizon,
+    load_env,
+    load_mdp,
+    read_npz,
+)
+from .toytext import Evaluation, GymModel, evaluate_policy, from_gymnasium, simulate
 
 __all__ = [
     "ACTIONS",
     "BUILTINS",
+    "GRID_HORIZON",
+    "GYM_HORIZON",
+    "GYM_IDS",
     "MOVES",
     "Evaluation",
     "GridMixin",
     "GridWorld",
     "GymModel",
+    "LoadedEnv",
     "builtin",
-    "evaluate",
+    "default_horizon",
+    "evaluate_policy",
     "from_gymnasium",
+    "load_env",
+    "load_mdp",
     "make_gridworld",
+    "read_npz",
     "simulate",
 ]

@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from .._core import check_int
 from ..tabular import TabularMDP
 from .gridworld import MOVES, GridMixin
 
@@ -36,7 +37,7 @@ class GymModel(GridMixin):
         num_observations: gymnasium's number of observations.
         done: index of the final absorbing state (the last one).
         success_reward: the largest reward of a terminating transition; an episode that ends
-            (terminated) on a transition of that reward counts as a success in `evaluate`.
+            (terminated) on a transition of that reward counts as a success in `evaluate_policy`.
         success_state: the extra state that pays success_reward.
         max_episode_steps: gymnasium's time limit, or None.
         moves: (row, column) step intended by each action (FrozenLake: left, down, right, up;
@@ -190,7 +191,7 @@ class Evaluation:
     returns: np.ndarray = dataclasses.field(repr=False)
 
 
-def evaluate(policy, env, episodes: int, key, max_steps: int | None = None) -> Evaluation:
+def evaluate_policy(policy, env, episodes: int, key, max_steps: int | None = None) -> Evaluation:
     """Roll a tabular policy out with gymnasium's own `reset`/`step`.
 
     Args:
@@ -213,8 +214,7 @@ def evaluate(policy, env, episodes: int, key, max_steps: int | None = None) -> E
     policy = np.asarray(policy, dtype=np.float64)
     if policy.ndim not in (2, 3):
         raise ValueError(f"policy must have shape (S, A) or (H, S, A), got {policy.shape}.")
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}.")
+    episodes = check_int("episodes", episodes, 1)
     model = from_gymnasium(env) if not isinstance(env, GymModel) else env
     gym_env = _make(model.env_id, **model.make_kwargs) if isinstance(env, GymModel) else _make(env)
     num_obs = model.num_observations
@@ -281,8 +281,7 @@ def simulate(mdp: TabularMDP, policy, episodes: int, key, goals=()) -> Evaluatio
             f"policy must have shape (H, S, A) or (S, A) with S, A = {mdp.num_states}, "
             f"{mdp.num_actions}; got {policy.shape}."
         )
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}.")
+    episodes = check_int("episodes", episodes, 1)
     rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
     transitions = np.asarray(mdp.dense_transitions(), dtype=np.float64)
     reward = np.asarray(mdp.reward, dtype=np.float64)

@@ -1,6 +1,7 @@
 """Tabular control as inference: the MDP type, exact and variational message passing,
-posterior sampling, the most probable trajectory and soft value iteration."""
+posterior sampling, the most probable trajectory, soft value iteration and policy evaluation."""
 
+from .evaluation import expected_entropy, expected_return, expected_value, sample_policy
 from .inference import Posterior, infer
 from .mdp import Successors, TabularMDP
 from .sampling import log_prob, sample
@@ -15,10 +16,14 @@ __all__ = [
     "Successors",
     "Summary",
     "TabularMDP",
+    "expected_entropy",
+    "expected_return",
+    "expected_value",
     "infer",
     "infer_summary",
     "log_prob",
     "most_probable_trajectory",
     "sample",
+    "sample_policy",
     "soft_value_iteration",
 ]

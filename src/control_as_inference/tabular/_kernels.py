@@ -95,7 +95,8 @@ def push(transitions, w: Float[Array, "S A"]) -> Float[Array, " S"]:
         mass = (transitions.prob * w[:, :, None]).ravel()
         return jax.ops.segment_sum(mass, transitions.index.ravel(), num_segments=num_states)
     s, a, _ = transitions.shape
-    # `vector @ matrix` keeps XLA on its fast path; `matrix.T @ vector` does not (15x slower)
+    # `vector @ matrix` keeps XLA-CPU on its fast path; `matrix.T @ vector` does not (many times
+    # slower when last measured; see benchmarks/RESULTS.md)
     return w.reshape(s * a) @ transitions.reshape(s * a, s)
 
 

@@ -1,0 +1,79 @@
+"""The `cai` command.
+
+    cai solve   [ENV] [inference options] [--plot FILE.png] [--json FILE]
+    cai sample  [ENV] [inference options] [-n 5] [--seed 0]
+    cai map     [ENV] [--temperature --horizon]
+    cai compare [ENV] [inference options] [--episodes 1000] [--plot FILE.png]
+    cai irl     [ENV] [--demos FILE.npz | -n 500 --seed 0] [--features state|state-action]
+                [inference options] [--infinite] [--plot FILE.png] [--save-demos FILE.npz]
+    cai plan    pendulum [--planner mppi|cem] [--samples 1000] [--steps 200] [--plot FILE.png]
+                [--video FILE.gif]
+    cai sweep   [ENV ...] [--task solve|mppi] [--temperatures 0.1,1] [--methods ...] [--seeds ...]
+                [--address HOST:PORT] [--num-cpus N] [--out FILE.csv|.json] [--plot FILE.png]
+    cai train   sac ENV_ID [--steps 20000] [--seed 0] [--out runs/NAME] [--checkpoint-every 5000]
+                [--num-envs 1] [--gradient-steps 1] [agent options]
+    cai evaluate RUN [--episodes 10] [--plot FILE.png]
+    cai resume  RUN [--steps N]
+    cai envs
+
+ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
+Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
+`transitions`, `reward` and optionally `initial`, `action_prior`. Bad arguments and malformed
+files exit with code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import agents, irl, plan, sweep, tabular
+from ._io import UsageError
+
+# The modules of this package import argparse and the standard library only; every command
+# imports the library (and so JAX) when it runs, so that `cai --help` and usage errors are quick.
+#
+#     tabular.py  solve, sample, map, compare, envs, and the ENV and inference options
+#     irl.py      irl                      plan.py    plan
+#     sweep.py    sweep                    agents.py  train, evaluate, resume
+#     _io.py      UsageError, tables, grids, trajectories, writing files
+
+__all__ = ["UsageError", "main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cai", description="Optimal control as probabilistic inference."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # every command sets `handler` (a function of the parsed arguments) and `x64` (the JAX
+    # precision of this process: True, False for the learning agents, None: JAX not used here)
+    tabular.add_parsers(sub)
+    irl.add_parsers(sub)
+    plan.add_parsers(sub)
+    sweep.add_parsers(sub)
+    agents.add_parsers(sub)
+    tabular.add_envs_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `cai` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.x64 is not None:
+        import jax
+
+        # The command line is an application: it may choose float64 for its own process (the
+        # learning agents train in float32).
+        jax.config.update("jax_enable_x64", args.x64)
+    try:
+        args.handler(args)
+    except (UsageError, ValueError) as error:
+        message = " ".join(str(error).split())
+        print(f"cai {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `cai solve | head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0

@@ -1,0 +1,147 @@
+"""cai irl: maximum-entropy inverse RL on an environment, from demonstrations in an .npz file or
+sampled from the environment's own posterior."""
+
+from __future__ import annotations
+
+import sys
+
+from ._io import UsageError, at_least, is_grid, save_figure, save_npz, table
+from .tabular import add_env, add_inference, describe, horizon_of, load
+
+DEMO_ARRAYS = {"states": "(N, T+1)", "actions": "(N, T)"}
+DEMO_OPTIONAL = {"lengths": "(N,)"}
+
+
+def add_parsers(sub) -> None:
+    irl = sub.add_parser(
+        "irl",
+        help="maximum-entropy inverse RL: recover a reward from demonstrations",
+        description="Fits a reward on one-hot state (or state-action) features to demonstrations "
+        "read from an .npz file (arrays states (N, T+1), actions (N, T), optional lengths (N,)) "
+        "or sampled from ENV's posterior under its own reward; reports how the recovered "
+        "reward's soft-optimal policy scores under the true reward.",
+    )
+    add_env(irl)
+    add_inference(irl)
+    irl.set_defaults(method="variational", handler=run, x64=True)
+    irl.add_argument("--demos", metavar="FILE.npz", help="demonstrations to fit")
+    irl.add_argument(
+        "-n", "--num", type=int, default=500, help="demonstrations to sample without --demos"
+    )
+    irl.add_argument("--seed", type=int, default=0, help="random seed for sampling")
+    irl.add_argument(
+        "--features",
+        choices=("state", "state-action"),
+        default="state",
+        help="one-hot features: a reward per state (default) or per state-action pair",
+    )
+    irl.add_argument(
+        "--infinite",
+        action="store_true",
+        help="discounted infinite horizon (soft value iteration; needs --discount < 1)",
+    )
+    irl.add_argument("--max-iterations", type=int, default=300, help="optimiser steps")
+    irl.add_argument(
+        "--l2",
+        type=float,
+        default=0.01,
+        help="L2 regularisation of the reward (default 0.01; one-hot features need some: "
+        "unvisited states would otherwise be driven to -inf)",
+    )
+    irl.add_argument("--plot", metavar="FILE.png", help="true and recovered reward side by side")
+    irl.add_argument("--save-demos", metavar="FILE.npz", help="write the demonstrations used")
+
+
+def read_demos(path: str):
+    """`irl.Demonstrations` from an .npz file with states, actions and optionally lengths."""
+    from ..envs import read_npz
+    from ..irl import as_demonstrations
+
+    arrays = read_npz(path, DEMO_ARRAYS, DEMO_OPTIONAL)
+    try:
+        return as_demonstrations(arrays["states"], arrays["actions"], arrays.get("lengths"))
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
+
+
+def run(args) -> None:
+    import jax
+    import numpy as np
+
+    from ..irl import maxent_irl
+    from ..tabular import expected_return, infer, sample, sample_policy, soft_value_iteration
+
+    at_least("-n", args.num, 1)
+    at_least("--max-iterations", args.max_iterations, 1)
+    at_least("--l2", args.l2, 0)
+    loaded = load(args)
+    mdp = loaded.mdp
+    if mdp.time_varying:
+        raise UsageError("cai irl needs a stationary (S, A) reward in ENV")
+    horizon = None if args.infinite else horizon_of(args, loaded)
+    if args.infinite and not args.discount < 1:
+        raise UsageError("--infinite needs --discount < 1 (e.g. --discount 0.95)")
+    # the demonstrator's posterior under the true reward
+    if horizon is None:
+        truth = soft_value_iteration(mdp, args.temperature, args.discount)
+    else:
+        truth = infer(mdp, horizon, args.temperature, args.method, args.discount)
+    key = jax.random.key(args.seed)
+    if args.demos:
+        demos = read_demos(args.demos)
+        source = args.demos
+    elif horizon is None:  # episodes from the stationary soft-optimal policy
+        length = 3 * horizon_of(args, loaded)
+        demos = sample_policy(mdp, truth.log_policy, key, args.num, length)
+        source = f"{args.num} episodes of {length} steps from the true soft-optimal policy"
+    else:
+        demos = sample(truth, key, args.num)
+        source = f"{args.num} trajectories sampled from the {args.method} posterior"
+    if args.save_demos:
+        save_npz(args.save_demos, states=demos[0], actions=demos[1])
+    s, a = mdp.num_states, mdp.num_actions
+    features = np.eye(s) if args.features == "state" else np.eye(s * a).reshape(s, a, s * a)
+    fit = maxent_irl(
+        mdp,
+        features,
+        demos,
+        horizon=horizon,
+        temperature=args.temperature,
+        discount=args.discount,
+        method=args.method,
+        max_iterations=args.max_iterations,
+        regularization=args.l2,
+        progress=sys.stderr.isatty(),
+    )
+    gamma = args.discount
+    steps = horizon if horizon is not None else int(np.ceil(np.log(1e-4) / np.log(gamma)))
+    policies = [
+        ("the true reward's policy", truth.log_policy),
+        ("the recovered reward's policy", fit.solution.log_policy),
+        ("the action prior (no reward)", np.log(np.asarray(mdp.action_prior))),
+    ]
+    returns = [
+        (name, expected_return(mdp, mdp.reward, log_policy, steps, gamma))
+        for name, log_policy in policies
+    ]
+    print(describe(loaded, "infinite" if horizon is None else horizon))
+    print(f"demonstrations: {source}")
+    converged = "converged" if fit.converged else "not converged"
+    print(
+        table(
+            [
+                ("features", f"one-hot {args.features} ({features.shape[-1]})"),
+                ("method", args.method),
+                ("iterations", f"{fit.iterations} ({converged})"),
+                ("log-likelihood per demonstration", f"{fit.log_likelihood[-1]:.4f}"),
+                ("max feature-count gap", f"{fit.feature_gap[-1]:.2e} (L2 {args.l2:g})"),
+            ]
+        )
+    )
+    print(f"\nexpected true return over {steps} steps (discount {gamma:g}) of")
+    print(table([(name, f"{value:.4f}") for name, value in returns]))
+    if args.plot:
+        from ..plotting import plot_rewards
+
+        env = loaded.env if is_grid(loaded.env) else None
+        save_figure(plot_rewards(env, np.asarray(mdp.reward), np.asarray(fit.reward)), args.plot)
