@@ -101,7 +101,10 @@ def load_checkpoint(out: str, like):
     try:
         state = eqx.tree_deserialise_leaves(io.BytesIO(data), like)
     except Exception as error:  # wrong shapes or a truncated stream
-        raise ValueError(f"checkpoint in {out} does not fit this configuration: {error}") from None
+        raise ValueError(
+            f"checkpoint in {out} does not fit this configuration, or an older version wrote "
+            f"it (SAC's optimiser state no longer holds the action box): {error}"
+        ) from None
     return state, meta
 
 

@@ -1,6 +1,15 @@
-"""What every agent does: the shared hyperparameters and their checks, the Adam optimiser, tree
-replacement, Polyak averaging, the twin-Q squared error, the repeated-update scan and the
-store-learn-act step. `sac` and `discrete_agent` build on these; nothing here knows either.
+"""What every agent does: the shared hyperparameters and their checks, the Adam optimiser, the
+rule of what trains and the gradient step that follows it, tree replacement, Polyak averaging,
+the twin-Q squared error, the repeated-update scan and the store-learn-act step. `sac` and
+`discrete_agent` build on these; nothing here knows either.
+
+What trains: the weights and biases of the networks' layers (`trainable`), nothing else. A
+network may carry other float arrays, which are data: the tanh-Gaussian actor's action box
+(scale, offset) comes from the environment and must never move. Every optimiser state is made
+on the trainable part (`optimiser_init`) and every gradient step differentiates and updates only
+that part (`gradient_step`). The temperature log alpha is a parameter of its own with its own
+optimiser, stepped only when it is learned; target networks follow by Polyak averaging, never
+by an optimiser.
 
     Polyak:        Q' <- tau Q + (1 - tau) Q'
     twin-Q error:  L_Q = 1/2 sum_i mean_b (Q_i(s_b, a_b) - y_b)^2      (y held fixed)
@@ -68,6 +77,44 @@ def check_learning_settings(config) -> None:
 def optimiser(config) -> optax.GradientTransformation:
     """Adam with the config's learning rate (one for every network and the temperature)."""
     return optax.adam(config.learning_rate)
+
+
+TRAINABLE_LAYERS = (eqx.nn.Linear,)
+
+
+def trainable(tree):
+    """The filter spec of the parameters that train: True at the floating arrays inside the
+    networks' layers (`TRAINABLE_LAYERS`: weights and biases), False at every other leaf (an
+    action box, constants, counters). Use it with `eqx.filter` / `eqx.partition`."""
+
+    def spec(node):
+        if isinstance(node, TRAINABLE_LAYERS):
+            return jax.tree_util.tree_map(eqx.is_inexact_array, node)
+        return False
+
+    return jax.tree_util.tree_map(
+        spec, tree, is_leaf=lambda node: isinstance(node, TRAINABLE_LAYERS)
+    )
+
+
+def optimiser_init(opt: optax.GradientTransformation, module) -> optax.OptState:
+    """The optimiser state of a network's trainable part (`trainable`)."""
+    return opt.init(eqx.filter(module, trainable(module)))
+
+
+def gradient_step(opt: optax.GradientTransformation, objective, module, opt_state, has_aux=False):
+    """One optimiser step on objective(module) (a scalar, or (scalar, aux) with has_aux) over
+    the trainable part of `module` only; every other leaf is held fixed (no gradient flows to
+    it and the optimiser never sees it). Returns (value, new module, new opt_state), value as
+    `eqx.filter_value_and_grad` gives it."""
+    params, fixed = eqx.partition(module, trainable(module))
+
+    def on_params(p):
+        return objective(eqx.combine(p, fixed))
+
+    value, grads = eqx.filter_value_and_grad(on_params, has_aux=has_aux)(params)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return value, eqx.apply_updates(module, updates), opt_state
 
 
 def key_data(key) -> Array:

@@ -21,9 +21,11 @@ from .._core import check_positive
 from .common import (
     AgentConfig,
     dataclasses_replace,
+    gradient_step,
     key_data,
     observe_with,
     optimiser,
+    optimiser_init,
     polyak,
     twin_q_loss,
 )
@@ -101,7 +103,7 @@ def discrete_init(config: DiscreteConfig, obs_dim: int, num_actions: int, key) -
     if config.algorithm == "dsac":
         actor = CategoricalActor(obs_dim, num_actions, config.hidden, k_actor)
         critic = DiscreteTwinCritic(obs_dim, num_actions, config.hidden, k_critic)
-        actor_opt = opt.init(eqx.filter(actor, eqx.is_inexact_array))
+        actor_opt = optimiser_init(opt, actor)
     else:
         actor, actor_opt = None, ()
         critic = mlp(obs_dim, num_actions, config.hidden, k_critic)
@@ -112,7 +114,7 @@ def discrete_init(config: DiscreteConfig, obs_dim: int, num_actions: int, key) -
         target_critic=jax.tree_util.tree_map(jnp.copy, critic),
         log_alpha=log_alpha,
         actor_opt=actor_opt,
-        critic_opt=opt.init(eqx.filter(critic, eqx.is_inexact_array)),
+        critic_opt=optimiser_init(opt, critic),
         alpha_opt=opt.init(log_alpha),
         buffer=buffer_init(config.buffer_size, obs_dim, None),
         key=k_run,
@@ -161,9 +163,9 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
             q1, q2 = jax.vmap(critic)(obs)
             return twin_q_loss(chosen_q(q1, action), chosen_q(q2, action), target)
 
-    q_loss, grads = eqx.filter_value_and_grad(critic_objective)(state.critic)
-    updates, critic_opt = opt.update(grads, state.critic_opt, state.critic)
-    critic = eqx.apply_updates(state.critic, updates)
+    q_loss, critic, critic_opt = gradient_step(
+        opt, critic_objective, state.critic, state.critic_opt
+    )
     changes = {"critic": critic, "critic_opt": critic_opt}
     metrics = {"critic_loss": q_loss, "temperature": alpha}
 
@@ -174,11 +176,10 @@ def discrete_update(state: DiscreteState, config: DiscreteConfig):
             log_pi = jax.vmap(actor.log_probs)(obs)
             return discrete_actor_loss(log_pi, q1, q2, alpha), log_pi
 
-        (pi_loss, log_pi), grads = eqx.filter_value_and_grad(actor_objective, has_aux=True)(
-            state.actor
+        (pi_loss, log_pi), actor, actor_opt = gradient_step(
+            opt, actor_objective, state.actor, state.actor_opt, has_aux=True
         )
-        updates, actor_opt = opt.update(grads, state.actor_opt, state.actor)
-        changes.update(actor=eqx.apply_updates(state.actor, updates), actor_opt=actor_opt)
+        changes.update(actor=actor, actor_opt=actor_opt)
         metrics["actor_loss"] = pi_loss
         if config.auto_temperature:
             target_entropy = config.target_entropy_scale * jnp.log(float(state.num_actions))

@@ -65,6 +65,9 @@ class DiscreteTwinCritic(eqx.Module):
 class TanhGaussianActor(eqx.Module):
     """pi(a|s): u ~ N(mu(s), sigma(s)^2), a = scale * tanh(u) + offset (the action box).
 
+    Only `trunk` trains; scale and offset are the environment's bounds (data, held out of every
+    optimiser by `common.trainable` and out of every gradient by stop-gradients).
+
     log pi(a|s) = log N(u; mu, sigma^2) - sum_j log(scale_j (1 - tanh(u_j)^2)),
     with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) for stability.
     """
@@ -110,10 +113,14 @@ class TanhGaussianActor(eqx.Module):
 
 
 def tanh_gaussian_log_prob(u, mean, log_std, scale) -> Array:
-    """log density of a = scale * tanh(u) + offset where u ~ N(mean, exp(log_std)^2)."""
+    """log density of a = scale * tanh(u) + offset where u ~ N(mean, exp(log_std)^2).
+
+    The box is the environment's, not a parameter: no gradient flows to `scale` (a loss of log
+    pi would otherwise widen the box on every step)."""
     z = (u - mean) * jnp.exp(-log_std)
     gaussian = jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi))
-    log_det = jnp.sum(jnp.log(scale) + 2 * (jnp.log(2.0) - u - jax.nn.softplus(-2 * u)))
+    log_scale = jnp.log(jax.lax.stop_gradient(scale))
+    log_det = jnp.sum(log_scale + 2 * (jnp.log(2.0) - u - jax.nn.softplus(-2 * u)))
     return gaussian - log_det
 
 

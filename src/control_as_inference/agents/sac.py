@@ -21,6 +21,10 @@ stable-baselines3 and SBX compute log pi there). Taking -dim(A) for the unscaled
 aims at a less random policy on wide boxes: on Pendulum-v1 (scale 2) it lowered the mean
 return (measured in benchmarks/RESULTS.md).
 
+Only the networks' weights train (`common.trainable`): the action box (scale, offset) is the
+environment's and stays fixed, and so do the default H_target and the uniform box of the
+exploration before learning_starts. log alpha changes only with auto_temperature.
+
 One `update` is one gradient step of all three (critic, actor, temperature, in that order, as in
 the paper's algorithm 1; the temperature step reuses the actor step's samples of ã) and the
 target update; `update_many` scans several.
@@ -40,9 +44,11 @@ from .._core import check_positive
 from .common import (
     AgentConfig,
     dataclasses_replace,
+    gradient_step,
     key_data,
     observe_with,
     optimiser,
+    optimiser_init,
     polyak,
     repeat_updates,
     twin_q_loss,
@@ -107,8 +113,8 @@ def sac_init(config: SACConfig, obs_dim: int, low, high, key) -> SACState:
         critic=critic,
         target_critic=jax.tree_util.tree_map(jnp.copy, critic),  # own buffers (donation)
         log_alpha=log_alpha,
-        actor_opt=opt.init(eqx.filter(actor, eqx.is_inexact_array)),
-        critic_opt=opt.init(eqx.filter(critic, eqx.is_inexact_array)),
+        actor_opt=optimiser_init(opt, actor),  # the trunk's weights: not the action box
+        critic_opt=optimiser_init(opt, critic),
         alpha_opt=opt.init(log_alpha),
         buffer=buffer_init(config.buffer_size, obs_dim, actor.scale.shape[0]),
         key=k_run,
@@ -173,16 +179,17 @@ def update(state: SACState, config: SACConfig) -> tuple[SACState, dict]:
             critic, state.target_critic, state.actor, alpha, batch, k_critic, config.gamma
         )
 
-    q_loss, grads = eqx.filter_value_and_grad(critic_objective)(state.critic)
-    updates, critic_opt = opt.update(grads, state.critic_opt, state.critic)
-    critic = eqx.apply_updates(state.critic, updates)
+    q_loss, critic, critic_opt = gradient_step(
+        opt, critic_objective, state.critic, state.critic_opt
+    )
 
     def actor_objective(actor):
         return _actor_loss_and_log_pi(actor, critic, alpha, obs, k_actor)
 
-    (pi_loss, log_pi), grads = eqx.filter_value_and_grad(actor_objective, has_aux=True)(state.actor)
-    updates, actor_opt = opt.update(grads, state.actor_opt, state.actor)
-    actor = eqx.apply_updates(state.actor, updates)
+    # only the trunk trains: the action box (scale, offset) is the environment's, not a parameter
+    (pi_loss, log_pi), actor, actor_opt = gradient_step(
+        opt, actor_objective, state.actor, state.actor_opt, has_aux=True
+    )
 
     # the temperature step uses the actor's samples of this update (algorithm 1's order)
     log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
