@@ -59,7 +59,7 @@ def median_ms(fn, *args, repeats):
 def compare(title, chosen, reference, args, repeats):
     a = median_ms(chosen, *args, repeats=repeats)
     b = median_ms(reference, *args, repeats=repeats)
-    print(f"  {title:52s} chosen {a:8.3f} ms   reference {b:8.3f} ms   reference/chosen {b / a:5.2f}")
+    print(f"  {title:52s} chosen {a:8.3f} ms   reference {b:8.3f} ms   ratio {b / a:5.2f}")
 
 
 def backward_step(mdp):

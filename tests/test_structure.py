@@ -48,7 +48,7 @@ def imports(module: str, source: str, is_package: bool) -> list[tuple[str, str |
             found += [(a.name, None) for a in node.names if a.name.startswith(PACKAGE)]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                target = ".".join(base[: len(base) - node.level + 1] + [node.module or ""])
+                target = ".".join([*base[: len(base) - node.level + 1], node.module or ""])
                 target = target.rstrip(".")
             else:
                 target = node.module or ""
@@ -163,7 +163,8 @@ def long_private_functions(source: str) -> list[str]:
 def test_private_functions_take_few_parameters():
     found = []
     for path in ROOT.rglob("*.py"):
-        found += [f"{path.relative_to(ROOT)}: {f}" for f in long_private_functions(path.read_text())]
+        where = path.relative_to(ROOT)
+        found += [f"{where}: {f}" for f in long_private_functions(path.read_text())]
     assert not found, "\n".join(found)
     assert long_private_functions("def _f(a, b, c, d, e, f, g, h): pass")  # negative control
 

@@ -78,7 +78,7 @@ def check_discount(discount, dtype):
 
 
 def check_method(method) -> str:
-    """"exact" or "variational"."""
+    """The method name, "exact" or "variational"."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     return method

@@ -20,7 +20,6 @@ shared kernels of `_kernels`.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import equinox as eqx
@@ -178,9 +177,7 @@ class Spec(NamedTuple):
         return cls(temperature, discount, mdp.log_action_prior, method == "exact")
 
 
-def check_arguments(
-    mdp, horizon, temperature, method, discount, terminal_value
-) -> InferenceArgs:
+def check_arguments(mdp, horizon, temperature, method, discount, terminal_value) -> InferenceArgs:
     """Validate `infer`'s arguments (ValueError naming the field)."""
     check_method(method)
     horizon = check_horizon(horizon)
