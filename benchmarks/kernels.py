@@ -100,6 +100,7 @@ def main():
     # the same step with every logarithm jnp.log (traced while patched, then timed)
     with (
         mock.patch.object(cai.tabular.inference, "log", jnp.log),
+        mock.patch.object(_kernels, "log", jnp.log),
         mock.patch.object(_core.numerics, "log", jnp.log),
     ):
         plain_log = backward_step(mdp)

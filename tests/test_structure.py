@@ -68,7 +68,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     found = []
     home = room(module)
     for target, name in imports(module, source, is_package):
-        if target == PACKAGE and name in {"cli", *(f"_{n}" for n in "abcdefghijklmnopqrstuvwxyz")}:
+        if target == PACKAGE and name is not None and (name == "cli" or name.startswith("_")):
             target, name = f"{PACKAGE}.{name}", None
         there = room(target)
         if there == "cli" and home != "cli":
@@ -193,3 +193,14 @@ def test_public_names_are_unique_across_families():
                 clashes.append(f"{name} ({family})")
             owners[name] = value
     assert not clashes, clashes
+
+
+@pytest.mark.parametrize(
+    ("family", "new"), [("envs", "evaluate_policy"), ("agents", "evaluate_agent")]
+)
+def test_renamed_evaluate_functions_keep_a_deprecated_alias(family, new):
+    module = getattr(cai, family)
+    with pytest.warns(DeprecationWarning, match=new):
+        assert module.evaluate is getattr(module, new)
+    with pytest.raises(AttributeError):
+        module.no_such_name

@@ -12,8 +12,8 @@ control_as_inference` does not import JAX until something needs it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -51,9 +51,9 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        value = getattr(_importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     elif name in _SUBPACKAGES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = _importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later look-ups skip this function
@@ -61,10 +61,10 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+    return sorted({*__all__, *_SUBPACKAGES})
 
 
-if TYPE_CHECKING:  # the names as static analysers and IDEs should see them
+if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
     from . import agents, distributed, envs, irl, lqr, mppi, plotting, tabular
     from .distributed import shard_mdp
     from .irl import (

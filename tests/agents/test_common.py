@@ -84,3 +84,11 @@ def test_shared_settings_are_checked_in_every_config():
             config_type(gradient_steps=0)
         with pytest.raises(ValueError, match="learning_starts"):
             config_type(learning_starts=True)
+
+
+@pytest.mark.parametrize("config_type", [SACConfig, DiscreteConfig])
+def test_configs_take_keywords_only(config_type):
+    """The shared block comes first in the fields: positional arguments would silently land in
+    other settings than before the base class existed, so they are refused."""
+    with pytest.raises(TypeError):
+        config_type(1e-3)

@@ -48,3 +48,17 @@ __all__ = [
     "update",
     "update_many",
 ]
+
+
+def __getattr__(name: str):
+    if name == "evaluate":  # renamed: the library had two public evaluate functions
+        import warnings
+
+        warnings.warn(
+            "control_as_inference.agents.evaluate is now evaluate_agent; the old name "
+            "goes in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return evaluate_agent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from .._core import check_int, check_positive
 from .replay import buffer_add_many
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AgentConfig:
     """The hyperparameters every agent has (defaults: rl-zoo's Pendulum-v1 SAC settings, with
     1e-3 learning rate; each agent's config may change them).

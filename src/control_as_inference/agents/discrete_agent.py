@@ -44,7 +44,7 @@ from .replay import ReplayBuffer, buffer_init, buffer_sample
 ALGORITHMS = ("dsac", "sql")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DiscreteConfig(AgentConfig):
     """Hyperparameters of the discrete agents (defaults chosen for CartPole-v1).
 

@@ -57,7 +57,7 @@ from .networks import TanhGaussianActor, TwinCritic
 from .replay import ReplayBuffer, buffer_init, buffer_sample
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SACConfig(AgentConfig):
     """Hyperparameters (defaults: rl-zoo's Pendulum-v1 settings, with 1e-3 learning rate).
 

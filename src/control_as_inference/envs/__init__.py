@@ -36,3 +36,17 @@ __all__ = [
     "read_npz",
     "simulate",
 ]
+
+
+def __getattr__(name: str):
+    if name == "evaluate":  # renamed: the library had two public evaluate functions
+        import warnings
+
+        warnings.warn(
+            "control_as_inference.envs.evaluate is now evaluate_policy; the old name "
+            "goes in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return evaluate_policy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,8 +104,8 @@ class MPPIConfig(eqx.Module):
         temperature = check_scalar("temperature", temperature, dtype)
         if is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
             raise ValueError(
-                f"temperature must be finite and > 0, got {float(temperature)}; for the hard "
-                "(temperature -> 0) limit use cem_step."
+                f"temperature must be finite and > 0, got {float(temperature)}; a small "
+                "temperature keeps only the best samples (its limit is the best sampled sequence)."
             )
         discount = check_discount(discount, dtype)
         rate = check_scalar("adaptation_rate", adaptation_rate, dtype)

@@ -20,8 +20,6 @@ shared kernels of `_kernels`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -159,22 +157,29 @@ class InferenceArgs(eqx.Module):
     method: str = eqx.field(static=True)
 
 
-class Spec(NamedTuple):
+class Spec(eqx.Module):
     """What every backward and forward step of one inference call reads besides the model:
 
     temperature alpha (), discount gamma (), log_prior = log p(a|s) (S, A) (computed once, outside
-    the loops) and exact (a Python bool: sum-product with posterior dynamics, or the variational
-    backup with the true dynamics).
+    the loops) and exact (static: sum-product with posterior dynamics, or the variational backup
+    with the true dynamics). A pytree, so it may cross `jax.jit` and `lax.scan` boundaries.
     """
 
-    temperature: Array
-    discount: Array
-    log_prior: Array
-    exact: bool
+    temperature: Float[Array, ""]
+    discount: Float[Array, ""]
+    log_prior: Float[Array, "S A"]
+    exact: bool = eqx.field(static=True)
 
     @classmethod
     def of(cls, mdp: TabularMDP, temperature, discount, method: str) -> Spec:
-        return cls(temperature, discount, mdp.log_action_prior, method == "exact")
+        exact = check_method(method) == "exact"
+        dtype = mdp.dtype
+        return cls(
+            jnp.asarray(temperature, dtype),
+            jnp.asarray(discount, dtype),
+            mdp.log_action_prior,
+            exact,
+        )
 
 
 def check_arguments(mdp, horizon, temperature, method, discount, terminal_value) -> InferenceArgs:
