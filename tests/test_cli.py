@@ -137,8 +137,75 @@ def test_bad_arguments_exit_2_with_one_line(args):
 
 
 @pytest.mark.parametrize(
+    "args, message",
+    [
+        (("solve", "--slip", "0.3", "FrozenLake-v1"), "slip applies to built-in gridworlds"),
+        (("sample", "--horizon", "0"), "--horizon must be >= 1 for `cai sample`, got 0"),
+        (("compare", "--horizon", "0"), "--horizon must be >= 1 for `cai compare`, got 0"),
+        (("solve", "--horizon", "0", "--plot", "h0.png"), "--plot needs --horizon >= 1"),
+        (("solve", "--prior", "-0.1,0.5,0.3,0.3"), "--prior: action_prior has a negative"),
+        (("solve", "--prior", "-1"), "--prior needs 4 probabilities, got 1"),
+        (("solve", "nosuch.txt"), "nosuch.txt not found: no such file"),
+        (("solve", "maps/nosuch"), "maps/nosuch not found: no such file"),
+        (("resume", "/nonexistent/run", "--steps", "-5"), "--steps must be >= 1, got -5"),
+    ],
+)
+def test_bad_input_names_the_problem(args, message, tmp_path):
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cai {args[0]}: error: "), out.stderr
+    assert message in lines[0]
+
+
+def test_solve_horizon_0_prints_the_empty_posterior():
+    """No action: the evidence is 1 (log 0) and there is no policy entropy to report."""
+    out = run("solve", "--horizon", "0")
+    assert out.returncode == 0, out.stderr
+    assert value_of(out.stdout, "log evidence") == 0.0
+    assert "policy entropy at t = 0  n/a (horizon 0)" in out.stdout
+    assert "no action at horizon 0" in out.stdout and "→" not in out.stdout
+
+
+def test_huge_numbers_print_in_a_general_format():
+    out = run("solve", "--temperature", "1e-300")
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if "log evidence" in line)
+    assert line.split()[-1] == "4e+300" and len(line) < 60
+    assert "soft value at the start  4.0000" in out.stdout  # ordinary values as before
+
+
+def test_a_zero_prior_warns_nothing():
+    out = run("irl", "--prior", "1,0,0,0", "-n", "20", "--max-iterations", "3")
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
+
+
+def test_map_warnings_are_one_line_each(tmp_path):
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("S..#G\n...#\n")
+    out = run("solve", str(ragged), "--horizon", "3")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == [
+        "cai solve: warning: ragged map: rows shorter than the widest (5 cells) are padded with "
+        "walls # (row 1 from column 4)",
+        "cai solve: warning: the goal at row 0, column 4 cannot be reached from the start at "
+        "row 0, column 0",
+    ]
+    starts = tmp_path / "starts.txt"
+    starts.write_text("S.S\n..G\n")
+    out = run("solve", str(starts))
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"cai solve: error: {starts} is not a valid map: layout has 2 start cells S (row 0, "
+        "column 0 and row 0, column 2); keep exactly one."
+    ]
+
+
+@pytest.mark.parametrize(
     "name, content, message",
     [
+        ("text.npz", "S.G\n", "it is not an .npz archive"),
         ("bad.txt", "S.X\n", "unknown characters"),
         ("empty.txt", "\n\n", "empty"),
         ("bad.npz", b"not a zip", "cannot read"),
@@ -161,6 +228,7 @@ def test_malformed_files_exit_2(tmp_path, name, content, message):
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
+    assert "pickle" not in out.stderr
 
 
 def test_envs_lists_everything():
@@ -258,6 +326,27 @@ def test_train_resume_evaluate(tmp_path):
     out = run("evaluate", run_dir, "--episodes", "2", "--plot", str(png))
     assert out.returncode == 0, out.stderr
     assert "step 600" in out.stdout and png.exists()
+    # --steps is a new total: one already reached is said, not silently done
+    out = run("resume", run_dir, "--steps", "500")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"cai resume: error: {run_dir} is already at step 600, not below --steps 500 (the new "
+        "total, not steps to add): nothing to do; give a total above 600"
+    ]
+    # an existing run is not overwritten unless asked
+    log = (tmp_path / "run" / "log.csv").read_text()
+    out = run("train", "sac", "Pendulum-v1", "--steps", "200", "--out", run_dir, *SMALL_RUN)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"cai train: error: {run_dir} already holds a run (at step 600): continue it with "
+        f"`cai resume {run_dir}`, or pass --force to start over (its log and checkpoint are lost)"
+    ]
+    assert (tmp_path / "run" / "log.csv").read_text() == log
+    out = run(
+        "train", "sac", "Pendulum-v1", "--steps", "200", "--out", run_dir, "--force", *SMALL_RUN
+    )
+    assert out.returncode == 0, out.stderr
+    assert "200 steps, 1 episodes" in out.stdout
 
 
 def test_train_vectorised_and_resume(tmp_path):
@@ -281,7 +370,7 @@ def test_train_vectorised_and_resume(tmp_path):
     assert "800 steps, 4 episodes" in out.stdout
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     import signal
     import time
 
@@ -314,7 +403,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 130, stderr  # 128 + SIGINT, as shells expect
     assert "interrupted at step" in stdout and "cai resume" in stdout
     meta = json.loads((run_dir / "checkpoint.json").read_text())
     assert meta["step"] > 0

@@ -1,5 +1,7 @@
 """Gridworld construction against hand-computed transitions and rewards."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import control_as_inference as cai
 from control_as_inference.envs import (
     BUILTINS,
     GRID_HORIZON,
+    MapWarning,
     builtin,
     default_horizon,
     load_env,
@@ -83,6 +86,43 @@ def test_bad_layouts():
         builtin("nope")
 
 
+def test_maps_need_exactly_one_start():
+    with pytest.raises(ValueError, match="no start cell; mark one cell S"):
+        make_gridworld("...\n..G")
+    with pytest.raises(
+        ValueError, match=r"2 start cells S \(row 0, column 0 and row 1, column 2\)"
+    ):
+        make_gridworld("S..\n..S\nG..")
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("S..\n...", "no goal cell G"),
+        (
+            "S..#G\n...#.",
+            r"the goal at row 0, column 4 cannot be reached from the start at row 0, column 0",
+        ),
+        ("S.#G\nL#..", r"the goal at row 0, column 3 cannot be reached"),
+        ("S...\n..\n...G", r"padded with walls # \(row 1 from column 2\)$"),
+        ("S...\n..\n.G", r"\(row 1 from column 2 and row 2 from column 2\)$"),
+    ],
+)
+def test_maps_that_build_with_a_warning(layout, message):
+    with pytest.warns(MapWarning, match=message) as record:
+        make_gridworld(layout)
+    assert len(record) == 1
+
+
+def test_good_maps_and_builtins_build_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_gridworld("S..\n.#.\n..G")
+        make_gridworld("S.G", slip=0.5)
+        for name in BUILTINS:
+            builtin(name)
+
+
 def test_registry_loads_builtins_maps_and_npz_files(tmp_path):
     loaded = load_env("bridge")
     world = builtin("bridge")
@@ -136,6 +176,21 @@ def test_registry_errors_name_the_file(tmp_path):
             read_npz(str(path), {"reward": "(S, A)"})
     with pytest.raises(ValueError, match=r"cannot read .*absent\.npz as \.npz"):
         read_npz(str(tmp_path / "absent.npz"), {"reward": "(S, A)"})
+    text = tmp_path / "text.npz"
+    text.write_text("S.G\n")
+    with pytest.raises(
+        ValueError, match=r"text\.npz as \.npz: it is not an \.npz archive"
+    ) as error:
+        read_npz(str(text), {"reward": "(S, A)"})
+    assert "pickle" not in str(error.value)
+    for name in ("nosuch.txt", "nosuch.map", "nosuch.npz", "maps/nosuch"):
+        with pytest.raises(ValueError, match=rf"^{name} not found: no such file$"):
+            load_env(name)
+    world = builtin("bridge")
+    np.savez(text, transitions=world.mdp.transitions, reward=world.mdp.reward)
+    for name, kind in (("FrozenLake-v1", "a gymnasium model"), (str(text), "an .npz model")):
+        with pytest.raises(ValueError, match=rf"slip applies to .* text maps only; .* is {kind}"):
+            load_env(name, slip=0.1)
     demos = tmp_path / "demos.npz"
     np.savez(demos, states=np.zeros((2, 3), dtype=int), actions=np.zeros((2, 2), dtype=int))
     arrays = read_npz(str(demos), {"states": "(N, T+1)", "actions": "(N, T)"}, {"lengths": "(N,)"})

@@ -54,3 +54,94 @@ def test_bad_settings_name_the_setting():
         run_sweep([], progress=False)
     with pytest.raises(ValueError, match="list of values"):
         grid(temperature=1.0)
+
+
+class Listener:
+    """A server on a free 127.0.0.1 port that reads a request and answers each connection with
+    `reply` (None: says nothing and holds the connection) until closed."""
+
+    def __init__(self, reply: bytes | None):
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.reply, self.open, self.held = reply, True, []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.open:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            if self.reply is None:
+                self.held.append(connection)
+            else:
+                with connection:
+                    connection.settimeout(2)
+                    connection.recv(1024)  # the request, then the answer
+                    connection.sendall(self.reply)
+
+    def close(self):
+        self.open = False
+        self.thread.join(5)
+        for connection in self.held:
+            connection.close()
+        self.server.close()
+
+
+HTTP = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # an HTTP/2 server's first frame
+
+
+@pytest.mark.parametrize(
+    "reply, message",
+    [(HTTP, "is not a Ray cluster (it does not answer gRPC)"), (None, "timed out")],
+)
+def test_an_address_that_is_not_ray_fails_fast(reply, message):
+    """A web server (or a silent one) at --address: one ValueError within the timeout, where
+    ray.init would wait for many minutes."""
+    import time
+
+    from control_as_inference.distributed.sweep import _check_address
+
+    listener = Listener(reply)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match=rf"^address: .*'127\.0\.0\.1:{listener.port}'"):
+            try:
+                _check_address(f"127.0.0.1:{listener.port}", timeout=1.0)
+            except ValueError as error:
+                assert message in str(error)
+                raise
+        assert time.perf_counter() - started < 5
+    finally:
+        listener.close()
+    listener = Listener(SETTINGS)  # what a gRPC server says first: accepted
+    try:
+        _check_address(f"127.0.0.1:{listener.port}", timeout=1.0)
+    finally:
+        listener.close()
+
+
+def test_cli_sweep_at_a_web_server_exits_2_in_one_line():
+    import subprocess
+    import sys
+
+    listener = Listener(HTTP)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "control_as_inference.cli", "sweep", "--address",
+             f"127.0.0.1:{listener.port}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        listener.close()
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cai sweep: error: address: what listens")

@@ -392,3 +392,14 @@ def test_regularised_optimum_balances_gap_and_penalty(rng):
     )
     np.testing.assert_allclose(gap, temperature * lam * theta, atol=1e-7)
     assert np.linalg.norm(theta) > 0.1  # not trivially zero
+
+
+def test_progress_bar_only_on_a_terminal(rng, capsys):
+    """progress=None (the default) shows the bar only when stderr is a terminal: captured output
+    (here pytest's, as a script's piped to a file) gets no carriage-return lines."""
+    mdp = tiny(rng)[0]
+    demos = random_demos(rng, 4, 3)
+    cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3)
+    assert "maxent_irl" not in capsys.readouterr().err
+    cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3, progress=True)
+    assert "maxent_irl" in capsys.readouterr().err

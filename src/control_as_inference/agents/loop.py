@@ -38,7 +38,7 @@ class RunPlan(NamedTuple):
     steps: int
     out: str | None
     checkpoint_every: int
-    progress: bool
+    progress: bool | None  # None: only when stderr is a terminal
 
 
 def _step_envs(env, action):
@@ -65,7 +65,8 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
     n = env.num_envs
     step = int(state.step)
     started = time.perf_counter()
-    bar = tqdm(total=plan.steps, initial=step, desc="sac", disable=not plan.progress, unit="step")
+    disable = None if plan.progress is None else not plan.progress  # None: only on a terminal
+    bar = tqdm(total=plan.steps, initial=step, desc="sac", disable=disable, unit="step")
     interrupted = False
     with promotion(), StopOnSigint() as stop:
         try:

@@ -51,7 +51,7 @@ def train(
     out: str | None = None,
     checkpoint_every: int = 5000,
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | None = None,
     num_envs: int = 1,
 ) -> TrainResult:
     """Train an agent on a gymnasium environment for `steps` environment steps.
@@ -65,7 +65,8 @@ def train(
         out: run directory for config.json, log.csv and checkpoints (None: nothing written).
         checkpoint_every: steps between checkpoints (and at the end, and on Ctrl-C).
         seed: the reset seed of the first environment copy (copy i gets seed + i).
-        progress: show a progress bar (steps/s and the recent return).
+        progress: show a progress bar (steps/s and the recent return) on stderr: True always,
+            False never, None (the default) only when stderr is a terminal.
         num_envs: environment copies stepped together (module docstring).
     """
     agent = agent_of(config)
@@ -110,7 +111,7 @@ def _restore(out: str):
     return settings, config, env, state, meta
 
 
-def resume(out: str, steps: int | None = None, progress: bool = True) -> TrainResult:
+def resume(out: str, steps: int | None = None, progress: bool | None = None) -> TrainResult:
     """Continue the run in `out` from its checkpoint up to `steps` (default: the planned total)."""
     settings, config, env, state, meta = _restore(out)
     loop = restore_loop(out, meta, env, settings["seed"])

@@ -10,8 +10,8 @@
                 [--video FILE.gif]
     cai sweep   [ENV ...] [--task solve|mppi] [--temperatures 0.1,1] [--methods ...] [--seeds ...]
                 [--address HOST:PORT] [--num-cpus N] [--out FILE.csv|.json] [--plot FILE.png]
-    cai train   sac ENV_ID [--steps 20000] [--seed 0] [--out runs/NAME] [--checkpoint-every 5000]
-                [--num-envs 1] [--gradient-steps 1] [agent options]
+    cai train   sac ENV_ID [--steps 20000] [--seed 0] [--out runs/NAME [--force]]
+                [--checkpoint-every 5000] [--num-envs 1] [--gradient-steps 1] [agent options]
     cai evaluate RUN [--episodes 10] [--plot FILE.png]
     cai resume  RUN [--steps N]
     cai envs
@@ -19,7 +19,8 @@
 ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
 Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
 `transitions`, `reward` and optionally `initial`, `action_prior`. Bad arguments and malformed
-files exit with code 2 and a one-line message.
+files exit with code 2 and a one-line message; warnings are one line each on stderr; Ctrl-C
+during train or resume saves a checkpoint and exits with code 130.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from . import agents, irl, plan, sweep, tabular
 from ._io import UsageError
@@ -58,17 +60,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+LIST_OPTIONS = ("--prior", "--temperatures", "--discounts", "--samples", "--seeds")
+"""Options whose value is a comma-separated list of numbers: argparse reads "-0.1,0.5" as an
+option, not a negative number, so `_attach_negative_lists` writes it as --prior=-0.1,0.5."""
+
+
+NUMERIC = "0123456789.,"
+
+
+def _attach_negative_lists(argv: list[str]) -> list[str]:
+    """argv with `OPTION -0.1,...` (OPTION in LIST_OPTIONS, a value that starts like a
+    negative number) joined into `OPTION=-0.1,...`, so that the value reaches its check."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            out.append(arg)
+            out.extend(args)
+            break
+        if out and out[-1] in LIST_OPTIONS and len(arg) > 1 and arg[0] == "-" and arg[1] in NUMERIC:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cai` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(_attach_negative_lists(argv))
     if args.x64 is not None:
         import jax
 
         # The command line is an application: it may choose float64 for its own process (the
         # learning agents train in float32).
         jax.config.update("jax_enable_x64", args.x64)
+    # a warning is one line on stderr, naming the command, like an error
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: (
+        f"cai {args.command}: warning: {' '.join(str(message).split())}\n"
+    )
     try:
-        args.handler(args)
+        code = args.handler(args)  # None: success; train and resume return 130 after Ctrl-C
     except (UsageError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"cai {args.command}: error: {message}", file=sys.stderr)
@@ -76,4 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `cai solve | head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    return 0
+    finally:
+        warnings.formatwarning = formatwarning
+    return code or 0

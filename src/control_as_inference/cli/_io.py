@@ -30,6 +30,15 @@ def numbers(text: str, name: str, kind=float) -> list:
 # ----------------------------------------------------------------------------- text
 
 
+def fixed(value, digits: int = 4) -> str:
+    """value with `digits` decimals, e.g. "-12.3456"; beyond 1e9 in magnitude (say at
+    --temperature 1e-300) in a general format instead, e.g. "4e+302", not 300 digits."""
+    value = float(value)
+    if abs(value) >= 1e9:
+        return f"{value:.6g}"
+    return f"{value:.{digits}f}"
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     """Two aligned columns, indented by two spaces."""
     width = max(len(key) for key, _ in rows)

@@ -36,7 +36,17 @@ def add_parsers(sub) -> None:
     train_.add_argument("env_id", help="a gymnasium id, e.g. Pendulum-v1")
     train_.add_argument("--steps", type=int, default=20_000, help="environment steps")
     train_.add_argument("--seed", type=int, default=0, help="random seed")
-    train_.add_argument("--out", default=None, help="run directory (default runs/AGENT-ENV-SEED)")
+    train_.add_argument(
+        "--out",
+        default=None,
+        help="run directory (default runs/AGENT-ENV-SEED); an existing run there is refused "
+        "unless --force",
+    )
+    train_.add_argument(
+        "--force",
+        action="store_true",
+        help="start over in an --out that already holds a run (its log and checkpoint are lost)",
+    )
     train_.add_argument("--checkpoint-every", type=int, default=5000, help="steps")
     train_.add_argument(
         "--num-envs",
@@ -74,7 +84,7 @@ def add_parsers(sub) -> None:
     resume_.set_defaults(handler=resume, x64=False)
 
 
-def train(args) -> None:
+def train(args) -> int:
     import jax
 
     from ..agents import DiscreteConfig, SACConfig
@@ -97,6 +107,17 @@ def train(args) -> None:
             settings["temperature"] = args.temperature
         config = DiscreteConfig(algorithm=args.agent, **settings)
     out = args.out or os.path.join("runs", f"{args.agent}-{args.env_id}-{args.seed}")
+    if holds_run(out):
+        if not args.force:
+            step = checkpoint_step(out)
+            at = "" if step is None else f" (at step {step})"
+            raise UsageError(
+                f"{out} already holds a run{at}: continue it with `cai resume {out}`, or pass "
+                "--force to start over (its log and checkpoint are lost)"
+            )
+        for name in RUN_FILES:  # no checkpoint of the old run may outlive it
+            if name != "config.json" and os.path.exists(os.path.join(out, name)):
+                os.remove(os.path.join(out, name))
     result = train_agent(
         config,
         args.env_id,
@@ -108,11 +129,33 @@ def train(args) -> None:
         progress=sys.stderr.isatty(),
         num_envs=args.num_envs,
     )
-    report(result, out, args.env_id)
+    return report(result, out, args.env_id)
 
 
-def report(result, out: str, env_id: str) -> None:
-    """After train or resume: the recent training returns and a deterministic evaluation."""
+RUN_FILES = ("config.json", "log.csv", "checkpoint.eqx", "checkpoint.json")
+INTERRUPTED = 130
+"""The exit code after Ctrl-C (128 + SIGINT), as shells expect."""
+
+
+def holds_run(out: str) -> bool:
+    """Whether the directory holds (part of) a training run."""
+    return any(os.path.exists(os.path.join(out, name)) for name in RUN_FILES)
+
+
+def checkpoint_step(out: str) -> int | None:
+    """The step of the run's checkpoint (checkpoint.json), None when there is none readable."""
+    import json
+
+    try:
+        with open(os.path.join(out, "checkpoint.json"), encoding="utf-8") as handle:
+            return int(json.load(handle)["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def report(result, out: str, env_id: str) -> int:
+    """After train or resume: the recent training returns and a deterministic evaluation;
+    returns the exit code (`INTERRUPTED` after Ctrl-C)."""
     import numpy as np
 
     from ..agents import evaluate_agent
@@ -123,7 +166,7 @@ def report(result, out: str, env_id: str) -> None:
             f"interrupted at step {int(result.state.step)}: checkpoint saved in {out}; "
             f"continue with `cai resume {out}`"
         )
-        return
+        return INTERRUPTED
     recent = np.mean([row["return"] for row in history[-10:]]) if history else float("nan")
     returns = evaluate_agent(result.state, env_id, 10)
     print(f"{env_id}: {int(result.state.step)} steps, {len(history)} episodes in {out}")
@@ -138,19 +181,26 @@ def report(result, out: str, env_id: str) -> None:
             ]
         )
     )
+    return 0
 
 
-def resume(args) -> None:
+def resume(args) -> int:
     import json
 
     from ..agents import resume as resume_run
 
     if args.steps is not None:
         at_least("--steps", args.steps, 1)
+    step = checkpoint_step(args.run)
+    if step is not None and args.steps is not None and step >= args.steps:
+        raise UsageError(
+            f"{args.run} is already at step {step}, not below --steps {args.steps} (the new "
+            f"total, not steps to add): nothing to do; give a total above {step}"
+        )
     result = resume_run(args.run, args.steps, progress=sys.stderr.isatty())
     with open(os.path.join(args.run, "config.json"), encoding="utf-8") as handle:
         env_id = json.load(handle)["env_id"]
-    report(result, args.run, env_id)
+    return report(result, args.run, env_id)
 
 
 def evaluate(args) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ._io import UsageError, at_least, is_grid, save_figure, save_npz, table
+from ._io import UsageError, at_least, fixed, is_grid, save_figure, save_npz, table
 from .tabular import add_env, add_inference, describe, horizon_of, load
 
 DEMO_ARRAYS = {"states": "(N, T+1)", "actions": "(N, T)"}
@@ -118,7 +118,7 @@ def run(args) -> None:
     policies = [
         ("the true reward's policy", truth.log_policy),
         ("the recovered reward's policy", fit.solution.log_policy),
-        ("the action prior (no reward)", np.log(np.asarray(mdp.action_prior))),
+        ("the action prior (no reward)", np.asarray(mdp.log_action_prior)),
     ]
     returns = [
         (name, expected_return(mdp, mdp.reward, log_policy, steps, gamma))
@@ -133,13 +133,13 @@ def run(args) -> None:
                 ("features", f"one-hot {args.features} ({features.shape[-1]})"),
                 ("method", args.method),
                 ("iterations", f"{fit.iterations} ({converged})"),
-                ("log-likelihood per demonstration", f"{fit.log_likelihood[-1]:.4f}"),
+                ("log-likelihood per demonstration", fixed(fit.log_likelihood[-1])),
                 ("max feature-count gap", f"{fit.feature_gap[-1]:.2e} (L2 {args.l2:g})"),
             ]
         )
     )
     print(f"\nexpected true return over {steps} steps (discount {gamma:g}) of")
-    print(table([(name, f"{value:.4f}") for name, value in returns]))
+    print(table([(name, fixed(value)) for name, value in returns]))
     if args.plot:
         from ..plotting import plot_rewards
 

@@ -7,6 +7,7 @@ from ._io import (
     UsageError,
     arrow_grid,
     at_least,
+    fixed,
     format_grid,
     is_grid,
     print_trajectory,
@@ -148,6 +149,12 @@ def horizon_of(args, loaded) -> int:
     return loaded.horizon if args.horizon is None else args.horizon
 
 
+def positive_horizon(args) -> None:
+    """UsageError for --horizon 0 where the command needs at least one action."""
+    if args.horizon == 0:
+        raise UsageError(f"--horizon must be >= 1 for `cai {args.command}`, got 0")
+
+
 def describe(loaded, horizon) -> str:
     mdp = loaded.mdp
     return f"{loaded.name}: {mdp.num_states} states, {mdp.num_actions} actions, horizon {horizon}"
@@ -170,13 +177,16 @@ def summary(post, mdp) -> list[tuple[str, str]]:
 
     v0 = np.asarray(post.v[0])
     label = "log evidence" if post.method == "exact" else "evidence lower bound"
+    # horizon 0: no action is taken, the evidence is 1 and there is no policy at t = 0
+    entropy = expected_entropy(post)
+    entropy_text = f"{fixed(entropy[0])} nats" if len(entropy) else "n/a (horizon 0)"
     return [
         ("method", post.method),
         ("temperature", f"{float(post.temperature):g}"),
         ("discount", f"{float(post.discount):g}"),
-        (label, f"{float(post.log_evidence):.4f}"),
-        ("soft value at the start", f"{float(np.asarray(mdp.initial) @ v0):.4f}"),
-        ("policy entropy at t = 0", f"{float(expected_entropy(post)[0]):.4f} nats"),
+        (label, fixed(post.log_evidence)),
+        ("soft value at the start", fixed(np.asarray(mdp.initial) @ v0)),
+        ("policy entropy at t = 0", entropy_text),
     ]
 
 
@@ -185,6 +195,8 @@ def solve(args) -> None:
 
     loaded = load(args)
     env = loaded.env
+    if args.plot and args.horizon == 0:
+        raise UsageError("--plot needs --horizon >= 1 (a horizon-0 posterior has no policy)")
     post = infer_on(args, loaded)
     print(describe(loaded, post.horizon))
     print(table(summary(post, loaded.mdp)))
@@ -192,8 +204,11 @@ def solve(args) -> None:
         values = np.char.mod("%.1f", np.round(np.asarray(post.v[0]), 1) + 0.0).astype(object)
         print("\nsoft values V_0(s):")
         print(format_grid(env.to_grid(values, fill="#")))
-        print("\nmost probable action at t = 0 (G goal, L lava or hole, # wall):")
-        print(format_grid(arrow_grid(env, post.log_policy[0])))
+        if post.horizon == 0:
+            print("\nno action at horizon 0: the policy is empty")
+        else:
+            print("\nmost probable action at t = 0 (G goal, L lava or hole, # wall):")
+            print(format_grid(arrow_grid(env, post.log_policy[0])))
     if args.plot:
         from ..plotting import plot_grid, plot_over_time
 
@@ -233,6 +248,7 @@ def sample(args) -> None:
     from ..tabular import sample as sample_posterior
 
     at_least("-n", args.num, 1)
+    positive_horizon(args)
     loaded = load(args)
     post = infer_on(args, loaded)
     states, actions = sample_posterior(post, jax.random.key(args.seed), args.num)
@@ -240,7 +256,7 @@ def sample(args) -> None:
     states, actions = np.asarray(states), np.asarray(actions)
     print(describe(loaded, post.horizon) + f", {post.method} posterior")
     for i in range(args.num):
-        prefix = f"  log p = {float(scores[i]):9.3f}  "
+        prefix = f"  log p = {fixed(scores[i], 3):>9s}  "
         print_trajectory(loaded.env, states[i], actions[i], prefix)
 
 
@@ -262,6 +278,7 @@ def compare(args) -> None:
     from ..envs import GymModel, evaluate_policy, simulate
 
     at_least("--episodes", args.episodes, 1)
+    positive_horizon(args)
     loaded = load(args)
     mdp, env = loaded.mdp, loaded.env
     posts = [infer_on(args, loaded, method) for method in ("exact", "variational")]
@@ -283,7 +300,7 @@ def compare(args) -> None:
         ("success rate", [r.success_rate for r in results]),
     ]
     for label, (a, b) in rows:
-        print(f"  {label:28s} {a:12.4f} {b:12.4f}")
+        print(f"  {label:28s} {fixed(a):>12s} {fixed(b):>12s}")
     print(f"  (returns and success measured by rolling each policy out with {where})")
     if is_grid(env):
         for post in posts:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -89,8 +90,16 @@ def _run_one(task, params):
     return metrics
 
 
-def _check_address(address: str) -> None:
-    """Fail fast, naming the setting, when nothing listens at a Ray address."""
+# HTTP/2's client connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and
+# its client server) answers with a SETTINGS frame of its own, frame type 4 (RFC 9113, 3.4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS = 4
+
+
+def _check_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, naming the setting, when no Ray cluster answers at an address: nothing
+    listens there, or what listens does not speak gRPC (say a web server), where `ray.init`
+    would wait for many minutes. Every step is bounded by `timeout` seconds."""
     if address in ("auto", "local"):
         return
     target = address.split("://", 1)[-1]
@@ -99,13 +108,20 @@ def _check_address(address: str) -> None:
         raise ValueError(
             f"address must be host:port (or ray://host:port, 'auto'), got {address!r}."
         )
+    hint = "start one with `ray start --head` or leave the address out for a local instance."
     try:
-        with socket.create_connection((host, int(port)), timeout=3):
-            pass
+        with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+            if os.environ.get("RAY_USE_TLS", "0") in ("0", ""):  # TLS: no plain preface
+                connection.sendall(_HTTP2_PREFACE)
+                header = connection.recv(9)
+                if len(header) < 4 or header[3] != _SETTINGS:
+                    raise ValueError(
+                        f"address: what listens at {address!r} is not a Ray cluster (it does "
+                        f"not answer gRPC); {hint}"
+                    )
     except OSError as error:
         raise ValueError(
-            f"address: cannot reach a Ray cluster at {address!r} ({error}); start one with "
-            "`ray start --head` or leave the address out for a local instance."
+            f"address: cannot reach a Ray cluster at {address!r} ({error}); {hint}"
         ) from None
 
 
@@ -124,7 +140,7 @@ def run_sweep(
     task: str | Callable = "solve",
     address: str | None = None,
     num_cpus: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[dict]:
     """Run every parameter dict of `runs` as a Ray task and collect one row per run.
 
@@ -134,7 +150,8 @@ def run_sweep(
         address: an existing Ray cluster ("host:port", "ray://host:port" or "auto"); None
             starts a local instance (shut down afterwards).
         num_cpus: CPUs of the local instance (default: all).
-        progress: show a progress bar.
+        progress: show a progress bar (on stderr): True always, False never, None (the
+            default) only when stderr is a terminal.
 
     Returns:
         Rows in the order of `runs`: the parameters, the task's metrics, `seconds`, and
@@ -166,7 +183,8 @@ def run_sweep(
         futures = [remote.remote(task, run) for run in runs]
         rows: list[dict | None] = [None] * len(runs)
         pending = {future: i for i, future in enumerate(futures)}
-        bar = tqdm(total=len(runs), desc="sweep", disable=not progress, leave=False)
+        disable = None if progress is None else not progress  # None: only on a terminal
+        bar = tqdm(total=len(runs), desc="sweep", disable=disable, leave=False)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(done[0])

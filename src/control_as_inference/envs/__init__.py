@@ -1,7 +1,16 @@
 """Environments as `TabularMDP`s: gridworlds from text maps, named built-ins, the exact models
 of gymnasium's toy-text environments, and a registry that loads any of them by name."""
 
-from .gridworld import ACTIONS, BUILTINS, MOVES, GridMixin, GridWorld, builtin, make_gridworld
+from .gridworld import (
+    ACTIONS,
+    BUILTINS,
+    MOVES,
+    GridMixin,
+    GridWorld,
+    MapWarning,
+    builtin,
+    make_gridworld,
+)
 from .registry import (
     GRID_HORIZON,
     GYM_HORIZON,
@@ -26,6 +35,7 @@ __all__ = [
     "GridWorld",
     "GymModel",
     "LoadedEnv",
+    "MapWarning",
     "builtin",
     "default_horizon",
     "evaluate_policy",

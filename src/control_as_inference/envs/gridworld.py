@@ -2,9 +2,13 @@
 
 Map characters:
 
-    .  free cell            S  start cell (the initial distribution is uniform over them)
+    .  free cell            S  the start cell (exactly one)
     #  wall (not a state)   G  goal: being there pays goal_reward, then the episode ends
                             L  lava / cliff: being there pays lava_reward, then it ends
+
+Rows shorter than the widest are padded with walls. A map without a start, or with two, is
+refused (ValueError); one without a goal, with a goal that cannot be reached from the start, or
+with ragged rows builds, with a `MapWarning` naming the row and column (counted from 0).
 
 Actions 0..3 move up, right, down, left. The intended move happens with probability 1 - slip; each
 of the two perpendicular moves with probability slip / 2. A move into a wall or off the map stays
@@ -20,6 +24,7 @@ state of the model, which has no cell.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -28,6 +33,31 @@ from ..tabular import TabularMDP
 ACTIONS = ("up", "right", "down", "left")
 MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 _ARROW_OF = {(-1, 0): "↑", (0, 1): "→", (1, 0): "↓", (0, -1): "←"}
+
+
+class MapWarning(UserWarning):
+    """A text map that builds but is probably not what was meant (no goal, an unreachable goal,
+    ragged rows)."""
+
+
+def _at(cell) -> str:
+    return f"row {cell[0]}, column {cell[1]}"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _reachable(transitions: np.ndarray, starts: list[int]) -> set[int]:
+    """States reachable from `starts` with positive probability under some actions."""
+    successors = transitions.sum(axis=1) > 0  # (S, S)
+    seen, frontier = set(starts), list(starts)
+    while frontier:
+        for t in np.flatnonzero(successors[frontier.pop()]).tolist():
+            if t not in seen:
+                seen.add(t)
+                frontier.append(t)
+    return seen
 
 
 class GridMixin:
@@ -101,13 +131,19 @@ def make_gridworld(
     """Build a `GridWorld` from a text map (see the module docstring).
 
     Raises:
-        ValueError: for ragged rows, unknown characters, no free cell, or slip outside [0, 1].
+        ValueError: for unknown characters, no free cell, no start cell S or more than one, or
+            slip outside [0, 1].
+
+    Warns:
+        MapWarning: for ragged rows (padded with walls), no goal cell G, or a goal that cannot
+            be reached from the start; naming the rows and columns.
     """
     rows = layout.strip("\n").splitlines() if isinstance(layout, str) else list(layout)
     rows = [row.rstrip() for row in rows if row.strip()]
     if not rows:
         raise ValueError("layout is empty; give at least one row of cells.")
     width = max(len(row) for row in rows)
+    short = [f"row {i} from column {len(row)}" for i, row in enumerate(rows) if len(row) < width]
     rows = [row.ljust(width, "#") for row in rows]
     unknown = set("".join(rows)) - set(".#SGL")
     if unknown:
@@ -119,6 +155,21 @@ def make_gridworld(
     cells = [(i, j) for i, row in enumerate(rows) for j, c in enumerate(row) if c != "#"]
     if not cells:
         raise ValueError("layout has no free cell.")
+    start_cells = [cell for cell in cells if rows[cell[0]][cell[1]] == "S"]
+    if not start_cells:
+        raise ValueError("layout has no start cell; mark one cell S.")
+    if len(start_cells) > 1:
+        where = _and([_at(cell) for cell in start_cells])
+        raise ValueError(
+            f"layout has {len(start_cells)} start cells S ({where}); keep exactly one."
+        )
+    if short:
+        warnings.warn(
+            f"ragged map: rows shorter than the widest ({width} cells) are padded with walls # "
+            f"({_and(short)})",
+            MapWarning,
+            stacklevel=2,
+        )
     state_of = {cell: s for s, cell in enumerate(cells)}
     kind = [rows[i][j] for i, j in cells]
     done = len(cells)
@@ -143,14 +194,28 @@ def make_gridworld(
             transitions[s, a, move(cell, (a + 3) % 4)] += slip / 2
     starts = [s for s in range(done) if kind[s] == "S"]
     initial = np.zeros(num_states)
-    initial[starts or [s for s in range(done) if kind[s] not in "GL"]] = 1.0
-    initial /= initial.sum()
+    initial[starts] = 1.0
+    goals = [s for s in range(done) if kind[s] == "G"]
+    if not goals:
+        warnings.warn(
+            "map has no goal cell G: no episode ends in success", MapWarning, stacklevel=2
+        )
+    reachable = _reachable(transitions, starts)
+    unreachable = [_at(cells[s]) for s in goals if s not in reachable]
+    if unreachable:
+        warnings.warn(
+            f"the goal{'s' if len(unreachable) > 1 else ''} at {_and(unreachable)} cannot be "
+            f"reached from the start at "
+            f"{_at(start_cells[0])}",
+            MapWarning,
+            stacklevel=2,
+        )
     return GridWorld(
         name=name,
         layout=tuple(rows),
         mdp=TabularMDP(transitions, reward, initial),
         cells=np.array(cells),
-        goals=tuple(s for s in range(done) if kind[s] == "G"),
+        goals=tuple(goals),
         lava=tuple(s for s in range(done) if kind[s] == "L"),
         starts=tuple(starts),
         slip=slip,

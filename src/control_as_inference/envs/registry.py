@@ -36,6 +36,9 @@ GYM_HORIZON = 100
 GRID_HORIZON = 30
 """Default horizon of every other environment (gridworlds, text maps, .npz models)."""
 
+FILE_SUFFIXES = (".txt", ".map", ".npz")
+"""A name with one of these endings (or a "/" and no "-v") is a file: "not found" if absent."""
+
 MDP_ARRAYS = {"transitions": "(S, A, S)", "reward": "(S, A)"}
 MDP_OPTIONAL = {"initial": "(S,)", "action_prior": "(S, A)"}
 
@@ -71,11 +74,13 @@ def load_env(name: str, slip: float | None = None) -> LoadedEnv:
 
     Args:
         name: the built-in's name, the file's path or the gymnasium id.
-        slip: the slip probability of a built-in or a text map (default: its own).
+        slip: the slip probability of a built-in or a text map (default: its own); None for
+            a gymnasium id or an `.npz` model (they have dynamics of their own).
 
     Raises:
         ValueError: one line naming the environment or file, for an unknown name, an unreadable
-            file, an invalid map or model, or a gymnasium environment without a tabular model.
+            file, an invalid map or model, a gymnasium environment without a tabular model, or
+            a slip given for a gymnasium id or an `.npz` model.
     """
     overrides = {} if slip is None else {"slip": slip}
     if name in BUILTINS:
@@ -83,6 +88,7 @@ def load_env(name: str, slip: float | None = None) -> LoadedEnv:
         return LoadedEnv(world.name, world.mdp, world, world.goals, GRID_HORIZON)
     if os.path.exists(name):
         if name.endswith(".npz"):
+            _no_slip(slip, name, "an .npz model")
             return LoadedEnv(name, load_mdp(name), None, (), GRID_HORIZON)
         try:
             with open(name, encoding="utf-8") as handle:
@@ -94,13 +100,25 @@ def load_env(name: str, slip: float | None = None) -> LoadedEnv:
         except ValueError as error:
             raise ValueError(f"{name} is not a valid map: {error}") from None
         return LoadedEnv(world.name, world.mdp, world, world.goals, GRID_HORIZON)
+    if name.endswith(FILE_SUFFIXES) or ("/" in name and "-v" not in name):
+        raise ValueError(f"{name} not found: no such file")
     if "-v" in name:
+        _no_slip(slip, name, "a gymnasium model")
         model = from_gymnasium(name)
         return LoadedEnv(model.env_id, model.mdp, model, (), GYM_HORIZON)
     raise ValueError(
         f"unknown environment {name!r}: not a built-in ({', '.join(BUILTINS)}), a file, or a "
         "gymnasium id; see `cai envs`"
     )
+
+
+def _no_slip(slip: float | None, name: str, kind: str) -> None:
+    """ValueError when a slip probability is given for an environment that has none of its own."""
+    if slip is not None:
+        raise ValueError(
+            f"slip applies to built-in gridworlds and text maps only; {name} is {kind} (its "
+            "dynamics are its own: leave --slip out)"
+        )
 
 
 def _describe(arrays: dict[str, str]) -> str:
@@ -126,6 +144,17 @@ def read_npz(
             "PATH lacks the array(s) ...; it needs ..." for missing arrays.
     """
     optional = optional or {}
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as error:
+        raise ValueError(f"cannot read {path} as .npz: {error}") from None
+    if not magic.startswith((b"PK", b"\x93NUMPY")):
+        # np.load would try it as a pickle and suggest allow_pickle: wrong, and unsafe advice
+        raise ValueError(
+            f"cannot read {path} as .npz: it is not an .npz archive (a zip of arrays, as "
+            "written by numpy.savez)"
+        )
     try:
         data = np.load(path)
     except Exception as error:  # numpy raises several types for corrupt files

@@ -92,7 +92,7 @@ def maxent_irl(
     regularization=0.0,
     max_iterations: int = 500,
     tol: float = 1e-6,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> IRLResult:
     """Fit a reward so that the posterior explains the demonstrations (module docstring).
 
@@ -121,7 +121,9 @@ def maxent_irl(
         max_iterations: cap on optimiser steps.
         tol: stop when `optimality` < tol (for a linear reward without regularisation, when
             max_f |demonstrated - expected feature counts| < tol).
-        progress: show a progress bar.
+        progress: show a progress bar (on stderr): True always, False never, None (the
+            default) only when stderr is a terminal, so that captured output and log files get
+            no carriage-return lines.
 
     Returns:
         An `IRLResult`.
@@ -231,10 +233,12 @@ def _step(
     return FitState(params, opt_state, jax.lax.stop_gradient(v)), ll, gap, optimality
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool | None):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="maxent_irl", disable=not enabled, leave=False)
+    # tqdm's disable=None: only on a terminal
+    disable = None if enabled is None else not enabled
+    return tqdm(total=total, desc="maxent_irl", disable=disable, leave=False)
 
 
 __all__ = ["IRLResult", "maxent_irl"]
