@@ -70,7 +70,11 @@ def old_behaviour(monkeypatch):
 
 # ----------------------------------------------------------------------------- the checks
 
-WEIGHT = re.compile(r"^\.(actor|critic)(\.\w+)*\.layers\[\d+\]\.(weight|bias)$")
+# the MLPs' layers; the soft-LQR class's linear layers (mean, linear) and free parameters
+WEIGHT = re.compile(
+    r"^\.(actor|critic)(\.\w+)*"
+    r"(\.layers\[\d+\]\.(weight|bias)|\.(mean|linear)\.(weight|bias)|\.(tril|root)\.value)$"
+)
 
 
 def _leaves(tree) -> dict:
@@ -165,15 +169,18 @@ def test_issue_16_reproduction_the_box_stays_put(updates):
     np.testing.assert_array_equal(np.asarray(after.actor.offset), [0.0])
 
 
-def _updated_sac(auto_temperature, box=BOX_2D, updates=200):
-    config = SACConfig(auto_temperature=auto_temperature, initial_temperature=0.2, **SMALL)
+def _updated_sac(auto_temperature, box=BOX_2D, updates=200, networks="mlp"):
+    config = SACConfig(
+        auto_temperature=auto_temperature, initial_temperature=0.2, networks=networks, **SMALL
+    )
     before = _sac_state(config, *box)
     return before, update_many(before, config, updates)[0]
 
 
+@pytest.mark.parametrize("networks", ["mlp", "linear_quadratic"])
 @pytest.mark.parametrize("auto_temperature", [True, False])
-def test_sac_trains_only_network_weights(auto_temperature):
-    before, after = _updated_sac(auto_temperature)
+def test_sac_trains_only_network_weights(auto_temperature, networks):
+    before, after = _updated_sac(auto_temperature, networks=networks)
     assert_only_weights_train(before, after, auto_temperature)
     np.testing.assert_array_equal(np.asarray(after.actor.scale), [1.5, 1.5])
     np.testing.assert_array_equal(np.asarray(after.actor.offset), [-0.5, 1.5])

@@ -3,13 +3,13 @@ rule of what trains and the gradient step that follows it, tree replacement, Pol
 the twin-Q squared error, the repeated-update scan and the store-learn-act step. `sac` and
 `discrete_agent` build on these; nothing here knows either.
 
-What trains: the weights and biases of the networks' layers (`trainable`), nothing else. A
-network may carry other float arrays, which are data: the tanh-Gaussian actor's action box
-(scale, offset) comes from the environment and must never move. Every optimiser state is made
-on the trainable part (`optimiser_init`) and every gradient step differentiates and updates only
-that part (`gradient_step`). The temperature log alpha is a parameter of its own with its own
-optimiser, stepped only when it is learned; target networks follow by Polyak averaging, never
-by an optimiser.
+What trains: the weights and biases of the networks' layers and free `networks.Parameter`s
+(`trainable`), nothing else. A network may carry other float arrays, which are data: the tanh-
+Gaussian actor's action box (scale, offset) comes from the environment and must never move. Every
+optimiser state is made on the trainable part (`optimiser_init`) and every gradient step
+differentiates and updates only that part (`gradient_step`). The temperature log alpha is a
+parameter of its own with its own optimiser, stepped only when it is learned; target networks follow
+by Polyak averaging, never by an optimiser.
 
     Polyak:        Q' <- tau Q + (1 - tau) Q'
     twin-Q error:  L_Q = 1/2 sum_i mean_b (Q_i(s_b, a_b) - y_b)^2      (y held fixed)
@@ -26,6 +26,7 @@ import optax
 from jaxtyping import Array
 
 from .._core import check_int, check_positive
+from .networks import Parameter
 from .replay import buffer_add_many
 
 
@@ -79,12 +80,12 @@ def optimiser(config) -> optax.GradientTransformation:
     return optax.adam(config.learning_rate)
 
 
-TRAINABLE_LAYERS = (eqx.nn.Linear,)
+TRAINABLE_LAYERS = (eqx.nn.Linear, Parameter)
 
 
 def trainable(tree):
     """The filter spec of the parameters that train: True at the floating arrays inside the
-    networks' layers (`TRAINABLE_LAYERS`: weights and biases), False at every other leaf (an
+    networks' layers and free parameters (`TRAINABLE_LAYERS`), False at every other leaf (an
     action box, constants, counters). Use it with `eqx.filter` / `eqx.partition`."""
 
     def spec(node):

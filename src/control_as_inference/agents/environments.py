@@ -13,8 +13,13 @@ from .._core import check_int
 
 
 def make_env(env_id: str, discrete: bool = False):
-    """`gym.make(env_id)`, checked for the agent (discrete or continuous actions)."""
+    """`gym.make(env_id)`, checked for the agent (discrete or continuous actions). The library's
+    own environments ("cai/LinearGaussian-v0") are registered first."""
     import gymnasium as gym
+
+    from ..envs.linear_gaussian import register
+
+    register()
 
     try:
         env = gym.make(env_id)
@@ -44,7 +49,7 @@ def make_envs(env_id: str, discrete: bool, num_envs: int):
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
     check_int("num_envs", num_envs, 1)
-    make_env(env_id, discrete).close()  # checks the id and the spaces, with clear errors
+    make_env(env_id, discrete).close()  # registers ours, checks the id and spaces, clearly
     return SyncVectorEnv(
         [functools.partial(gym.make, env_id)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
     )

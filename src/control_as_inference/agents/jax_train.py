@@ -9,9 +9,10 @@ environment and seeds are `vmap`ped (the idea of purejaxrl's `make_train`).
 An environment is a `JaxEnv`: pure `reset` and `step` functions without automatic reset, so that
 the last observation of an episode reaches the replay buffer (the loop resets). `pendulum_env` is
 gymnasium's Pendulum-v1 (`envs.pendulum`): episodes of 200 steps from theta ~ U(-pi, pi),
-theta_dot ~ U(-1, 1), observed as (cos theta, sin theta, theta_dot). `from_gymnax` adapts a gymnax
-environment. Time-limit ends are truncations (the next state's value is bootstrapped), as in
-gymnasium; terminations are not.
+theta_dot ~ U(-1, 1), observed as (cos theta, sin theta, theta_dot). `linear_gaussian_env` is a
+linear-Gaussian system with a quadratic reward (`envs.linear_gaussian`), whose soft-optimal policy
+is known in closed form. `from_gymnax` adapts a gymnax environment. Time-limit ends are
+truncations (the next state's value is bootstrapped), as in gymnasium; terminations are not.
 
 With `num_envs` N each scan step acts for N copies, stores N transitions and makes
 `config.gradient_steps` updates (update-to-data ratio gradient_steps / N, as `train.train`);
@@ -29,6 +30,13 @@ import jax
 import jax.numpy as jnp
 
 from .._core import check_int
+from ..envs.linear_gaussian import EPISODE_STEPS as LG_EPISODE_STEPS
+from ..envs.linear_gaussian import (
+    LinearGaussianEnv,
+    default_problem,
+    linear_gaussian_reset,
+    linear_gaussian_step,
+)
 from ..envs.pendulum import observation, pendulum_reward, pendulum_step
 from .common import dataclasses_replace
 from .replay import buffer_add_many
@@ -77,6 +85,33 @@ def pendulum_env(episode_steps: int = EPISODE_STEPS) -> JaxEnv:
         return observation(x_next), (x_next, t + 1), reward, jnp.zeros((), bool), truncated
 
     return JaxEnv(reset, step, 3, jnp.array([-2.0], jnp.float32), jnp.array([2.0], jnp.float32))
+
+
+def linear_gaussian_env(
+    system=None, reward=None, episode_steps: int = LG_EPISODE_STEPS, action_bound: float = 5.0
+) -> JaxEnv:
+    """A linear-Gaussian system with a quadratic reward (`envs.linear_gaussian`; None, None for
+    its default double integrator) as a `JaxEnv`; env_state = (x, time). Observations are x;
+    actions are not clipped (the box only bounds the exploration before learning_starts)."""
+    if (system is None) != (reward is None):
+        raise ValueError("give both system and reward, or neither (the default problem).")
+    if system is None:
+        system, reward = default_problem()
+    env = LinearGaussianEnv(system, reward, episode_steps, action_bound)  # validates
+    m = system.action_dim
+
+    def reset(key):
+        x = linear_gaussian_reset(system, key)
+        return x, (x, jnp.zeros((), jnp.int32))
+
+    def step(key, env_state, action):
+        x, t = env_state
+        x_next, reward_value = linear_gaussian_step(system, reward, key, x, action)
+        truncated = t + 1 >= env.episode_steps
+        return x_next, (x_next, t + 1), reward_value, jnp.zeros((), bool), truncated
+
+    bound = jnp.full(m, action_bound, jnp.float32)
+    return JaxEnv(reset, step, system.state_dim, -bound, bound)
 
 
 def from_gymnax(env, params=None) -> JaxEnv:

@@ -1,5 +1,6 @@
 """Networks of the agents (equinox): an MLP, twin critics, a tanh-Gaussian actor, a categorical
-actor. All take one unbatched input; batch them with `jax.vmap`."""
+actor, and the function class of soft LQR (a linear-Gaussian actor and quadratic twin critics).
+All take one unbatched input; batch them with `jax.vmap`."""
 
 from __future__ import annotations
 
@@ -134,3 +135,118 @@ class CategoricalActor(eqx.Module):
 
     def log_probs(self, obs) -> Array:
         return jax.nn.log_softmax(self.trunk(obs))
+
+
+# ----------------------------------------------------------------------------- soft-LQR class
+
+
+class Parameter(eqx.Module):
+    """A free trainable array outside any layer (`common.trainable` trains it like a weight)."""
+
+    value: Array
+
+
+class LinearGaussianActor(eqx.Module):
+    """pi(u|s) = N(K s + k, L L'), L lower triangular with a positive diagonal and independent of
+    s: the class of the soft-LQR policy (`lqr.soft_lqr_infinite`). The action is not squashed.
+
+    mean: a linear layer (weight K (m, d), bias k (m,)), zero at the start; tril: (m, m), the
+    strictly lower part of L and the log of its diagonal (L = I at the start). scale and offset
+    are the environment's box, (high - low) / 2 and (high + low) / 2: data, used only by the
+    uniform exploration before learning_starts and the default target entropy (as in
+    `TanhGaussianActor`); the policy itself is unbounded.
+
+        u = K s + k + L eps,  log pi(u|s) = -1/2 |eps|^2 - sum_j log L_jj - m/2 log(2 pi)
+    """
+
+    mean: eqx.nn.Linear
+    tril: Parameter
+    scale: Float[Array, " m"]
+    offset: Float[Array, " m"]
+
+    def __init__(self, obs_dim, low, high, key, dtype=jnp.float32):
+        low = jnp.asarray(low, dtype)
+        high = jnp.asarray(high, dtype)
+        m = low.shape[0]
+        layer = eqx.nn.Linear(obs_dim, m, key=key, dtype=dtype)
+        self.mean = eqx.tree_at(
+            lambda lin: (lin.weight, lin.bias),
+            layer,
+            (jnp.zeros((m, obs_dim), dtype), jnp.zeros(m, dtype)),
+        )
+        self.tril = Parameter(jnp.zeros((m, m), dtype))
+        self.scale = (high - low) / 2
+        self.offset = (high + low) / 2
+
+    def cholesky(self) -> Float[Array, "m m"]:
+        """L, with Sigma = L L' the policy's covariance."""
+        raw = self.tril.value
+        return jnp.tril(raw, -1) + jnp.diag(jnp.exp(jnp.diag(raw)))
+
+    def sample_from_noise(self, obs, eps) -> tuple[Array, Array]:
+        """(u = K s + k + L eps, log pi(u|s)) for a standard normal eps (m,)."""
+        u = self.mean(obs) + self.cholesky() @ eps
+        m = eps.shape[0]
+        log_prob = (
+            -0.5 * eps @ eps - jnp.sum(jnp.diag(self.tril.value)) - 0.5 * m * jnp.log(2 * jnp.pi)
+        )
+        return u, log_prob
+
+    def sample(self, obs, key) -> tuple[Array, Array]:
+        eps = jax.random.normal(key, self.scale.shape, self.scale.dtype)
+        return self.sample_from_noise(obs, eps)
+
+    def sample_batch(self, obs, key) -> tuple[Array, Array]:
+        """`sample` for a batch of observations (B, d): one noise draw for the batch."""
+        eps = jax.random.normal(key, (obs.shape[0], *self.scale.shape), self.scale.dtype)
+        return jax.vmap(self.sample_from_noise)(obs, eps)
+
+    def deterministic(self, obs):
+        """The mean action K s + k."""
+        return self.mean(obs)
+
+
+class QuadraticQ(eqx.Module):
+    """Q(z) = -1/2 |L'z|^2 + b'z + c for z = (s, a) (d,), L (d, d) lower triangular: every
+    concave quadratic function of z (the class of the soft-LQR Q, whose Hessian is negative
+    semi-definite). Concavity keeps the actor's problem bounded at every step of learning (a Q
+    convex in a would send the mean action to infinity). L = I and b, c = 0 at the start, so the
+    two critics of `QuadraticTwinCritic` start equal, see the same gradients and stay equal:
+    their minimum carries no underestimation bias."""
+
+    root: Parameter
+    linear: eqx.nn.Linear
+
+    def __init__(self, size, key, dtype=jnp.float32):
+        self.root = Parameter(jnp.eye(size, dtype=dtype))
+        layer = eqx.nn.Linear(size, 1, key=key, dtype=dtype)
+        self.linear = eqx.tree_at(
+            lambda lin: (lin.weight, lin.bias),
+            layer,
+            (jnp.zeros((1, size), dtype), jnp.zeros(1, dtype)),
+        )
+
+    def hessian(self) -> Array:
+        """-L L' (d, d), the Hessian of Q in z."""
+        root = jnp.tril(self.root.value)
+        return -root @ root.T
+
+    def __call__(self, z):
+        y = jnp.tril(self.root.value).T @ z
+        return -0.5 * y @ y + self.linear(z)[0]
+
+
+class QuadraticTwinCritic(eqx.Module):
+    """Two quadratic Q functions of (s, a) (`QuadraticQ`), called as `TwinCritic`."""
+
+    q1: QuadraticQ
+    q2: QuadraticQ
+
+    def __init__(self, obs_dim, action_dim, key, dtype=jnp.float32):
+        k1, k2 = jax.random.split(key)
+        self.q1 = QuadraticQ(obs_dim + action_dim, k1, dtype)
+        self.q2 = QuadraticQ(obs_dim + action_dim, k2, dtype)
+
+    def __call__(self, obs, action) -> tuple[Array, Array]:
+        z = jnp.concatenate([obs, action])
+        return self.q1(z), self.q2(z)

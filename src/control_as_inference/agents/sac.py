@@ -53,8 +53,10 @@ from .common import (
     repeat_updates,
     twin_q_loss,
 )
-from .networks import TanhGaussianActor, TwinCritic
+from .networks import LinearGaussianActor, QuadraticTwinCritic, TanhGaussianActor, TwinCritic
 from .replay import ReplayBuffer, buffer_init, buffer_sample
+
+NETWORKS = ("mlp", "linear_quadratic")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -69,16 +71,26 @@ class SACConfig(AgentConfig):
             action rescaled to [-1, 1]^m (module docstring).
         temperature_loss_form: "eq18" (Haarnoja et al.'s J(alpha)) or "log" (stable-baselines3's
             and SBX's -log(alpha) E[log pi + H_target]); module docstring.
+        networks: "mlp" (a tanh-Gaussian actor and MLP twin critics of widths `hidden`) or
+            "linear_quadratic" (the function class of soft LQR: a linear-Gaussian actor with a
+            state-independent covariance, no squashing, and quadratic twin critics; `hidden` is
+            unused). With it SAC on a linear-Gaussian system reproduces `lqr.soft_lqr_infinite`
+            (`networks.LinearGaussianActor`, `envs.linear_gaussian`).
     """
 
     initial_temperature: float = 1.0
     auto_temperature: bool = True
     target_entropy: float | None = None
     temperature_loss_form: str = "eq18"
+    networks: str = "mlp"
 
     def __post_init__(self):
         super().__post_init__()
         check_positive("initial_temperature", self.initial_temperature)
+        if self.networks not in NETWORKS:
+            raise ValueError(
+                f"networks must be one of {', '.join(map(repr, NETWORKS))}, got {self.networks!r}."
+            )
         if self.temperature_loss_form not in ("eq18", "log"):
             raise ValueError(
                 "temperature_loss_form must be 'eq18' or 'log', got "
@@ -89,9 +101,9 @@ class SACConfig(AgentConfig):
 class SACState(eqx.Module):
     """Everything a run carries: networks, optimiser states, temperature, buffer, RNG, step."""
 
-    actor: TanhGaussianActor
-    critic: TwinCritic
-    target_critic: TwinCritic
+    actor: TanhGaussianActor | LinearGaussianActor
+    critic: TwinCritic | QuadraticTwinCritic
+    target_critic: TwinCritic | QuadraticTwinCritic
     log_alpha: Array
     actor_opt: optax.OptState
     critic_opt: optax.OptState
@@ -104,8 +116,12 @@ class SACState(eqx.Module):
 def sac_init(config: SACConfig, obs_dim: int, low, high, key) -> SACState:
     """Fresh networks (target critics = critics), optimisers and an empty buffer."""
     k_actor, k_critic, k_run = jax.random.split(key_data(key), 3)
-    actor = TanhGaussianActor(obs_dim, low, high, config.hidden, k_actor)
-    critic = TwinCritic(obs_dim, actor.scale.shape[0], config.hidden, k_critic)
+    if config.networks == "linear_quadratic":
+        actor = LinearGaussianActor(obs_dim, low, high, k_actor)
+        critic = QuadraticTwinCritic(obs_dim, actor.scale.shape[0], k_critic)
+    else:
+        actor = TanhGaussianActor(obs_dim, low, high, config.hidden, k_actor)
+        critic = TwinCritic(obs_dim, actor.scale.shape[0], config.hidden, k_critic)
     log_alpha = jnp.log(jnp.asarray(config.initial_temperature, jnp.float32))
     opt = optimiser(config)
     return SACState(
