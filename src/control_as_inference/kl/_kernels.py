@@ -1,0 +1,84 @@
+"""One-step kernels of the KL-control solvers, written once for both layouts of p (dense (S, S)
+and successor lists (S, K)):
+
+    log_expect(p, lx)[s]  = log sum_s' p(s'|s) exp(lx(s'))          (log-space backup)
+    log_law(p, lx)        = log p(s'|s) + lx(s') - log_expect(p, lx)[s]   (the optimal law)
+    Operator(w, index)    a weighted adjacency with p's sparsity; apply(op, y)[s] = sum w y
+    scaled(p, row, col)   the operator w[s, s'] = p(s'|s) exp(row(s) - col(s')), overflow-free
+                          where row(s) - col(s') <= -log p(s'|s) + O(1)
+
+On successor lists the log-space backup shifts every row by its own maximum (K gathers, exact: no
+underflow whatever the costs). Dense rows are shifted by the global maximum (one mat-vec), with a
+`lax.cond` fallback to a log-sum-exp over every entry when some shifted sum falls below
+sqrt(smallest normal), as the tabular kernels do.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from .._core import all_of, log, safe_log
+from ..tabular import Successors
+
+
+class Operator(NamedTuple):
+    """A non-negative (S, S) operator with the sparsity of p: dense weights (S, S) and index
+    None, or successor weights (S, K) with their (S, K) index."""
+
+    weights: Float[Array, "S N"]
+    index: Int[Array, "S K"] | None
+
+
+def apply(op: Operator, y: Float[Array, " S"]) -> Float[Array, " S"]:
+    """(W y)(s) = sum_s' W[s, s'] y(s'): one mat-vec, or one gather per successor slot."""
+    if op.index is None:
+        return op.weights @ y
+    w, index = op
+    return sum(w[:, k] * jnp.take(y, index[:, k], mode="clip") for k in range(index.shape[1]))
+
+
+def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
+    """log sum_s' p(s'|s) exp(log_x(s')), shape (S,); -inf where every successor has -inf."""
+    if isinstance(passive, Successors):
+        terms = safe_log(passive.prob) + jnp.take(log_x, passive.index, mode="clip")
+        top = jnp.max(terms, axis=1)
+        top = jnp.where(jnp.isfinite(top), top, 0)
+        total = jnp.sum(jnp.exp(terms - top[:, None]), axis=1)
+        return jnp.where(total > 0, top + log(jnp.where(total > 0, total, 1)), -jnp.inf)
+    top = jnp.max(log_x)
+    top = jnp.where(jnp.isfinite(top), top, 0)
+    y = passive @ jnp.exp(log_x - top)
+    threshold = float(jnp.finfo(y.dtype).tiny) ** 0.5
+
+    def fast(log_x):
+        return jnp.where(y > 0, top + log(jnp.where(y > 0, y, 1)), -jnp.inf)
+
+    def exact(log_x):
+        return jax.nn.logsumexp(safe_log(passive) + log_x[None, :], axis=1)
+
+    return jax.lax.cond(all_of(y >= threshold), fast, exact, log_x)
+
+
+def log_law(passive, log_x: Float[Array, " S"]) -> Float[Array, "S N"]:
+    """log u(s'|s) = log p(s'|s) + log_x(s') - log sum_s'' p(s''|s) exp(log_x(s'')), in p's layout
+    ((S, S) or (S, K) over successor slots); -inf where p is zero."""
+    norm = log_expect(passive, log_x)[:, None]
+    if isinstance(passive, Successors):
+        terms = safe_log(passive.prob) + jnp.take(log_x, passive.index, mode="clip")
+    else:
+        terms = safe_log(passive) + log_x[None, :]
+    return jnp.where(terms > -jnp.inf, terms - norm, -jnp.inf)
+
+
+def scaled(passive, row: Float[Array, " S"], col: Float[Array, " S"]) -> Operator:
+    """W[s, s'] = p(s'|s) exp(row(s) - col(s')) (0 where p is 0), computed from logs."""
+    if isinstance(passive, Successors):
+        index = passive.index
+        logw = safe_log(passive.prob) + row[:, None] - jnp.take(col, index, mode="clip")
+        return Operator(jnp.exp(logw), index)
+    logw = safe_log(passive) + row[:, None] - col[None, :]
+    return Operator(jnp.exp(logw), None)

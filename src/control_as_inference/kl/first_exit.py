@@ -1,0 +1,199 @@
+"""First-exit KL control: the desirability as the solution of a linear system.
+
+Todorov (2009), "Efficient computation of optimal actions" (PNAS), eq. 4: with interior states N,
+terminal states T, G = diag(exp(-q_N)) and z_T = exp(-q_T),
+
+    (I - G P_NN) z_N = G P_NT z_T,      v = -log z,      u*(s'|s) = p(s'|s) z(s') / (P z)(s).
+
+I - G P_NN is a non-singular M-matrix when every interior state reaches T under p and q_N >= 0
+(rho(G P_NN) < 1), so z_N > 0 and the Jacobi fixed point z_N <- G P_NN z_N + G P_NT z_T converges,
+at rate rho(G P_NN): slowly when costs are small and exits rare (rho -> 1).
+
+Scaling. z spans exp(-v): costs of 1e3 already underflow float64, and ratios z(s)/z(s') overflow
+any fixed scale. The solvers therefore (1) run the Jacobi fixed point in log space,
+
+    v_N <- q_N - log sum_s' p(s'|s) exp(-v(s'))        (exact per-row log-sum-exp; one "sweep")
+
+until it moves by at most `warmup_tol` (a few sweeps when costs are large: it is Bellman-Ford
+with soft minima), giving v0; and (2) solve for y = z exp(v0) = exp(v0 - v), the diagonally
+scaled system (I - W_NN) y_N = W_NT 1 with W[s, s'] = p(s'|s) exp(v0(s) - q(s) - v0(s')). Since
+v0 is one sweep from its predecessor, every row of W sums to at most about e^warmup_tol: no
+overflow, and y is of order one wherever v0 is close to v. Then log z = -v0 + log y.
+
+Methods for step (2):
+    "iterative": BiCGSTAB on successor lists or dense p, in JAX (`_krylov.bicgstab`). Why: the
+        matrix is non-symmetric (no CG); BiCGSTAB keeps a fixed memory of a few vectors (GMRES
+        grows a basis) and needs far fewer mat-vecs than Jacobi when rho(G P_NN) is near 1; each
+        mat-vec is K gathers, the cost of a CSR mat-vec.
+    "direct": a dense LU solve (jnp.linalg.solve), for small models (S up to a few thousand).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from .._core import check_int, check_positive, is_concrete
+from ..tabular import ConvergenceWarning
+from . import _kernels
+from ._krylov import bicgstab
+from .model import LMDP, check_exits, log_passive
+
+FIRST_EXIT_METHODS = ("iterative", "direct")
+
+
+class KLSolution(eqx.Module):
+    """The solution of a KL-control problem, in log space.
+
+    Attributes:
+        log_z: (S,) log desirability log z = -v (finite horizon: (H+1, S), one row per time).
+        log_policy: log u*(s'|s) in the layout of p: (S, S) dense or (S, K) over successor
+            slots (finite horizon: (H, S, .)); at terminal states the passive law.
+        converged: () whether the tolerance was reached (finite horizon: True).
+        iterations: () Krylov, power or fixed-point iterations done.
+        residual: () the final residual of the method (see each solver).
+        matvecs: () linear mat-vecs (products with a matrix of p's sparsity) done.
+        sweeps: () log-space backups done (each one mat-vec plus K exponentials per state).
+    """
+
+    log_z: Float[Array, "*H S"]
+    log_policy: Float[Array, "*H S N"]
+    converged: Bool[Array, ""]
+    iterations: Int[Array, ""]
+    residual: Float[Array, ""]
+    matvecs: Int[Array, ""]
+    sweeps: Int[Array, ""]
+
+    @property
+    def z(self) -> Float[Array, "*H S"]:
+        """The desirability exp(log_z) (may underflow to 0 where costs are large)."""
+        return jnp.exp(self.log_z)
+
+    @property
+    def v(self) -> Float[Array, "*H S"]:
+        """The optimal cost-to-go v = -log z."""
+        return -self.log_z
+
+    @property
+    def policy(self) -> Float[Array, "*H S N"]:
+        return jnp.exp(self.log_policy)
+
+
+def check_tol(tol, dtype, default64: float, default32: float) -> float:
+    if tol is None:
+        return default64 if jnp.finfo(dtype).bits > 32 else default32
+    return float(check_positive("tol", tol))
+
+
+def warn_unconverged(sol: KLSolution, what: str, hint: str) -> None:
+    if is_concrete(sol.converged) and not bool(sol.converged):
+        warnings.warn(
+            f"{what} did not converge in {int(sol.iterations)} iterations (residual "
+            f"{float(sol.residual):.3g}); {hint}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def first_exit(
+    lmdp: LMDP,
+    method: str = "iterative",
+    tol: float | None = None,
+    max_iterations: int = 10_000,
+    warmup_tol: float = 1.0,
+) -> KLSolution:
+    """Solve the first-exit problem (I - G P_NN) z_N = G P_NT z_T (see the module docstring).
+
+    Args:
+        lmdp: the model, with at least one terminal state reachable from every interior state.
+        method: "iterative" (BiCGSTAB on the scaled system; dense or successor lists) or
+            "direct" (dense LU of the scaled system; successor lists are densified).
+        tol: relative residual ||b - A y||_2 / ||b||_2 of the scaled system; default 1e-10
+            (float64) or 1e-5 (float32).
+        max_iterations: cap on the log-space warm-up sweeps and on the Krylov iterations.
+        warmup_tol: the warm-up stops when max |v_k+1 - v_k| <= warmup_tol.
+
+    Returns:
+        A `KLSolution` (log_z (S,), log_policy (S, S) or (S, K)); a `ConvergenceWarning` when
+        the tolerance was not reached (outside of jax transformations).
+    """
+    if method not in FIRST_EXIT_METHODS:
+        raise ValueError(f"method must be one of {FIRST_EXIT_METHODS}, got {method!r}.")
+    check_exits(lmdp)
+    tol = check_tol(tol, lmdp.dtype, 1e-10, 1e-5)
+    max_iterations = check_int("max_iterations", max_iterations, 1)
+    warmup_tol = float(check_positive("warmup_tol", warmup_tol))
+    args = (jnp.asarray(tol, lmdp.dtype), jnp.asarray(warmup_tol, lmdp.dtype))
+    sol = _first_exit(lmdp, *args, max_iterations=max_iterations, method=method)
+    warn_unconverged(sol, "first_exit", "raise max_iterations or tol, or check that q >= 0.")
+    return sol
+
+
+def log_space_sweeps(lmdp: LMDP, v, tol, max_iterations):
+    """Log-space Jacobi sweeps v_N <- q_N - log (P e^-v)_N from v until max |dv| <= tol;
+    returns (v, sweeps, last max |dv|)."""
+    terminal, q = lmdp.terminal, lmdp.cost
+
+    def sweep(v):
+        return jnp.where(terminal, q, q - _kernels.log_expect(lmdp.passive, -v))
+
+    def not_done(c):
+        _, i, delta = c
+        return (delta > tol) & (i < max_iterations)
+
+    def body(c):
+        v, i, _ = c
+        new = sweep(v)
+        return new, i + 1, jnp.max(jnp.abs(new - v))
+
+    inf = jnp.asarray(jnp.inf, v.dtype)
+    return jax.lax.while_loop(not_done, body, (v, jnp.asarray(0), inf))
+
+
+def scaled_system(lmdp: LMDP, v0):
+    """(matvec, b) of the scaled first-exit system (I - W_NN) y_N = W_NT 1, as (S,) vectors with
+    y_T = 0 and the identity on terminal entries."""
+    interior = ~lmdp.terminal
+    op = _kernels.scaled(lmdp.passive, v0 - lmdp.cost, v0)
+    b = jnp.where(interior, _kernels.apply(op, lmdp.terminal.astype(v0.dtype)), 0)
+
+    def matvec(y):
+        return y - jnp.where(interior, _kernels.apply(op, jnp.where(interior, y, 0)), 0)
+
+    return matvec, b, op
+
+
+def _dense_operator(op: _kernels.Operator, num_states: int):
+    if op.index is None:
+        return op.weights
+    rows = jnp.broadcast_to(jnp.arange(num_states)[:, None], op.index.shape)
+    return jnp.zeros((num_states, num_states), op.weights.dtype).at[rows, op.index].add(op.weights)
+
+
+@functools.partial(jax.jit, static_argnames=("max_iterations", "method"))
+def _first_exit(lmdp: LMDP, tol, warmup_tol, max_iterations: int, method: str) -> KLSolution:
+    terminal, q = lmdp.terminal, lmdp.cost
+    v0 = jnp.where(terminal, q, 0)
+    v0, sweeps, _ = log_space_sweeps(lmdp, v0, warmup_tol, max_iterations)
+    matvec, b, op = scaled_system(lmdp, v0)
+    x0 = jnp.where(terminal, 0, jnp.ones_like(v0))
+    if method == "iterative":
+        y, iterations, residual, matvecs = bicgstab(matvec, b, x0, tol, max_iterations)
+    else:
+        interior = (~terminal).astype(v0.dtype)
+        w = _dense_operator(op, lmdp.num_states) * interior[:, None] * interior[None, :]
+        y = jnp.linalg.solve(jnp.eye(lmdp.num_states, dtype=v0.dtype) - w, b)
+        residual = jnp.linalg.norm(b - matvec(y)) / jnp.linalg.norm(b)
+        iterations, matvecs = jnp.asarray(0), jnp.asarray(1)
+    positive = jnp.where(terminal, True, y > 0)
+    log_z = jnp.where(terminal, -q, -v0 + jnp.log(jnp.where(positive, y, 1)))
+    log_z = jnp.where(positive, log_z, -jnp.inf)
+    law = _kernels.log_law(lmdp.passive, log_z)
+    log_policy = jnp.where(terminal[:, None], log_passive(lmdp), law)
+    ok = (residual <= tol) & jnp.all(positive) & jnp.all(jnp.isfinite(log_z))
+    return KLSolution(log_z, log_policy, ok, iterations, residual, matvecs, sweeps)

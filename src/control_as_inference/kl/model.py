@@ -1,0 +1,210 @@
+"""The linearly-solvable MDP (KL control) model, and its embedding as a tabular model.
+
+Todorov (2007), "Linearly-solvable Markov decision problems": a state s has passive dynamics
+p(s'|s) and a state cost q(s); the controller picks any transition law u(s'|s) and pays
+
+    l(s, u) = q(s) + KL(u(.|s) || p(.|s)).
+
+With the desirability z(s) = exp(-v(s)) the Bellman equation is linear,
+
+    z(s) = exp(-q(s)) sum_s' p(s'|s) z(s'),       u*(s'|s) = p(s'|s) z(s') / sum_s'' p(s''|s) z(s''),
+
+and the problem is the tabular model of control as inference with "action = next state", action
+prior p, reward -q and temperature 1 (`to_tabular`). Terminal (first-exit) states end the
+episode and pay their cost q once: z(s) = exp(-q(s)) there.
+
+Validation happens on construction and raises `ValueError` naming the field; value checks need
+concrete arrays (under `jax.jit` only shapes are checked), as for `TabularMDP`.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+from .._core import float_dtype, is_concrete, safe_log
+from ..tabular import Successors, TabularMDP
+
+
+def _check_rows(name: str, p) -> None:
+    """Finite, non-negative rows summing to one (concrete values only)."""
+    if not is_concrete(p):
+        return
+    tol = 1e-4 if jnp.finfo(p.dtype).bits <= 32 else 1e-6
+    p = np.asarray(p, dtype=np.float64)
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} contains NaN or inf; every probability must be in [0, 1].")
+    if (p < 0).any():
+        where = tuple(int(i) for i in np.argwhere(p < 0)[0])
+        raise ValueError(f"{name} has a negative probability at {where}; use values in [0, 1].")
+    sums = p.sum(axis=-1)
+    bad = np.abs(sums - 1.0) > tol
+    if bad.any():
+        state = int(np.argwhere(bad)[0][0])
+        raise ValueError(
+            f"{name} does not sum to one in the row of state {state} (sum {sums[state]:.6g}); "
+            "normalise it (divide by its sum)."
+        )
+
+
+class LMDP(eqx.Module):
+    """A linearly-solvable MDP: passive dynamics, state costs and terminal states.
+
+    Args:
+        passive: dense (S, S) array p[s, s'] = p(s'|s), or `Successors(index, prob)` with
+            (S, K) integer successors and their probabilities (padding: probability 0).
+        cost: (S,) state cost q(s); at a terminal state, the final cost paid on arrival. Must be
+            finite (a huge cost such as 1e4 is fine: every solver works in log space).
+        terminal: (S,) booleans marking the terminal (first-exit) states; None: no terminal
+            state (finite-horizon, average-cost and discounted problems ignore the mask).
+
+    Raises:
+        ValueError: naming the field, for wrong shapes, NaN or inf, negative or unnormalised
+            probabilities, or out-of-range successor indices.
+    """
+
+    passive: Float[Array, "S S"] | Successors
+    cost: Float[Array, " S"]
+    terminal: Bool[Array, " S"]
+
+    def __init__(self, passive, cost, terminal=None):
+        sparse = isinstance(passive, Successors)
+        dtype = float_dtype(passive.prob if sparse else passive, cost)
+        if sparse:
+            index = jnp.asarray(passive.index)
+            prob = jnp.asarray(passive.prob, dtype=dtype)
+            if not jnp.issubdtype(index.dtype, jnp.integer):
+                raise ValueError(
+                    f"passive.index must hold integers, got dtype {index.dtype}; "
+                    "cast it with .astype(int)."
+                )
+            if index.ndim != 2 or prob.shape != index.shape:
+                raise ValueError(
+                    "passive.index and passive.prob must both have shape (S, K); got "
+                    f"{index.shape} and {prob.shape}."
+                )
+            num_states = index.shape[0]
+            if is_concrete(index) and index.size and (index.min() < 0 or index.max() >= num_states):
+                raise ValueError(
+                    f"passive.index must lie in [0, {num_states}); found values in "
+                    f"[{int(index.min())}, {int(index.max())}]."
+                )
+            _check_rows("passive.prob", prob)
+            passive = Successors(index=index, prob=prob)
+        else:
+            passive = jnp.asarray(passive, dtype=dtype)
+            if passive.ndim != 2 or passive.shape[0] != passive.shape[1]:
+                raise ValueError(
+                    f"passive must have shape (S, S), got {passive.shape}; for sparse models "
+                    "pass cai.Successors(index, prob) with (S, K) arrays."
+                )
+            num_states = passive.shape[0]
+            _check_rows("passive", passive)
+        if num_states == 0:
+            raise ValueError("passive must have at least one state.")
+        cost = jnp.asarray(cost, dtype=dtype)
+        if cost.shape != (num_states,):
+            raise ValueError(f"cost must have shape (S,) = ({num_states},), got {cost.shape}.")
+        if is_concrete(cost) and not bool(jnp.all(jnp.isfinite(cost))):
+            where = int(np.argwhere(~np.isfinite(np.asarray(cost)))[0][0])
+            raise ValueError(f"cost must be finite, got {float(cost[where])} at state {where}.")
+        if terminal is None:
+            terminal = jnp.zeros((num_states,), bool)
+        terminal = jnp.asarray(terminal)
+        if terminal.shape != (num_states,) or terminal.dtype != jnp.bool_:
+            raise ValueError(
+                f"terminal must be a boolean mask of shape (S,) = ({num_states},), got "
+                f"{terminal.dtype} {terminal.shape}; e.g. jnp.zeros(S, bool).at[goals].set(True)."
+            )
+        self.passive = passive
+        self.cost = cost
+        self.terminal = terminal
+
+    @property
+    def num_states(self) -> int:
+        return self.cost.shape[0]
+
+    @property
+    def dtype(self):
+        return self.cost.dtype
+
+    @property
+    def is_sparse(self) -> bool:
+        return isinstance(self.passive, Successors)
+
+    def dense_passive(self) -> Float[Array, "S S"]:
+        """p[s, s'] as a dense (S, S) array (repeated successor indices add up)."""
+        if not self.is_sparse:
+            return self.passive
+        index, prob = self.passive
+        rows = jnp.broadcast_to(jnp.arange(index.shape[0])[:, None], index.shape)
+        return jnp.zeros((self.num_states,) * 2, prob.dtype).at[rows, index].add(prob)
+
+
+def check_exits(lmdp: LMDP) -> None:
+    """First exit needs terminal states, reachable from every interior state under p."""
+    if not is_concrete(lmdp.terminal):
+        return
+    terminal = np.asarray(lmdp.terminal)
+    if not terminal.any():
+        raise ValueError(
+            "terminal: a first-exit problem needs at least one terminal state; mark the goals "
+            "with terminal=mask, or use finite_horizon, average_cost or discounted."
+        )
+    if not is_concrete(lmdp.passive[1] if lmdp.is_sparse else lmdp.passive):
+        return
+    if lmdp.is_sparse:
+        index, prob = (np.asarray(x) for x in lmdp.passive)
+    else:
+        dense = np.asarray(lmdp.passive)
+        k = int(max(1, (dense > 0).sum(axis=1).max()))
+        index = np.argsort(~(dense > 0), axis=1, kind="stable")[:, :k]
+        prob = np.take_along_axis(dense, index, axis=1)
+    reach = terminal.copy()
+    while True:  # backward breadth-first search: one vectorised sweep per step of distance
+        grown = reach | ((prob > 0) & reach[index]).any(axis=1)
+        if (grown == reach).all():
+            break
+        reach = grown
+    if not reach.all():
+        stuck = np.flatnonzero(~reach)
+        raise ValueError(
+            f"passive: {len(stuck)} interior state(s) cannot reach a terminal state (first: "
+            f"{stuck[:5].tolist()}); their desirability is 0 (cost infinite). Add transitions "
+            "towards a goal or remove those states."
+        )
+
+
+def to_tabular(lmdp: LMDP) -> TabularMDP:
+    """The LMDP as a tabular control-as-inference model with "action = next state".
+
+    Action a of state s leads deterministically to successor a (dense: A = S, a = s'; successor
+    lists: A = K, a = slot k, to index[s, k]); the action prior is p(.|s), the reward of an
+    interior state -q(s), minus the final cost q(s') of the terminal state entered. A terminal
+    state gets one allowed action, to itself, of reward 0 (absorbing). With temperature 1 the
+    soft value is V = -v on interior states and 0 on terminal ones, and pi(a|s) = u*(s'|s).
+    """
+    s, dtype = lmdp.num_states, lmdp.dtype
+    terminal = lmdp.terminal
+    final = jnp.where(terminal, lmdp.cost, 0)
+    if lmdp.is_sparse:
+        index, prob = lmdp.passive
+        stay = jnp.zeros_like(prob).at[:, 0].set(1)
+        prior = jnp.where(terminal[:, None], stay, prob)
+        index = jnp.where(terminal[:, None], jnp.arange(s)[:, None], index)
+        step = -lmdp.cost[:, None] - final[index]
+        reward = jnp.where(terminal[:, None], 0, jnp.where(prior > 0, step, 0))
+        transitions = Successors(index=index[:, :, None], prob=jnp.ones((*index.shape, 1), dtype))
+        return TabularMDP(transitions, reward, action_prior=prior)
+    eye = jnp.eye(s, dtype=dtype)
+    prior = jnp.where(terminal[:, None], eye, lmdp.passive)
+    reward = jnp.where(terminal[:, None], 0, -lmdp.cost[:, None] - final[None, :])
+    transitions = jnp.broadcast_to(eye[None], (s, s, s))
+    return TabularMDP(transitions, reward, action_prior=prior)
+
+
+def log_passive(lmdp: LMDP) -> Array:
+    """log p in the model's layout: (S, S) dense or (S, K) over successor slots."""
+    return safe_log(lmdp.passive.prob if lmdp.is_sparse else lmdp.passive)
