@@ -38,6 +38,36 @@ def reward(x, u):
     return -(2 * (1 - jnp.cos(x[0])) + 0.1 * x[1] ** 2 + 0.001 * u[0] ** 2 + 100 * over**2)
 
 
+def swing_up_figure(angles, plan_angles, plan_torques):
+    """The angle of gymnasium's pendulum and of the plan, unwrapped from hanging (pi), so that
+    a swing-up draws no jump at +-pi (upright is 0 or a multiple of 2 pi, dashed), and the
+    planned torque in N m."""
+    from matplotlib.figure import Figure
+
+    from control_as_inference.plotting import pi_ticks
+
+    real = np.unwrap(np.concatenate([[np.pi], np.asarray(angles)]))[1:]
+    planned = np.unwrap(np.concatenate([[np.pi], np.asarray(plan_angles)]))[1:]
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(real, label="gymnasium (policy with feedback)")
+    left.plot(planned, "--", label="plan")
+    pi_ticks(left, np.concatenate([real, planned]))
+    left.set_ylabel("angle θ (rad, unwrapped)")
+    left.set_title("angle (dashed: upright)")
+    left.legend()
+    right.step(range(len(plan_torques)), np.asarray(plan_torques)[:, 0], where="post")
+    for limit in (-pendulum.MAX_TORQUE, pendulum.MAX_TORQUE):
+        right.axhline(limit, color="0.4", linewidth=0.8, linestyle="--")
+    right.set_ylabel("torque (N m)")
+    right.set_title(f"planned torque (dashed: ±{pendulum.MAX_TORQUE:g} N m limit)")
+    for ax in (left, right):
+        ax.set_xlabel(f"time step ({pendulum.DT:g} s)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Pendulum-v1 swing-up from hanging by soft iLQR")
+    return fig
+
+
 def main(args: Args) -> None:
     jax.config.update("jax_enable_x64", True)
     t = jnp.arange(args.horizon, dtype=jnp.float64)[:, None]
@@ -70,16 +100,7 @@ def main(args: Args) -> None:
     print(f"gymnasium Pendulum-v1 return over {args.horizon} steps: {total:.1f}")
     print(f"upright (|theta| < 0.1) from step {upright}; final |theta| {abs(angles[-1]):.4f}")
     if args.figure:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(8, 3.5), layout="constrained")
-        ax = fig.subplots()
-        ax.plot(angles, label="gymnasium (policy with feedback)")
-        ax.plot(np.asarray(pendulum.angle_normalize(plan.states[1:, 0])), "--", label="plan")
-        ax.set_xlabel("time step")
-        ax.set_ylabel("angle (0 = upright)")
-        ax.set_title("Pendulum-v1 swing-up by soft iLQR")
-        ax.legend()
+        fig = swing_up_figure(angles, np.asarray(plan.states[1:, 0]), np.asarray(plan.actions))
         fig.savefig(args.figure, dpi=100)
         print(f"figure: {args.figure}")
 

@@ -40,7 +40,7 @@ def ellipse(mean, cov, scale=2.0, points=60):
     return (mean[:, None] + scale * vectors @ (np.sqrt(np.maximum(values, 0))[:, None] * circle)).T
 
 
-def main(args: Args) -> None:
+def main(args: Args):
     jax.config.update("jax_enable_x64", True)
     dt = 0.1
     system = LinearGaussianSystem(
@@ -51,12 +51,9 @@ def main(args: Args) -> None:
         initial_cov=0.01 * np.eye(2),
     )
     reward = QuadraticReward(np.diag([1.0, 0.1]), [[0.05]])
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    axes = fig.subplots(1, 3)
     key = jax.random.key(args.seed)
-    for method, color in (("variational", "tab:blue"), ("exact", "tab:red")):
+    results = {}
+    for method in ("variational", "exact"):
         sol = soft_lqr(system, reward, args.horizon, args.temperature, method)
         marg = trajectory_marginals(system, sol)
         states, _ = sample_trajectories(system, sol, key, args.samples)
@@ -65,27 +62,64 @@ def main(args: Args) -> None:
             f"std of u_0 = {float(np.sqrt(sol.Sigma[0, 0, 0])):.3f}, "
             f"log evidence {float(sol.log_evidence):.3f}"
         )
-        ax = axes[0] if method == "variational" else axes[1]
-        for path in np.asarray(states):
-            ax.plot(path[:, 0], path[:, 1], color=color, alpha=0.25, lw=0.8)
-        for t in range(0, args.horizon + 1, 8):
-            ring = ellipse(np.asarray(marg.state_mean[t]), np.asarray(marg.state_cov[t]))
-            ax.plot(ring[:, 0], ring[:, 1], color="k", lw=1)
-        ax.set_title(f"{method}: posterior samples, 2-sigma ellipses")
+        results[method] = {
+            "samples": np.asarray(states),
+            "state_mean": np.asarray(marg.state_mean),
+            "state_cov": np.asarray(marg.state_cov),
+            "action_mean": np.asarray(marg.action_mean[:, 0]),
+            "action_std": np.sqrt(np.asarray(marg.action_cov[:, 0, 0])),
+        }
+    fig = figure(args, results)
+    fig.savefig(args.figure, dpi=100)
+    print(f"figure: {args.figure}")
+    return fig
+
+
+def figure(args: Args, results: dict):
+    """Posterior samples with the 2-sigma ellipses of the state marginals (coloured by their
+    time step) for each method, and the action under the posterior."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.08)
+    axes = fig.subplots(1, 3)
+    axes[1].sharex(axes[0])
+    axes[1].sharey(axes[0])
+    times = list(range(0, args.horizon + 1, 8))
+    shades = mpl.colormaps["plasma"](np.linspace(0.0, 0.8, len(times)))
+    for ax, (method, color) in zip(
+        axes, (("variational", "tab:blue"), ("exact", "tab:red")), strict=False
+    ):
+        result = results[method]
+        for path in result["samples"]:
+            ax.plot(path[:, 0], path[:, 1], color=color, alpha=0.2, lw=0.8)
+        for t, shade in zip(times, shades, strict=True):
+            ring = ellipse(result["state_mean"][t], result["state_cov"][t])
+            ax.plot(ring[:, 0], ring[:, 1], color=shade, lw=1.8, label=f"t = {t}")
+        ax.set_title(f"{method}: {len(result['samples'])} posterior samples")
         ax.set_xlabel("position")
         ax.set_ylabel("velocity")
-        mean_u = np.asarray(marg.action_mean[:, 0])
-        std_u = np.sqrt(np.asarray(marg.action_cov[:, 0, 0]))
-        steps = np.arange(args.horizon)
+        mean_u, std_u = result["action_mean"], result["action_std"]
+        steps = np.arange(len(mean_u))
         axes[2].plot(steps, mean_u, color=color, label=f"{method} mean")
         axes[2].fill_between(steps, mean_u - 2 * std_u, mean_u + 2 * std_u, color=color, alpha=0.2)
     axes[2].set_title("action under the posterior (mean, 2 sd)")
-    axes[2].set_xlabel("time step")
+    axes[2].set_xlabel("time step t")
     axes[2].set_ylabel("force u")
     axes[2].legend()
-    fig.suptitle(f"soft LQR, temperature {args.temperature}, noise {args.noise}")
-    fig.savefig(args.figure, dpi=100)
-    print(f"figure: {args.figure}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=len(times),
+        title="2-sigma ellipse of the state marginal p(x_t) at time step",
+    )
+    fig.suptitle(
+        f"soft LQR on a double integrator, temperature {args.temperature:g}, noise {args.noise:g}"
+    )
+    return fig
 
 
 if __name__ == "__main__":

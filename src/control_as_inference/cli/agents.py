@@ -221,9 +221,17 @@ def evaluate(args) -> None:
         )
     )
     if args.plot:
-        from ..plotting import plot_learning_curve
+        from ..plotting import AGENTS, plot_learning_curve
 
         history = read_log(args.run)
         if not history:
             raise UsageError(f"{args.run}/log.csv has no finished episodes to plot")
-        save_figure(plot_learning_curve(history, f"{run['env_id']}: {args.run}"), args.plot)
+        agent = AGENTS.get(run["agent"], run["agent"])
+        fig = plot_learning_curve(
+            history,
+            f"{agent} on {run['env_id']}: {args.run}",
+            agent=run["agent"],
+            learning_starts=run["config"].get("learning_starts"),
+            evaluation=(int(state.step), returns),
+        )
+        save_figure(fig, args.plot)

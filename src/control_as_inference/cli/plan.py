@@ -96,7 +96,7 @@ def run(args) -> None:
     if args.plot:
         from ..plotting import plot_episode
 
-        save_figure(plot_episode(episode), args.plot)
+        save_figure(plot_episode(episode, planner=args.planner), args.plot)
     if args.video:
         with writing(args.video, (OSError, ValueError)):
             save_gif(episode.frames, args.video, fps=20)

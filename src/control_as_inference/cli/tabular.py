@@ -309,7 +309,8 @@ def compare(args) -> None:
     if args.plot:
         from ..plotting import plot_comparison
 
-        save_figure(plot_comparison(env if is_grid(env) else None, *posts), args.plot)
+        fig = plot_comparison(env if is_grid(env) else None, *posts, rollouts=results)
+        save_figure(fig, args.plot)
 
 
 def envs(_args) -> None:

@@ -217,11 +217,40 @@ def write_table(rows: list[dict], path: str) -> None:
             json.dump(rows, handle, indent=1)
 
 
-def plot_sweep(rows: list[dict], x: str = "temperature", metrics: list[str] | None = None):
+LABELS = {
+    "temperature": "temperature α",
+    "expected_return": "expected return (true dynamics)",
+    "entropy_t0": "policy entropy at t = 0 (nats)",
+    "log_evidence": "log evidence (exact) or bound (variational)",
+    "total_cost": "total cost of the episode",
+    "plan_ms": "planning time per step (ms)",
+}
+# (line style, width, marker, marker size): lines that coincide stay visible, each drawn over
+# the previous one, thinner and with a smaller marker
+_STYLES = (("-", 3.2, "o", 10), ("--", 2.4, "s", 7.5), (":", 2.4, "^", 7), ("-.", 1.3, "D", 5))
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plot_sweep(
+    rows: list[dict],
+    x: str = "temperature",
+    metrics: list[str] | None = None,
+    title: str | None = None,
+):
     """One panel per metric against the numeric parameter `x`, a line per combination of the
-    other parameters (failed runs left out). `metrics` defaults to the built-in tasks' metrics
-    found in the rows. Returns a matplotlib Figure."""
+    parameters that vary (failed runs left out); the parameters that do not vary are said in
+    the title. Each line has its own colour, line style and marker (lines that coincide stay
+    visible); the legend sits under the panels. `metrics` defaults to the built-in tasks'
+    metrics found in the rows. Returns a matplotlib Figure."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     good = [row for row in rows if not row.get("error")]
     if not good:
@@ -235,23 +264,44 @@ def plot_sweep(rows: list[dict], x: str = "temperature", metrics: list[str] | No
         for k in dict.fromkeys(k for row in rows for k in row)
         if k not in metrics and k not in (x, "seconds", "error")
     ]
-    fig = Figure(figsize=(5 * len(metrics), 3.8), layout="constrained")
+    varying = [p for p in others if len({repr(row.get(p)) for row in good}) > 1]
+    fig = Figure(figsize=(4.8 * len(metrics), 4.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     groups: dict[tuple, list[dict]] = {}
     for row in good:
-        groups.setdefault(tuple(row.get(p) for p in others), []).append(row)
+        groups.setdefault(tuple(row.get(p) for p in varying), []).append(row)
+    xs = sorted({row[x] for row in good})
     for ax, metric in zip(axes, metrics, strict=True):
-        for key, members in groups.items():
+        for k, (key, members) in enumerate(groups.items()):
             members = sorted(members, key=lambda r: r[x])
-            label = ", ".join(f"{p}={v}" for p, v in zip(others, key, strict=True)) or None
-            ax.plot([r[x] for r in members], [r[metric] for r in members], marker="o", label=label)
-        ax.set_xlabel(x)
-        ax.set_ylabel(metric)
+            style, width, marker, size = _STYLES[k % len(_STYLES)]
+            ax.plot(
+                [r[x] for r in members],
+                [r[metric] for r in members],
+                linestyle=style,
+                linewidth=width,
+                marker=marker,
+                markersize=size,
+                markerfacecolor="none" if k % 2 else None,
+                color=f"C{k % 10}",
+                label=", ".join(_value(v) for v in key) or metric,
+                zorder=2 + k,
+            )
+        ax.set_xlabel(_label(x))
+        ax.set_ylabel(_label(metric))
         ax.grid(alpha=0.3)
-        if all(isinstance(r[x], int | float) and r[x] > 0 for r in good):
+        if all(isinstance(v, int | float) and v > 0 for v in xs):
             ax.set_xscale("log")
-    if groups and len(groups) > 1:
-        axes[0].legend(fontsize="small")
+            ax.set_xticks(xs, labels=[_value(v) for v in xs])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(groups) > 1:
+        handles, labels = axes[0].get_legend_handles_labels()
+        names = ", ".join(varying)
+        fig.legend(handles, labels, title=names, loc="outside lower center", ncols=4)
+    fixed = [f"{p} {_value(good[0].get(p))}" for p in others if p not in varying]
+    failed = len(rows) - len(good)
+    runs = f"{len(good)} runs" + (f", {failed} failed (left out)" if failed else "")
+    fig.suptitle(title or f"sweep over {_label(x)}: " + ", ".join([runs, *fixed]))
     return fig
 
 
