@@ -129,11 +129,13 @@ def infer(
     Args:
         mdp: the model.
         horizon: H >= 0, number of decisions (a Python int).
-        temperature: alpha > 0 (scalar; may be traced, e.g. under `jax.vmap`).
+        temperature: alpha > 0 (scalar; may be traced, e.g. under `jax.vmap`: a traced value
+            is checked when the computation runs, which then raises instead of returning NaN;
+            see `check_traced`).
         method: "exact" (sum-product on the graphical model: optimistic posterior dynamics and
             start state) or "variational" (soft Bellman backup with the true dynamics; maximum
             entropy RL).
-        discount: gamma in (0, 1], see the module docstring.
+        discount: gamma in (0, 1], see the module docstring (traced: as temperature).
         terminal_value: (S,) V_H, zeros if None.
 
     Returns:
@@ -183,14 +185,39 @@ class Spec(eqx.Module):
 
 
 def check_arguments(mdp, horizon, temperature, method, discount, terminal_value) -> InferenceArgs:
-    """Validate `infer`'s arguments (ValueError naming the field)."""
+    """Validate `infer`'s arguments (ValueError naming the field; traced values are checked
+    when the computation runs, `check_traced`)."""
     check_method(method)
     horizon = check_horizon(horizon)
-    temperature = check_temperature(temperature, mdp.dtype)
-    discount = check_discount(discount, mdp.dtype)
+    temperature, discount = check_traced(
+        check_temperature(temperature, mdp.dtype), check_discount(discount, mdp.dtype)
+    )
     terminal_value = check_terminal_value(terminal_value, mdp)
     check_reward_horizon(mdp, horizon)
     return InferenceArgs(horizon, temperature, discount, terminal_value, method)
+
+
+TRACED_TEMPERATURE = "temperature must be finite and > 0 (checked on a traced value)"
+TRACED_DISCOUNT = "discount must lie in (0, 1] (checked on a traced value)"
+
+
+def check_traced(temperature, discount):
+    """(temperature, discount), each checked when the computation runs if it is traced.
+
+    Under `jax.jit`, `jax.vmap` or `jax.grad` Python cannot see a traced value, so the
+    ValueError of `check_temperature` / `check_discount` cannot be raised, and temperature 0
+    would give NaN. `equinox.error_if` puts the check into the computation instead: running it
+    raises a runtime error with the message (`equinox.EquinoxRuntimeError` under
+    `equinox.filter_jit`, JAX's runtime error under `jax.jit`; EQX_ON_ERROR=nan in the
+    environment returns NaN instead). Concrete values were checked already and cost nothing.
+    """
+    if not is_concrete(temperature):
+        bad = ~((temperature > 0) & jnp.isfinite(temperature))
+        temperature = eqx.error_if(temperature, bad, TRACED_TEMPERATURE)
+    if not is_concrete(discount):
+        bad = ~((discount > 0) & (discount <= 1))
+        discount = eqx.error_if(discount, bad, TRACED_DISCOUNT)
+    return temperature, discount
 
 
 def evidence(mdp: TabularMDP, spec: Spec, v0):
