@@ -75,9 +75,7 @@ def enumerate_posterior(transitions, reward, initial, prior, horizon, temperatur
         for traj_a in itertools.product(range(a), repeat=horizon):
             w = _log(initial[traj_s[0]]) + terminal[traj_s[-1]] / temperature
             for t in range(horizon):
-                si, ai, sn = traj_s[t], traj_s[t + 1], None
-                ai = traj_a[t]
-                sn = traj_s[t + 1]
+                si, ai, sn = traj_s[t], traj_a[t], traj_s[t + 1]
                 w += _log(prior[si, ai]) + r[t, si, ai] / temperature
                 w += _log(transitions[si, ai, sn])
             states.append(traj_s)
