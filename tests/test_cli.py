@@ -1,14 +1,18 @@
 """The `cai` command in a subprocess, as a user runs it."""
 
+import argparse
 import json
+import re
 import subprocess
 import sys
 
+import jax
 import matplotlib.image
 import numpy as np
 import pytest
 
 import control_as_inference as cai
+from control_as_inference.cli import build_parser
 from control_as_inference.envs import builtin
 
 
@@ -81,7 +85,11 @@ def test_text_map_and_npz_files(tmp_path):
     grid = tmp_path / "map.txt"
     grid.write_text("S..\n.#.\n..G\n")
     out = run("solve", str(grid), "--slip", "0.1")
-    assert out.returncode == 0, out.stderr and "#" in out.stdout
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    for title in ("soft values V_0(s):", "most probable action at t = 0"):
+        start = next(i for i, line in enumerate(lines) if line.startswith(title)) + 1
+        assert lines[start + 1].split()[1] == "#", lines  # the wall, in the middle of the map
     world = builtin("bridge")
     npz = tmp_path / "m.npz"
     np.savez(
@@ -238,19 +246,132 @@ def test_envs_lists_everything():
         assert name in out.stdout
 
 
+COMMANDS = (
+    "solve", "sample", "map", "compare", "irl", "plan", "sweep", "train", "evaluate", "resume",
+    "envs",
+)  # fmt: skip
+
+
 def test_help_everywhere():
-    for command in (
-        (),
-        ("solve",),
-        ("sample",),
-        ("map",),
-        ("compare",),
-        ("irl",),
-        ("plan",),
-        ("envs",),
-    ):
+    """Every command answers --help with a usage line and a description of what it does."""
+    assert sorted(build_parser()._subparsers._group_actions[0].choices) == sorted(COMMANDS)
+    for command in ((), *((c,) for c in COMMANDS)):
         out = run(*command, "--help")
-        assert out.returncode == 0 and "usage" in out.stdout
+        assert out.returncode == 0, out.stderr
+        head, _, rest = out.stdout.partition("\n\n")
+        assert head.startswith("usage: cai")
+        description = rest.split("\n\n")[0]
+        assert len(description) > 40 and not description.startswith(("positional", "options"))
+
+
+def help_texts():
+    """(command, option, help text) of every option of every command, from the parser."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in [("", parser), *commands.items()]:
+        for action in sub._actions:
+            if action.option_strings and action.dest not in ("help", "version"):
+                yield name, action, action.help or ""
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [
+        ("solve", "--slip"), ("sample", "--num"), ("irl", "--num"), ("compare", "--episodes"),
+        ("plan", "--samples"),
+        ("plan", "--noise"), ("plan", "--steps"), ("sweep", "--steps"), ("sweep", "--samples"),
+        ("train", "--learning-rate"), ("train", "--batch-size"), ("train", "--gamma"),
+        ("plan", "--planner"), ("irl", "--method"),
+    ],
+)  # fmt: skip
+def test_help_shows_the_defaults_the_issue_named(command, option):
+    # one entry per option: its line ("  -n NUM, --num NUM  help...") and the lines below it
+    entries = re.split(r"\n(?=  -)", run(command, "--help").stdout)
+    entry = next(e for e in entries if re.match(rf"  (-\w \w+, )?{option}\b", e))
+    assert "(default: " in " ".join(entry.split()), entry
+
+
+def test_every_option_has_help_and_says_its_default():
+    """Every option says what it is; one with a default says which (a None default too, unless
+    the option names a file to write or read, which has none)."""
+    for command, action, text in help_texts():
+        where = f"cai {command} {action.option_strings[-1]}"
+        assert text, f"{where} has no help"
+        if action.default in (False,) or isinstance(action, argparse._StoreTrueAction):
+            continue
+        if action.default is None and "FILE" in (action.metavar or ""):
+            continue
+        assert "(default: " in text, f"{where}: {text!r}"
+        if action.default is not None:
+            shown = text.split("(default: ", 1)[1]
+            assert shown.startswith(f"{action.default:g}" if isinstance(action.default, float)
+                                    else str(action.default)), f"{where}: {text!r}"  # fmt: skip
+
+
+def test_train_help_defaults_are_the_configs():
+    from control_as_inference.agents import DiscreteConfig, SACConfig
+    from control_as_inference.cli.agents import AGENT_DEFAULTS
+
+    sac, discrete = SACConfig(), DiscreteConfig()
+    for name, (sac_text, discrete_text) in AGENT_DEFAULTS.items():
+        sac_name = "initial_temperature" if name == "temperature" else name
+        assert float(sac_text) == getattr(sac, sac_name), name
+        assert float(discrete_text) == getattr(discrete, name), name
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"cai {version('control-as-inference')}\n"
+    assert "--version" in run("--help").stdout
+
+
+NOTE = "(shown up to the first absorbing state, done: never left, reward 0"
+
+
+def test_sample_and_map_stop_at_absorption_and_say_so_once():
+    out = run("sample", "bridge", "-n", "4")  # horizon 30: every trajectory ends long before
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()[1:]
+    assert len(lines) == 5 and lines[-1] == f"  {NOTE}; log p is that of the part shown)"
+    for line in lines[:4]:
+        assert line.endswith(" done") and line.count("done") == 1, line
+    # log p is that of the part printed: the same draws here, whose policy at done is uniform
+    # over the 4 actions, so each step left out had added log(1/4) to log p of the whole
+    bridge = builtin("bridge")
+    post = cai.infer(bridge.mdp, 30, 1.0)
+    states, actions = cai.sample(post, jax.random.key(0), 4)
+    whole = np.asarray(cai.log_prob(post, states, actions))
+    done = bridge.mdp.num_states - 1
+    for line, path, log_p in zip(lines, np.asarray(states), whole, strict=False):
+        shown = int(np.argmax(path == done))
+        assert line.count(" done") == 1 and len(line.split()) == 5 + 2 * shown
+        assert float(line.split()[3]) == pytest.approx(log_p + (30 - shown) * np.log(4), abs=2e-3)
+    out = run("map", "FrozenLake-v1", "--temperature", "0.1")
+    assert out.returncode == 0, out.stderr
+    path, note = out.stdout.splitlines()[1:]
+    assert path.endswith("(3,2) ↓ end(r=1) ← done") and path.count("done") == 1
+    assert note == f"  {NOTE})"
+    out = run("map", "--horizon", "5")  # never absorbed: nothing cut, nothing said
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == 2 and "absorbing" not in out.stdout
+
+
+def test_json_maps_every_state_index_to_its_cell_or_extra_state(tmp_path):
+    js = tmp_path / "fl.json"
+    out = run("solve", "FrozenLake-v1", "--json", str(js))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(js.read_text())
+    states = data["states"]
+    assert len(states) == len(data["values"][0]) == 19  # 16 cells, 3 extra states
+    for i, entry in enumerate(states[:16]):
+        assert entry["index"] == i and entry["cell"] == [i // 4, i % 4]
+        assert entry["name"] == f"({i // 4},{i % 4})" and "extra" not in entry
+    assert [s["name"] for s in states[16:]] == ["end(r=0)", "end(r=1)", "done"]
+    assert all(s["cell"] is None and s["extra"] for s in states[16:])
+    assert "reward 1" in states[17]["extra"] and "absorbing" in states[18]["extra"]
 
 
 def test_irl_recovers_a_policy_that_scores_like_the_truth(tmp_path):
@@ -325,7 +446,7 @@ def test_train_resume_evaluate(tmp_path):
     png = tmp_path / "curve.png"
     out = run("evaluate", run_dir, "--episodes", "2", "--plot", str(png))
     assert out.returncode == 0, out.stderr
-    assert "step 600" in out.stdout and png.exists()
+    assert f"{run_dir}: Pendulum-v1, sac, step 600" in out.stdout and png.exists()
     # --steps is a new total: one already reached is said, not silently done
     out = run("resume", run_dir, "--steps", "500")
     assert out.returncode == 2

@@ -5,8 +5,9 @@ JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum.
     common.py                  what every agent does (shared settings, Polyak, twin-Q error, ...)
     discrete.py                discrete losses; tabular learners checked against exact answers
     networks.py, replay.py     equinox networks, a replay buffer in JAX arrays
-    train.py                   train, resume, load_run over loop.py (the loop), checkpoint.py,
-                               logger.py, interrupt.py, registry.py and environments.py
+    train.py                   train, resume, load_run, run_config over loop.py (the loop),
+                               checkpoint.py, logger.py, interrupt.py, registry.py and
+                               environments.py
     evaluation.py              evaluate_agent: returns of the deterministic policy
     jax_train.py               acting and learning in one `lax.scan` on a JAX environment
 """
@@ -26,7 +27,7 @@ from .sac import (
     update,
     update_many,
 )
-from .train import TrainResult, load_run, resume, train
+from .train import TrainResult, load_run, resume, run_config, train
 
 __all__ = [
     "DiscreteConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "observe",
     "read_log",
     "resume",
+    "run_config",
     "sac_init",
     "temperature_loss",
     "train",

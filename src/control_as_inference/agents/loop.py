@@ -66,7 +66,8 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
     step = int(state.step)
     started = time.perf_counter()
     disable = None if plan.progress is None else not plan.progress  # None: only on a terminal
-    bar = tqdm(total=plan.steps, initial=step, desc="sac", disable=disable, unit="step")
+    name = getattr(config, "algorithm", "sac")  # DiscreteConfig: "dsac" or "sql"
+    bar = tqdm(total=plan.steps, initial=step, desc=name, disable=disable, unit="step")
     interrupted = False
     with promotion(), StopOnSigint() as stop:
         try:

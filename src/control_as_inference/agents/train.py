@@ -3,6 +3,8 @@
     result = train(SACConfig(), "Pendulum-v1", jax.random.key(0), steps=20_000, out="runs/a")
     result = resume("runs/a", steps=40_000)          # continue as if never interrupted
     returns = evaluate_agent(result.state, "Pendulum-v1", episodes=10)
+    state, settings = load_run("runs/a")             # a run's checkpoint and config.json
+    returns = evaluate_agent(state, "Pendulum-v1", config=run_config(settings))
     result = train(SACConfig(), "Pendulum-v1", key, steps=20_000, num_envs=4)  # vectorised
 
 The environments run in a gymnasium `SyncVectorEnv` of `num_envs` copies (1 by default) that
@@ -121,7 +123,14 @@ def resume(out: str, steps: int | None = None, progress: bool | None = None) -> 
 
 
 def load_run(out: str):
-    """(state, run settings) of the checkpoint in a run directory."""
+    """(state, run settings) of the checkpoint in a run directory; the settings are those of
+    config.json (`run_config` turns them into the agent's config)."""
     settings, _, env, state, _ = _restore(out)
     env.close()
     return state, settings
+
+
+def run_config(settings: dict):
+    """The agent's config (`SACConfig` or `DiscreteConfig`) in a run's settings: `load_run`'s
+    second value, or the run directory's config.json read as JSON."""
+    return config_from(settings["agent"], settings["config"])

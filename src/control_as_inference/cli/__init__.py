@@ -15,6 +15,7 @@
     cai evaluate RUN [--episodes 10] [--plot FILE.png]
     cai resume  RUN [--steps N]
     cai envs
+    cai --version
 
 ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
 Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
@@ -41,12 +42,36 @@ from ._io import UsageError
 #     sweep.py    sweep                    agents.py  train, evaluate, resume
 #     _io.py      UsageError, tables, grids, trajectories, writing files
 
-__all__ = ["UsageError", "main"]
+__all__ = ["UsageError", "build_parser", "main"]
+
+DISTRIBUTION = "control-as-inference"
 
 
-def _parser() -> argparse.ArgumentParser:
+class VersionAction(argparse.Action):
+    """--version: print `cai VERSION` (the installed distribution's, read only when asked) and
+    exit."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version(DISTRIBUTION)
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            text = "unknown (not installed)"
+        print(f"cai {text}")  # on stdout, like argparse's own version action
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `cai` argument parser: every command's options, defaults and help."""
     parser = argparse.ArgumentParser(
         prog="cai", description="Optimal control as probabilistic inference."
+    )
+    parser.add_argument(
+        "--version", action=VersionAction, help="print the installed version and exit"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # every command sets `handler` (a function of the parsed arguments) and `x64` (the JAX
@@ -88,7 +113,7 @@ def _attach_negative_lists(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cai` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(_attach_negative_lists(argv))
+    args = build_parser().parse_args(_attach_negative_lists(argv))
     if args.x64 is not None:
         import jax
 

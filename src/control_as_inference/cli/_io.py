@@ -67,14 +67,72 @@ def arrow_grid(env, log_policy):
     return env.to_grid(arrows, fill="#")
 
 
+def first_extra_state(env) -> int | None:
+    """The index of the first extra state of a model (after a grid's cells or gymnasium's
+    observations: the absorbing states that end an episode); None for a model from a file."""
+    if env is None:
+        return None
+    if hasattr(env, "num_observations"):  # a gymnasium model
+        return env.num_observations
+    return len(env.cells)
+
+
 def state_name(env, s: int) -> str:
-    """A grid cell as (row,col), its extra absorbing states as done / endN; else the index."""
+    """A grid cell as (row,col); an extra state as done (the last) or, for gymnasium models,
+    end(r=R) (pays the reward R of a terminating transition, then done); else the index."""
+    extra = first_extra_state(env)
+    if extra is not None and s >= extra:
+        if s == env.mdp.num_states - 1:
+            return "done"
+        return f"end(r={float(env.mdp.reward[s, 0]):g})"
     if is_grid(env):
-        if s < len(env.cells):
-            i, j = env.cells[s]
-            return f"({i},{j})"
-        return "done" if s == env.mdp.num_states - 1 else f"end{s}"
+        i, j = env.cells[s]
+        return f"({i},{j})"
     return str(s)
+
+
+def state_map(env, num_states: int) -> list[dict]:
+    """One entry per state index: its name (as `state_name`), its cell [row, column] (None for
+    extra states and models without a grid) and, for the extra states, what they are."""
+    extra = first_extra_state(env)
+    entries = []
+    for s in range(num_states):
+        entry = {"index": s, "name": state_name(env, s), "cell": None}
+        if is_grid(env) and (extra is None or s < extra):
+            entry["cell"] = [int(x) for x in env.cells[s]]
+        if extra is not None and s >= extra:
+            entry["extra"] = (
+                "absorbing, reward 0: where every ended episode stays"
+                if s == num_states - 1
+                else f"an episode ended by a transition of reward {float(env.mdp.reward[s, 0]):g}: "
+                "pays that reward, then moves to done"
+            )
+        entries.append(entry)
+    return entries
+
+
+def absorbing_states(mdp):
+    """(S,) bool: states that every action keeps in place with probability 1 at reward 0 (such
+    as done): once there, nothing changes the trajectory or its return."""
+    import numpy as np
+
+    s = np.arange(mdp.num_states)
+    transitions = mdp.transitions
+    if hasattr(transitions, "index"):  # successor lists
+        here = np.asarray(transitions.index) == s[:, None, None]
+        stay = np.where(here, np.asarray(transitions.prob), 0.0).sum(axis=-1)
+    else:
+        stay = np.asarray(transitions)[s, :, s]
+    reward = np.asarray(mdp.reward).reshape(-1, mdp.num_states, mdp.num_actions)
+    return np.all(np.abs(stay - 1) < 1e-9, axis=1) & np.all(reward == 0, axis=(0, 2))
+
+
+def absorbed_at(states, absorbing) -> int:
+    """The first step t at which a trajectory (H+1,) is in an absorbing state; H if never."""
+    import numpy as np
+
+    hits = np.flatnonzero(absorbing[np.asarray(states)])
+    return int(hits[0]) if hits.size else len(states) - 1
 
 
 def print_trajectory(env, states, actions, prefix: str = "  ") -> None:
@@ -88,6 +146,13 @@ def print_trajectory(env, states, actions, prefix: str = "  ") -> None:
         path.append(arrows[a] if arrows else f"-{a}->")
         path.append(state_name(env, int(states[t + 1])))
     print(prefix + " ".join(path))
+
+
+def absorption_note(names: set[str], log_p: bool) -> str:
+    """The one line said after trajectories cut at an absorbing state."""
+    part = "; log p is that of the part shown" if log_p else ""
+    which = ", ".join(sorted(names))
+    return f"  (shown up to the first absorbing state, {which}: never left, reward 0{part})"
 
 
 # ----------------------------------------------------------------------------- files

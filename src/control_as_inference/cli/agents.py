@@ -17,6 +17,39 @@ SETTINGS = (
     "tau",
     "gradient_steps",
 )
+INT_SETTINGS = ("batch_size", "buffer_size", "learning_starts", "gradient_steps")
+
+
+AGENT_DEFAULTS = {
+    "learning_rate": ("0.001", "0.001"),
+    "batch_size": ("256", "128"),
+    "buffer_size": ("1000000", "100000"),
+    "learning_starts": ("100", "1000"),
+    "gamma": ("0.99", "0.99"),
+    "tau": ("0.005", "0.01"),
+    "gradient_steps": ("1", "1"),
+    "temperature": ("1", "0.05"),
+}
+"""The defaults of SACConfig and DiscreteConfig (sac, then dsac and sql) shown in `cai train
+--help`; written out so that the help needs no import of the library (tests/test_cli.py checks
+them against the configs)."""
+
+SETTING_HELP = {
+    "learning_rate": "Adam step size of every network and of the temperature",
+    "batch_size": "minibatch size of each update",
+    "buffer_size": "replay buffer capacity",
+    "learning_starts": "uniform random actions and no updates before this many steps",
+    "gamma": "discount factor",
+    "tau": "Polyak rate of the target critics",
+    "gradient_steps": "updates per loop step",
+    "temperature": "alpha (sac and dsac: the initial value, learned; sql: fixed)",
+}
+
+
+def default_text(name: str) -> str:
+    """ "(default: sac X, dsac and sql Y)", or one value when they agree."""
+    sac, discrete = AGENT_DEFAULTS[name]
+    return f"(default: {sac})" if sac == discrete else f"(default: sac {sac}, dsac/sql {discrete})"
 
 
 def add_parsers(sub) -> None:
@@ -34,12 +67,14 @@ def add_parsers(sub) -> None:
         help="sac (continuous actions), dsac (discrete SAC) or sql (soft Q-learning)",
     )
     train_.add_argument("env_id", help="a gymnasium id, e.g. Pendulum-v1")
-    train_.add_argument("--steps", type=int, default=20_000, help="environment steps")
-    train_.add_argument("--seed", type=int, default=0, help="random seed")
+    train_.add_argument(
+        "--steps", type=int, default=20_000, help="environment steps (default: 20000)"
+    )
+    train_.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train_.add_argument(
         "--out",
         default=None,
-        help="run directory (default runs/AGENT-ENV-SEED); an existing run there is refused "
+        help="run directory (default: runs/AGENT-ENV-SEED); an existing run there is refused "
         "unless --force",
     )
     train_.add_argument(
@@ -47,40 +82,62 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="start over in an --out that already holds a run (its log and checkpoint are lost)",
     )
-    train_.add_argument("--checkpoint-every", type=int, default=5000, help="steps")
+    train_.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=5000,
+        help="environment steps between checkpoints (default: 5000)",
+    )
     train_.add_argument(
         "--num-envs",
         type=int,
         default=1,
         help="environment copies stepped together (gymnasium SyncVectorEnv); each loop step "
-        "stores num-envs transitions and makes --gradient-steps updates",
+        "stores num-envs transitions and makes --gradient-steps updates (default: 1)",
     )
-    train_.add_argument("--gradient-steps", type=int, default=None, help="updates per loop step")
     train_.add_argument(
         "--temperature-loss",
         choices=("eq18", "log"),
         default=None,
-        help="sac: Haarnoja et al.'s eq. 18 (default) or SB3's and SBX's log-alpha form",
+        help="sac: Haarnoja et al.'s eq. 18 or SB3's and SBX's log-alpha form (default: eq18)",
     )
-    train_.add_argument("--learning-rate", type=float, default=None)
-    train_.add_argument("--batch-size", type=int, default=None)
-    train_.add_argument("--buffer-size", type=int, default=None)
-    train_.add_argument("--learning-starts", type=int, default=None)
-    train_.add_argument("--gamma", type=float, default=None)
-    train_.add_argument("--tau", type=float, default=None)
-    train_.add_argument("--temperature", type=float, default=None, help="alpha (initial)")
+    for name in (*SETTINGS, "temperature"):
+        train_.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int if name in INT_SETTINGS else float,
+            default=None,
+            help=f"{SETTING_HELP[name]} {default_text(name)}",
+        )
     # the agents train in float32
     train_.set_defaults(handler=train, x64=False)
     evaluate_ = sub.add_parser(
-        "evaluate", help="evaluate a training run's policy (deterministic) and plot its curve"
+        "evaluate",
+        help="evaluate a training run's policy (deterministic) and plot its curve",
+        description="Loads the checkpoint of the run directory RUN with the run's own agent "
+        "settings (its config.json) and plays --episodes episodes with the deterministic "
+        "policy (SAC: the mean action; dsac and sql: the most probable action); --plot draws "
+        "the learning curve from RUN/log.csv.",
     )
     evaluate_.add_argument("run", help="run directory")
-    evaluate_.add_argument("--episodes", type=int, default=10)
+    evaluate_.add_argument(
+        "--episodes", type=int, default=10, help="evaluation episodes (default: 10)"
+    )
     evaluate_.add_argument("--plot", metavar="FILE.png", help="the learning curve")
     evaluate_.set_defaults(handler=evaluate, x64=False)
-    resume_ = sub.add_parser("resume", help="continue a training run from its checkpoint")
+    resume_ = sub.add_parser(
+        "resume",
+        help="continue a training run from its checkpoint",
+        description="Continues the run directory RUN from its checkpoint with the run's own "
+        "agent, environment and settings, as if it had never stopped, up to --steps "
+        "environment steps in all (a new total, not steps to add).",
+    )
     resume_.add_argument("run", help="run directory")
-    resume_.add_argument("--steps", type=int, default=None, help="new total (default: planned)")
+    resume_.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="the new total of environment steps (default: the run's planned total)",
+    )
     resume_.set_defaults(handler=resume, x64=False)
 
 
@@ -129,7 +186,7 @@ def train(args) -> int:
         progress=sys.stderr.isatty(),
         num_envs=args.num_envs,
     )
-    return report(result, out, args.env_id)
+    return report(result, out, args.env_id, config)
 
 
 RUN_FILES = ("config.json", "log.csv", "checkpoint.eqx", "checkpoint.json")
@@ -153,9 +210,9 @@ def checkpoint_step(out: str) -> int | None:
         return None
 
 
-def report(result, out: str, env_id: str) -> int:
-    """After train or resume: the recent training returns and a deterministic evaluation;
-    returns the exit code (`INTERRUPTED` after Ctrl-C)."""
+def report(result, out: str, env_id: str, config) -> int:
+    """After train or resume: the recent training returns and a deterministic evaluation with
+    the run's config; returns the exit code (`INTERRUPTED` after Ctrl-C)."""
     import numpy as np
 
     from ..agents import evaluate_agent
@@ -168,7 +225,7 @@ def report(result, out: str, env_id: str) -> int:
         )
         return INTERRUPTED
     recent = np.mean([row["return"] for row in history[-10:]]) if history else float("nan")
-    returns = evaluate_agent(result.state, env_id, 10)
+    returns = evaluate_agent(result.state, env_id, 10, config=config)
     print(f"{env_id}: {int(result.state.step)} steps, {len(history)} episodes in {out}")
     print(
         table(
@@ -188,6 +245,7 @@ def resume(args) -> int:
     import json
 
     from ..agents import resume as resume_run
+    from ..agents import run_config
 
     if args.steps is not None:
         at_least("--steps", args.steps, 1)
@@ -199,17 +257,19 @@ def resume(args) -> int:
         )
     result = resume_run(args.run, args.steps, progress=sys.stderr.isatty())
     with open(os.path.join(args.run, "config.json"), encoding="utf-8") as handle:
-        env_id = json.load(handle)["env_id"]
-    return report(result, args.run, env_id)
+        settings = json.load(handle)
+    return report(result, args.run, settings["env_id"], run_config(settings))
 
 
 def evaluate(args) -> None:
-    from ..agents import evaluate_agent, load_run, read_log
+    from ..agents import evaluate_agent, load_run, read_log, run_config
 
     at_least("--episodes", args.episodes, 1)
     state, run = load_run(args.run)
-    returns = evaluate_agent(state, run["env_id"], args.episodes)
-    print(f"{args.run}: {run['env_id']}, step {int(state.step)}")
+    config = run_config(run)  # the run's own agent and settings, from its config.json
+    returns = evaluate_agent(state, run["env_id"], args.episodes, config=config)
+    agent = getattr(config, "algorithm", "sac")
+    print(f"{args.run}: {run['env_id']}, {agent}, step {int(state.step)}")
     print(
         table(
             [

@@ -22,31 +22,37 @@ def add_parsers(sub) -> None:
         "reward's soft-optimal policy scores under the true reward.",
     )
     add_env(irl)
-    add_inference(irl)
-    irl.set_defaults(method="variational", handler=run, x64=True)
+    add_inference(irl, method="variational")
+    irl.set_defaults(handler=run, x64=True)
     irl.add_argument("--demos", metavar="FILE.npz", help="demonstrations to fit")
     irl.add_argument(
-        "-n", "--num", type=int, default=500, help="demonstrations to sample without --demos"
+        "-n",
+        "--num",
+        type=int,
+        default=500,
+        help="demonstrations to sample without --demos (default: 500)",
     )
-    irl.add_argument("--seed", type=int, default=0, help="random seed for sampling")
+    irl.add_argument("--seed", type=int, default=0, help="random seed for sampling (default: 0)")
     irl.add_argument(
         "--features",
         choices=("state", "state-action"),
         default="state",
-        help="one-hot features: a reward per state (default) or per state-action pair",
+        help="one-hot features: a reward per state or per state-action pair (default: state)",
     )
     irl.add_argument(
         "--infinite",
         action="store_true",
         help="discounted infinite horizon (soft value iteration; needs --discount < 1)",
     )
-    irl.add_argument("--max-iterations", type=int, default=300, help="optimiser steps")
+    irl.add_argument(
+        "--max-iterations", type=int, default=300, help="optimiser steps (default: 300)"
+    )
     irl.add_argument(
         "--l2",
         type=float,
         default=0.01,
-        help="L2 regularisation of the reward (default 0.01; one-hot features need some: "
-        "unvisited states would otherwise be driven to -inf)",
+        help="L2 regularisation of the reward; one-hot features need some: unvisited states "
+        "would otherwise be driven to -inf (default: 0.01)",
     )
     irl.add_argument("--plot", metavar="FILE.png", help="true and recovered reward side by side")
     irl.add_argument("--save-demos", metavar="FILE.npz", help="write the demonstrations used")

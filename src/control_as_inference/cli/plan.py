@@ -17,14 +17,24 @@ def add_parsers(sub) -> None:
         "the JAX model and applies the first action with gymnasium's step.",
     )
     plan.add_argument("task", choices=("pendulum",), help="what to control")
-    plan.add_argument("--planner", choices=("mppi", "cem"), default="mppi")
-    plan.add_argument("--samples", type=int, default=1000, help="sampled action sequences")
-    plan.add_argument("--horizon", type=int, default=15, help="planning horizon")
-    plan.add_argument("--temperature", type=float, default=1.0, help="alpha > 0")
-    plan.add_argument("--noise", type=float, default=10.0, help="action prior variance")
+    plan.add_argument(
+        "--planner",
+        choices=("mppi", "cem"),
+        default="mppi",
+        help="mppi (samples weighted by exp(return / temperature)) or cem (refits the "
+        "sampling distribution to the best samples, the elites) (default: mppi)",
+    )
+    plan.add_argument(
+        "--samples", type=int, default=1000, help="sampled action sequences (default: 1000)"
+    )
+    plan.add_argument("--horizon", type=int, default=15, help="planning horizon (default: 15)")
+    plan.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default: 1)")
+    plan.add_argument(
+        "--noise", type=float, default=10.0, help="action prior variance (default: 10)"
+    )
     plan.add_argument("--adapt", action="store_true", help="adapt the sampling covariance")
-    plan.add_argument("--steps", type=int, default=200, help="episode length")
-    plan.add_argument("--seed", type=int, default=0, help="random seed")
+    plan.add_argument("--steps", type=int, default=200, help="episode length (default: 200)")
+    plan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     plan.add_argument("--plot", metavar="FILE.png", help="angle, torque and cost over time")
     plan.add_argument(
         "--video", metavar="FILE.gif", help="gymnasium's rendering as a GIF (needs pygame)"

@@ -14,19 +14,48 @@ def add_parsers(sub) -> None:
         help="a grid of runs as Ray tasks, collected into one table and figure",
         description="Fans out every combination of the listed values as Ray tasks (a local Ray "
         "instance started on demand, or the cluster at --address) and writes one row per run; "
-        "a run that fails is reported with its error. Needs the `distributed` extra (ray).",
+        "a run that fails is reported with its error. Needs the `distributed` extra (ray). "
+        "Recent Ray releases protect a local instance with a token that Ray writes to "
+        "~/.ray/auth_token on first use (RAY_AUTH_TOKEN_PATH names another file, "
+        "RAY_AUTH_MODE=disabled opts out).",
     )
-    sweep.add_argument("envs", nargs="*", default=[DEFAULT_ENV], help="environments (solve)")
-    sweep.add_argument("--task", choices=("solve", "mppi"), default="solve")
-    sweep.add_argument("--temperatures", default="0.1,0.3,1,3", help="comma-separated")
-    sweep.add_argument("--methods", default="exact,variational", help="solve: comma-separated")
-    sweep.add_argument("--discounts", default="1", help="solve: comma-separated")
-    sweep.add_argument("--horizon", type=int, default=None, help="H (solve 30, mppi 15)")
-    sweep.add_argument("--samples", default="1000", help="mppi: comma-separated sample counts")
-    sweep.add_argument("--seeds", default="0", help="mppi: comma-separated seeds")
-    sweep.add_argument("--steps", type=int, default=200, help="mppi: episode length")
-    sweep.add_argument("--address", default=None, help="an existing Ray cluster (host:port)")
-    sweep.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local instance")
+    sweep.add_argument(
+        "envs",
+        nargs="*",
+        default=[DEFAULT_ENV],
+        help=f"solve: environments (default: {DEFAULT_ENV})",
+    )
+    sweep.add_argument(
+        "--task",
+        choices=("solve", "mppi"),
+        default="solve",
+        help="what each run does (default: solve)",
+    )
+    sweep.add_argument(
+        "--temperatures", default="0.1,0.3,1,3", help="comma-separated (default: 0.1,0.3,1,3)"
+    )
+    sweep.add_argument(
+        "--methods",
+        default="exact,variational",
+        help="solve: comma-separated (default: exact,variational)",
+    )
+    sweep.add_argument("--discounts", default="1", help="solve: comma-separated (default: 1)")
+    sweep.add_argument(
+        "--horizon", type=int, default=None, help="H (default: 30 for solve, 15 for mppi)"
+    )
+    sweep.add_argument(
+        "--samples", default="1000", help="mppi: comma-separated sample counts (default: 1000)"
+    )
+    sweep.add_argument("--seeds", default="0", help="mppi: comma-separated seeds (default: 0)")
+    sweep.add_argument("--steps", type=int, default=200, help="mppi: episode length (default: 200)")
+    sweep.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster, host:port (default: a local instance for this sweep)",
+    )
+    sweep.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs of a local instance (default: all)"
+    )
     sweep.add_argument("--out", metavar="FILE", help="write the table (.csv, else JSON)")
     sweep.add_argument("--plot", metavar="FILE.png", help="metrics against temperature")
     # the runs are Ray tasks with their own (float64) JAX; this process only collects them

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from ._io import (
     UsageError,
+    absorbed_at,
+    absorbing_states,
+    absorption_note,
     arrow_grid,
     at_least,
     fixed,
@@ -12,6 +15,8 @@ from ._io import (
     is_grid,
     print_trajectory,
     save_figure,
+    state_map,
+    state_name,
     table,
     writing,
 )
@@ -27,36 +32,49 @@ def add_env(parser) -> None:
         "env",
         nargs="?",
         default=DEFAULT_ENV,
-        help=f"built-in name, gymnasium id, text map or .npz file (default {DEFAULT_ENV})",
+        help=f"built-in name, gymnasium id, text map or .npz file (default: {DEFAULT_ENV})",
     )
     parser.add_argument(
-        "--slip", type=float, default=None, help="slip probability for built-in and text maps"
+        "--slip",
+        type=float,
+        default=None,
+        help="slip probability of a built-in or a text map (default: the built-in's own, see "
+        "`cai envs`; 0 for a text map)",
     )
 
 
-def add_inference(parser, methods: bool = True) -> None:
-    parser.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default 1)")
+def add_inference(parser, methods: bool = True, method: str = "exact") -> None:
+    """--temperature, --horizon, --prior and (methods) --method (default `method`), --discount."""
+    parser.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default: 1)")
     parser.add_argument(
         "--horizon",
         type=int,
         default=None,
-        help="number of steps H (default 30 for grids, 100 for gymnasium models)",
+        help="number of steps H (default: 30 for grids and .npz files, 100 for gymnasium models)",
     )
     if methods:
         parser.add_argument(
             "--method",
             choices=("exact", "variational"),
-            default="exact",
-            help="exact (optimistic) or variational (maximum entropy RL) inference",
+            default=method,
+            help="exact (optimistic) or variational (maximum entropy RL) inference "
+            f"(default: {method})",
         )
         parser.add_argument(
-            "--discount", type=float, default=1.0, help="gamma in (0, 1] (default 1)"
+            "--discount", type=float, default=1.0, help="gamma in (0, 1] (default: 1)"
         )
     parser.add_argument(
         "--prior",
         default=None,
-        help="action prior p(a|s), the same in every state: comma-separated probabilities",
+        help="action prior p(a|s), the same in every state: comma-separated probabilities "
+        "(default: uniform)",
     )
+
+
+ABSORPTION = (
+    " Each trajectory is printed up to its first absorbing state (such as done, which it never "
+    "leaves and which pays nothing); one line below the trajectories says so."
+)
 
 
 def add_parsers(sub) -> None:
@@ -66,25 +84,40 @@ def add_parsers(sub) -> None:
         help="infer the soft-optimal policy of an environment",
         description="Backward and forward messages of control as inference on ENV: prints the "
         "log evidence, the soft value at the start, the policy entropy and, for grids, the "
-        "values and the policy as arrows.",
+        "values and the policy as arrows. --json also lists every state index with its name "
+        "and grid cell, naming the extra absorbing states (end(r=R), done).",
     )
     add_env(solve_)
     add_inference(solve_)
     solve_.add_argument("--plot", metavar="FILE.png", help="write the figure to this file")
     solve_.add_argument(
-        "--json", metavar="FILE", help="write values, policy and marginals as JSON to this file"
+        "--json",
+        metavar="FILE",
+        help="write values, policy, marginals and the state map (index -> name, cell) as JSON",
     )
     solve_.set_defaults(handler=solve, x64=True)
 
-    sample_ = sub.add_parser("sample", help="print trajectories sampled from the posterior")
+    sample_ = sub.add_parser(
+        "sample",
+        help="print trajectories sampled from the posterior",
+        description="Draws trajectories from the trajectory posterior of ENV (exact or "
+        "variational) and prints each with its log-probability under that posterior (of the "
+        "part printed)." + ABSORPTION,
+    )
     add_env(sample_)
     add_inference(sample_)
-    sample_.add_argument("-n", "--num", type=int, default=5, help="number of trajectories")
-    sample_.add_argument("--seed", type=int, default=0, help="random seed")
+    sample_.add_argument(
+        "-n", "--num", type=int, default=5, help="number of trajectories (default: 5)"
+    )
+    sample_.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sample_.set_defaults(handler=sample, x64=True)
 
     map_ = sub.add_parser(
-        "map", help="print the most probable trajectory (max-product, optimistic)"
+        "map",
+        help="print the most probable trajectory (max-product, optimistic)",
+        description="The single most probable trajectory of ENV given optimality (max-product "
+        "inference: it picks the best actions and the luckiest outcomes of the dynamics)."
+        + ABSORPTION,
     )
     add_env(map_)
     add_inference(map_, methods=False)
@@ -99,17 +132,24 @@ def add_parsers(sub) -> None:
     )
     add_env(compare_)
     add_inference(compare_, methods=False)
-    compare_.add_argument("--discount", type=float, default=1.0, help="gamma in (0, 1]")
-    compare_.add_argument("--episodes", type=int, default=1000, help="evaluation episodes")
-    compare_.add_argument("--seed", type=int, default=0, help="random seed")
+    compare_.add_argument(
+        "--discount", type=float, default=1.0, help="gamma in (0, 1] (default: 1)"
+    )
+    compare_.add_argument(
+        "--episodes", type=int, default=1000, help="evaluation episodes (default: 1000)"
+    )
+    compare_.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     compare_.add_argument("--plot", metavar="FILE.png", help="write the comparison figure")
     compare_.set_defaults(handler=compare, x64=True)
 
 
 def add_envs_parser(sub) -> None:
-    sub.add_parser("envs", help="list the available environments").set_defaults(
-        handler=envs, x64=None
-    )
+    sub.add_parser(
+        "envs",
+        help="list the available environments",
+        description="Lists the built-in gridworlds, the gymnasium toy-text models and the file "
+        "formats that every ENV argument accepts.",
+    ).set_defaults(handler=envs, x64=None)
 
 
 # ----------------------------------------------------------------------------- environments
@@ -215,10 +255,10 @@ def solve(args) -> None:
         fig = plot_grid(env, post) if is_grid(env) else plot_over_time(post)
         save_figure(fig, args.plot)
     if args.json:
-        write_json(args, post)
+        write_json(args, post, env)
 
 
-def write_json(args, post) -> None:
+def write_json(args, post, env) -> None:
     import json
 
     import numpy as np
@@ -234,6 +274,8 @@ def write_json(args, post) -> None:
         "policy": np.asarray(post.policy).tolist(),
         "state_marginals": np.asarray(post.state_marginals).tolist(),
         "state_action_marginals": np.asarray(post.state_action_marginals).tolist(),
+        # the state axis of every array above: index -> name, grid cell, extra absorbing states
+        "states": state_map(env, post.mdp.num_states),
     }
     with writing(args.json), open(args.json, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
@@ -254,10 +296,22 @@ def sample(args) -> None:
     states, actions = sample_posterior(post, jax.random.key(args.seed), args.num)
     scores = np.asarray(log_prob(post, states, actions))
     states, actions = np.asarray(states), np.asarray(actions)
+    log_policy = np.asarray(post.log_policy)
+    absorbing = absorbing_states(loaded.mdp)
     print(describe(loaded, post.horizon) + f", {post.method} posterior")
+    reached = set()
     for i in range(args.num):
-        prefix = f"  log p = {fixed(scores[i], 3):>9s}  "
-        print_trajectory(loaded.env, states[i], actions[i], prefix)
+        t = absorbed_at(states[i], absorbing)
+        # log p of the part shown: the actions after absorption change nothing (the state
+        # stays, with probability 1), so their log pi is left out
+        after = np.arange(t, post.horizon)
+        score = scores[i] - log_policy[after, states[i, after], actions[i, after]].sum()
+        if t < post.horizon:
+            reached.add(state_name(loaded.env, int(states[i, t])))
+        prefix = f"  log p = {fixed(score, 3):>9s}  "
+        print_trajectory(loaded.env, states[i, : t + 1], actions[i, :t], prefix)
+    if reached:
+        print(absorption_note(reached, log_p=True))
 
 
 def most_probable(args) -> None:
@@ -268,7 +322,10 @@ def most_probable(args) -> None:
     horizon = horizon_of(args, loaded)
     states, actions = most_probable_trajectory(loaded.mdp, horizon, args.temperature)
     print(describe(loaded, horizon) + ", most probable trajectory")
-    print_trajectory(loaded.env, states, actions)
+    t = absorbed_at(states, absorbing_states(loaded.mdp))
+    print_trajectory(loaded.env, states[: t + 1], actions[:t])
+    if t < horizon:
+        print(absorption_note({state_name(loaded.env, int(states[t]))}, log_p=False))
 
 
 def compare(args) -> None:

@@ -17,6 +17,9 @@ its row (`error`) and the others still finish. Tasks:
 - any picklable function of keyword arguments returning a dict.
 
 Ray is the optional `distributed` extra: pip install "control-as-inference[distributed]".
+Recent Ray releases protect a local instance with token authentication: Ray writes the token to
+~/.ray/auth_token on first use and says so in its log (RAY_AUTH_TOKEN_PATH names another file,
+RAY_AUTH_MODE=disabled opts out; see Ray's token-auth documentation).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -148,7 +152,8 @@ def run_sweep(
         runs: parameter dicts (e.g. from `grid`).
         task: "solve", "mppi" or a picklable function of keyword arguments returning a dict.
         address: an existing Ray cluster ("host:port", "ray://host:port" or "auto"); None
-            starts a local instance (shut down afterwards).
+            starts a local instance (shut down afterwards; its authentication token is Ray's,
+            in ~/.ray/auth_token, see the module docstring).
         num_cpus: CPUs of the local instance (default: all).
         progress: show a progress bar (on stderr): True always, False never, None (the
             default) only when stderr is a terminal.
@@ -175,7 +180,14 @@ def run_sweep(
         kwargs = {"include_dashboard": False, "log_to_driver": False}
         if address is None:
             kwargs["num_cpus"] = num_cpus
-        ray.init(address=address, **kwargs)
+        with warnings.catch_warnings():
+            # Ray starts its processes with subprocess.Popen(preexec_fn=...), which runs the
+            # at-fork hooks; once this process has used JAX, JAX's hook warns that os.fork()
+            # "will likely lead to a deadlock". That warning is for a child that goes on running
+            # JAX; Ray's child only masks SIGINT (and sets its parent-death signal) before it
+            # execs Ray's own program, so it is silenced here and only here.
+            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+            ray.init(address=address, **kwargs)
         started = True
     env_vars = {"JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu", "PYTHONWARNINGS": "ignore"}
     remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": env_vars})(_run_one)
