@@ -29,16 +29,22 @@ def main(args: Args) -> None:
     jax.config.update("jax_enable_x64", True)  # an application may choose float64
     world = builtin(args.env)
     key = jax.random.key(args.seed)
-    posts = {}
+    posts, rollouts = {}, {}
     for method in ("exact", "variational"):
         post = cai.infer(world.mdp, args.horizon, args.temperature, method)
         real = simulate(world.mdp, post.policy, args.episodes, key, world.goals)
-        posts[method] = post
+        posts[method], rollouts[method] = post, real
         print(
             f"{method:12s} evidence {float(post.log_evidence):9.3f}   "
             f"real return {real.mean_return:8.2f}   success {real.success_rate:.1%}"
         )
-    plot_comparison(world, posts["exact"], posts["variational"]).savefig(args.figure, dpi=100)
+    figure = plot_comparison(
+        world,
+        posts["exact"],
+        posts["variational"],
+        rollouts=(rollouts["exact"], rollouts["variational"]),
+    )
+    figure.savefig(args.figure, dpi=100)
     print(f"figure: {args.figure}")
 
 
