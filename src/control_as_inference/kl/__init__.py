@@ -6,17 +6,34 @@ embedding of a standard MDP.
     sol = cai.kl.first_exit(lmdp)                      # sol.log_z, sol.v, sol.log_policy
 """
 
+from .composition import Composite, SoftQComposite, compose, compose_soft_q, mixed_cost
+from .embedding import Embedding, EmbeddingGap, embed_mdp, embedding_gap, value_iteration
 from .first_exit import KLSolution, first_exit
 from .horizon import AverageCostSolution, average_cost, discounted, finite_horizon
 from .model import LMDP, to_tabular
+from .zlearning import Transitions, ZLearning, sample_transitions, z_learning
 
 __all__ = [
     "LMDP",
     "AverageCostSolution",
+    "Composite",
+    "Embedding",
+    "EmbeddingGap",
     "KLSolution",
+    "SoftQComposite",
+    "Transitions",
+    "ZLearning",
     "average_cost",
+    "compose",
+    "compose_soft_q",
     "discounted",
+    "embed_mdp",
+    "embedding_gap",
     "finite_horizon",
     "first_exit",
+    "mixed_cost",
+    "sample_transitions",
     "to_tabular",
+    "value_iteration",
+    "z_learning",
 ]

@@ -61,7 +61,7 @@ class KLSolution(eqx.Module):
         sweeps: () log-space backups done (each one mat-vec plus K exponentials per state).
     """
 
-    log_z: Float[Array, "*H S"]
+    log_z: Float[Array, "*T S"]
     log_policy: Float[Array, "*H S N"]
     converged: Bool[Array, ""]
     iterations: Int[Array, ""]
@@ -70,12 +70,12 @@ class KLSolution(eqx.Module):
     sweeps: Int[Array, ""]
 
     @property
-    def z(self) -> Float[Array, "*H S"]:
+    def z(self) -> Float[Array, "*T S"]:
         """The desirability exp(log_z) (may underflow to 0 where costs are large)."""
         return jnp.exp(self.log_z)
 
     @property
-    def v(self) -> Float[Array, "*H S"]:
+    def v(self) -> Float[Array, "*T S"]:
         """The optimal cost-to-go v = -log z."""
         return -self.log_z
 

@@ -84,8 +84,15 @@ def _finite_horizon(lmdp: LMDP, final_cost, horizon: int) -> KLSolution:
     _, (log_z, log_policy) = jax.lax.scan(step, last, None, length=horizon, reverse=True)
     log_z = jnp.concatenate([log_z, last[None]])
     zero = jnp.asarray(0)
-    return KLSolution(log_z, log_policy, jnp.asarray(True), zero, jnp.zeros((), lmdp.dtype),
-                      zero, jnp.asarray(horizon))
+    return KLSolution(
+        log_z,
+        log_policy,
+        jnp.asarray(True),
+        zero,
+        jnp.zeros((), lmdp.dtype),
+        zero,
+        jnp.asarray(horizon),
+    )
 
 
 def discounted(lmdp: LMDP, discount, tol: float | None = None, max_iterations: int = 10_000):

@@ -7,7 +7,7 @@ p(s'|s) and a state cost q(s); the controller picks any transition law u(s'|s) a
 
 With the desirability z(s) = exp(-v(s)) the Bellman equation is linear,
 
-    z(s) = exp(-q(s)) sum_s' p(s'|s) z(s'),       u*(s'|s) = p(s'|s) z(s') / sum_s'' p(s''|s) z(s''),
+    z(s) = exp(-q(s)) sum_s' p(s'|s) z(s'),    u*(s'|s) = p(s'|s) z(s') / sum_s'' p(s''|s) z(s''),
 
 and the problem is the tabular model of control as inference with "action = next state", action
 prior p, reward -q and temperature 1 (`to_tabular`). Terminal (first-exit) states end the
