@@ -6,7 +6,7 @@
 
 The flat names below (the tabular model, inference and inverse RL) and the families as
 attributes (`cai.tabular`, `cai.envs`, `cai.lqr`, `cai.mppi`, `cai.agents`, `cai.irl`,
-`cai.distributed`, `cai.plotting`) are loaded on first use (PEP 562), so `import
+`cai.kl`, `cai.distributed`, `cai.plotting`) are loaded on first use (PEP 562), so `import
 control_as_inference` does not import JAX until something needs it.
 """
 
@@ -44,7 +44,7 @@ _EXPORTS = {
     "shard_mdp": "distributed",
     "soft_value_iteration": "tabular",
 }
-_SUBPACKAGES = ("agents", "distributed", "envs", "irl", "lqr", "mppi", "plotting", "tabular")
+_SUBPACKAGES = ("agents", "distributed", "envs", "irl", "kl", "lqr", "mppi", "plotting", "tabular")
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
@@ -65,7 +65,7 @@ def __dir__() -> list[str]:
 
 
 if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
-    from . import agents, distributed, envs, irl, lqr, mppi, plotting, tabular
+    from . import agents, distributed, envs, irl, kl, lqr, mppi, plotting, tabular
     from .distributed import shard_mdp
     from .irl import (
         Demonstrations,
