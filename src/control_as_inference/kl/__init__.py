@@ -9,6 +9,7 @@ embedding of a standard MDP.
 from .composition import Composite, SoftQComposite, compose, compose_soft_q, mixed_cost
 from .embedding import Embedding, EmbeddingGap, embed_mdp, embedding_gap, value_iteration
 from .first_exit import KLSolution, first_exit
+from .gridworld import KLGrid, goal_components, grid_lmdp
 from .horizon import AverageCostSolution, average_cost, discounted, finite_horizon
 from .model import LMDP, to_tabular
 from .zlearning import Transitions, ZLearning, sample_transitions, z_learning
@@ -19,6 +20,7 @@ __all__ = [
     "Composite",
     "Embedding",
     "EmbeddingGap",
+    "KLGrid",
     "KLSolution",
     "SoftQComposite",
     "Transitions",
@@ -31,6 +33,8 @@ __all__ = [
     "embedding_gap",
     "finite_horizon",
     "first_exit",
+    "goal_components",
+    "grid_lmdp",
     "mixed_cost",
     "sample_transitions",
     "to_tabular",
