@@ -9,13 +9,14 @@ embedding of a standard MDP.
 from .composition import Composite, SoftQComposite, compose, compose_soft_q, mixed_cost
 from .embedding import Embedding, EmbeddingGap, embed_mdp, embedding_gap, value_iteration
 from .first_exit import KLSolution, first_exit
-from .gridworld import KLGrid, goal_components, grid_lmdp
+from .gridworld import TWO_GOALS, KLGrid, goal_components, grid_lmdp
 from .horizon import AverageCostSolution, average_cost, discounted, finite_horizon
 from .model import LMDP, to_tabular
 from .zlearning import Transitions, ZLearning, sample_transitions, z_learning
 
 __all__ = [
     "LMDP",
+    "TWO_GOALS",
     "AverageCostSolution",
     "Composite",
     "Embedding",

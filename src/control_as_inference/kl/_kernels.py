@@ -27,18 +27,34 @@ from ..tabular import Successors
 
 class Operator(NamedTuple):
     """A non-negative (S, S) operator with the sparsity of p: dense weights (S, S) and index
-    None, or successor weights (S, K) with their (S, K) index."""
+    None, or successor weights (K, S) with their (K, S) index, slot-major: every slot's gather
+    then reads contiguous memory (as fast as a CSR mat-vec at S = 1e6, against 1.4x slower
+    with (S, K) rows; benchmarks/RESULTS.md)."""
 
-    weights: Float[Array, "S N"]
-    index: Int[Array, "S K"] | None
+    weights: Float[Array, "N S"]
+    index: Int[Array, "K S"] | None
+
+
+def _gather_sum(w, index, y):
+    return sum(w[k] * jnp.take(y, index[k], mode="clip") for k in range(index.shape[0]))
+
+
+def _once_cpu(w, index, y):
+    first = y[0]
+    return jax.lax.cond(all_of(first == first), _gather_sum, _gather_sum, w, index, y)
 
 
 def apply(op: Operator, y: Float[Array, " S"]) -> Float[Array, " S"]:
-    """(W y)(s) = sum_s' W[s, s'] y(s'): one mat-vec, or one gather per successor slot."""
+    """(W y)(s) = sum_s' W[s, s'] y(s'): one mat-vec, or one gather per successor slot.
+
+    On CPU the gathers' sum is computed once into its own buffer (a `lax.cond` whose branches
+    are both the sum: XLA cannot fuse across it), as the tabular kernels do: otherwise XLA-CPU
+    fuses it into every consumer inside the Krylov loop and recomputes it there (7x slower per
+    iteration at S = 1e5 when measured). Other backends get the plain sum."""
     if op.index is None:
         return op.weights @ y
     w, index = op
-    return sum(w[:, k] * jnp.take(y, index[:, k], mode="clip") for k in range(index.shape[1]))
+    return jax.lax.platform_dependent(w, index, y, cpu=_once_cpu, default=_gather_sum)
 
 
 def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
@@ -77,8 +93,16 @@ def log_law(passive, log_x: Float[Array, " S"]) -> Float[Array, "S N"]:
 def scaled(passive, row: Float[Array, " S"], col: Float[Array, " S"]) -> Operator:
     """W[s, s'] = p(s'|s) exp(row(s) - col(s')) (0 where p is 0), computed from logs."""
     if isinstance(passive, Successors):
-        index = passive.index
-        logw = safe_log(passive.prob) + row[:, None] - jnp.take(col, index, mode="clip")
+        index = passive.index.T
+        logw = safe_log(passive.prob.T) + row[None, :] - jnp.take(col, index, mode="clip")
         return Operator(jnp.exp(logw), index)
     logw = safe_log(passive) + row[:, None] - col[None, :]
     return Operator(jnp.exp(logw), None)
+
+
+def restrict(op: Operator, keep: Array) -> Operator:
+    """The operator with the rows and columns of states outside `keep` (S,) set to zero."""
+    if op.index is None:
+        return Operator(jnp.where(keep[:, None] & keep[None, :], op.weights, 0), None)
+    mask = keep[None, :] & jnp.take(keep, op.index, mode="clip")
+    return Operator(jnp.where(mask, op.weights, 0), op.index)

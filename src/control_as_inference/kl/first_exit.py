@@ -161,9 +161,10 @@ def scaled_system(lmdp: LMDP, v0):
     interior = ~lmdp.terminal
     op = _kernels.scaled(lmdp.passive, v0 - lmdp.cost, v0)
     b = jnp.where(interior, _kernels.apply(op, lmdp.terminal.astype(v0.dtype)), 0)
+    op = _kernels.restrict(op, interior)  # W_NN: rows and columns of terminal states zeroed
 
     def matvec(y):
-        return y - jnp.where(interior, _kernels.apply(op, jnp.where(interior, y, 0)), 0)
+        return y - _kernels.apply(op, y)
 
     return matvec, b, op
 
@@ -171,7 +172,7 @@ def scaled_system(lmdp: LMDP, v0):
 def _dense_operator(op: _kernels.Operator, num_states: int):
     if op.index is None:
         return op.weights
-    rows = jnp.broadcast_to(jnp.arange(num_states)[:, None], op.index.shape)
+    rows = jnp.broadcast_to(jnp.arange(num_states)[None, :], op.index.shape)
     return jnp.zeros((num_states, num_states), op.weights.dtype).at[rows, op.index].add(op.weights)
 
 
@@ -185,8 +186,7 @@ def _first_exit(lmdp: LMDP, tol, warmup_tol, max_iterations: int, method: str) -
     if method == "iterative":
         y, iterations, residual, matvecs = bicgstab(matvec, b, x0, tol, max_iterations)
     else:
-        interior = (~terminal).astype(v0.dtype)
-        w = _dense_operator(op, lmdp.num_states) * interior[:, None] * interior[None, :]
+        w = _dense_operator(op, lmdp.num_states)
         y = jnp.linalg.solve(jnp.eye(lmdp.num_states, dtype=v0.dtype) - w, b)
         residual = jnp.linalg.norm(b - matvec(y)) / jnp.linalg.norm(b)
         iterations, matvecs = jnp.asarray(0), jnp.asarray(1)

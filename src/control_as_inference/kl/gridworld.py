@@ -22,6 +22,16 @@ from .model import LMDP
 
 MOVES = ((0, 0), (-1, 0), (0, 1), (1, 0), (0, -1))  # stay, up, right, down, left
 
+TWO_GOALS = """
+G.......#......
+........#......
+...###..#..##..
+...#...........
+...#....L....G.
+.......###.....
+"""
+"""The demonstration map of `cai kl` and examples/kl_gridworld.py: two goals, walls, one lava."""
+
 
 class KLGrid(NamedTuple):
     """lmdp: the `LMDP` (successor lists, K = 5); cells: (S, 2) row and column of every state;
