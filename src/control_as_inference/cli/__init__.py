@@ -14,6 +14,7 @@
                 [--checkpoint-every 5000] [--num-envs 1] [--gradient-steps 1] [agent options]
     cai evaluate RUN [--episodes 10] [--plot FILE.png]
     cai resume  RUN [--steps N]
+    cai kl      [MAP] [--cost 1] [--weights 1,1] [--miss-cost 50] [--plot FILE.png]
     cai envs
     cai --version
 
@@ -31,7 +32,7 @@ import os
 import sys
 import warnings
 
-from . import agents, irl, plan, sweep, tabular
+from . import agents, irl, kl, plan, sweep, tabular
 from ._io import UsageError
 
 # The modules of this package import argparse and the standard library only; every command
@@ -40,6 +41,7 @@ from ._io import UsageError
 #     tabular.py  solve, sample, map, compare, envs, and the ENV and inference options
 #     irl.py      irl                      plan.py    plan
 #     sweep.py    sweep                    agents.py  train, evaluate, resume
+#     kl.py       kl
 #     _io.py      UsageError, tables, grids, trajectories, writing files
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_parsers(sub)
     sweep.add_parsers(sub)
     agents.add_parsers(sub)
+    kl.add_parsers(sub)
     tabular.add_envs_parser(sub)
     return parser
 
