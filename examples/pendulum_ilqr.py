@@ -23,7 +23,7 @@ from control_as_inference.lqr import soft_ilqr
 class Args:
     horizon: int = 200
     temperature: float = 0.1
-    max_iterations: int = 1000
+    max_iterations: int = 2000  # it converges after about 1650 (a warning says so if not)
     figure: str | None = "pendulum_ilqr.png"
 
 

@@ -44,7 +44,8 @@ def random_demos(rng, num, horizon, num_states=3, num_actions=2, variable=True):
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_exact_objective_is_the_posterior_log_likelihood_of_prefixes(rng, temperature):
     """Exact, discount 1: l_i + sum_t log T(s_t+1|s_t,a_t) = log p(s_1:T, a_0:T-1 | s_0, e) for
-    prefixes of any length T <= H, by enumerating every trajectory."""
+    prefixes of any length T <= H, by enumerating every trajectory; maxent_log_likelihood is that
+    log-likelihood."""
     horizon = 3
     mdp, transitions, reward, initial, prior = tiny(rng)
     states, actions, log_w = enumerate_posterior(
@@ -60,9 +61,13 @@ def test_exact_objective_is_the_posterior_log_likelihood_of_prefixes(rng, temper
         prefix &= np.all(actions[:, :length] == a, axis=1)
         expected = logsumexp(log_w[prefix]) - logsumexp(log_w[same_start])
         one = cai.as_demonstrations(s[None], a[None])
-        ours = cai.maxent_log_likelihood(reward, mdp, one, horizon, temperature, method="exact")
+        ours = cai.irl.maxent_objective(reward, mdp, one, horizon, temperature, method="exact")
         dynamics = sum(np.log(transitions[s[t], a[t], s[t + 1]]) for t in range(length))
         np.testing.assert_allclose(float(ours) + dynamics, expected, rtol=1e-10)
+        likelihood = cai.maxent_log_likelihood(
+            reward, mdp, one, horizon, temperature, method="exact"
+        )
+        np.testing.assert_allclose(float(likelihood), expected, rtol=1e-10)
 
 
 @pytest.mark.parametrize("horizon", [4, None])
@@ -84,9 +89,7 @@ def test_variational_objective_is_the_policy_log_likelihood_under_deterministic_
     for t in range(t_max):
         states[:, t + 1] = np.argmax(transitions[states[:, t], actions[:, t]], axis=-1)
     demos = cai.as_demonstrations(states, actions, lengths)
-    ours = cai.maxent_log_likelihood(
-        reward, mdp, demos, horizon, temperature=0.5, discount=discount
-    )
+    ours = cai.irl.maxent_objective(reward, mdp, demos, horizon, temperature=0.5, discount=discount)
     if horizon is None:
         log_pi = cai.soft_value_iteration(mdp, 0.5, discount).log_policy
         per_step = np.asarray(log_pi)[states[:, :-1], actions]
@@ -99,6 +102,9 @@ def test_variational_objective_is_the_policy_log_likelihood_under_deterministic_
     undiscounted = cai.policy_log_likelihood(log_pi, demos)
     mask = np.arange(t_max)[None, :] < lengths[:, None]
     np.testing.assert_allclose(undiscounted, np.sum(mask * per_step, axis=1), rtol=1e-12)
+    # and is the log-likelihood (log T = 0 on these deterministic transitions)
+    likelihood = cai.maxent_log_likelihood(reward, mdp, demos, horizon, 0.5, discount)
+    np.testing.assert_allclose(float(likelihood), np.mean(undiscounted), rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------- the gradient
@@ -127,7 +133,7 @@ def test_gradient_is_demonstrated_minus_expected_counts(rng, method, sparse):
 
     def objective(theta):
         r = jnp.einsum("saf,f->sa", features, theta)
-        return cai.maxent_log_likelihood(r, mdp, demos, horizon, temperature, method=method)
+        return cai.irl.maxent_objective(r, mdp, demos, horizon, temperature, method=method)
 
     starts, counts = np.unique(np.asarray(demos.states[:, 0]), return_counts=True)
     m = cai.TabularMDP(mdp.transitions, features @ np.asarray(theta), None, mdp.action_prior)
@@ -150,7 +156,7 @@ def test_gradient_negative_control_wrong_expectation(rng):
     starts, counts = np.unique(np.asarray(demos.states[:, 0]), return_counts=True)
     grads = {
         method: temperature
-        * jax.grad(cai.maxent_log_likelihood)(
+        * jax.grad(cai.irl.maxent_objective)(
             mdp.reward, mdp, demos, horizon, temperature, method=method
         )
         for method in ("exact", "variational")
@@ -202,7 +208,7 @@ def test_infinite_horizon_gradient_is_the_discounted_occupancy_gap(rng):
     expected = demo_counts - d[:, None] * pi
 
     def objective(r):
-        return cai.maxent_log_likelihood(r, mdp, demos, None, temperature, discount)
+        return cai.irl.maxent_objective(r, mdp, demos, None, temperature, discount)
 
     r = jnp.asarray(reward)
     np.testing.assert_allclose(temperature * jax.grad(objective)(r), expected, atol=1e-9)
@@ -301,6 +307,7 @@ def test_neural_reward_matches_the_visitation(rng):
         progress=False,
     )
     assert isinstance(fit.reward_model, eqx.nn.MLP)
+    assert fit.objective[-1] > fit.objective[0]
     assert fit.log_likelihood[-1] > fit.log_likelihood[0]
     tv = 0.5 * np.abs(visitation(fit.solution) - visitation(post)).sum()
     assert tv < 0.05, tv
@@ -312,7 +319,7 @@ def test_occupancy_input_has_the_true_reward_as_its_fixed_point(rng):
     true, features, theta = gridworld_problem(rng)
     post = cai.infer(true, horizon, 1.0, "variational")
     occupancy = np.sum(np.asarray(post.state_action_marginals), axis=0)
-    grad = jax.grad(cai.maxent_log_likelihood)(true.reward, true, occupancy, horizon)
+    grad = jax.grad(cai.irl.maxent_objective)(true.reward, true, occupancy, horizon)
     np.testing.assert_allclose(grad, 0.0, atol=1e-12)
     fit = cai.maxent_irl(true, features, occupancy, horizon=horizon, tol=1e-8, progress=False)
     np.testing.assert_allclose(np.asarray(fit.reward_model.weights), theta, atol=1e-5)
@@ -399,7 +406,9 @@ def test_progress_bar_only_on_a_terminal(rng, capsys):
     (here pytest's, as a script's piped to a file) gets no carriage-return lines."""
     mdp = tiny(rng)[0]
     demos = random_demos(rng, 4, 3)
-    cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3)
+    with pytest.warns(cai.ConvergenceWarning):  # 3 iterations are not enough
+        cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3)
     assert "maxent_irl" not in capsys.readouterr().err
-    cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3, progress=True)
+    with pytest.warns(cai.ConvergenceWarning):
+        cai.maxent_irl(mdp, np.eye(3), demos, horizon=3, max_iterations=3, progress=True)
     assert "maxent_irl" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 from .demonstrations import Demonstrations, as_demonstrations
 from .maxent import IRLResult, maxent_irl
-from .objective import maxent_log_likelihood
+from .objective import maxent_log_likelihood, maxent_objective
 from .statistics import LinearReward, feature_expectations, policy_log_likelihood, reward_table
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "feature_expectations",
     "maxent_irl",
     "maxent_log_likelihood",
+    "maxent_objective",
     "policy_log_likelihood",
     "reward_table",
 ]

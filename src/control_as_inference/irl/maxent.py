@@ -3,13 +3,16 @@ the maths and references) over the parameters of a reward model with an optax op
 
 Each step evaluates l and its gradient with respect to the reward table (alpha times the gap
 between demonstrated and expected occupancies), pulls it back through the reward model, and
-stops when alpha max |gradient| < tol (for a linear reward: the feature-count gap).
+stops when alpha max |gradient| < tol (for a linear reward: the feature-count gap). A fit that
+does not get there warns (`ConvergenceWarning`); one whose objective grows without bound stops
+early and says why (`diagnosis.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -22,7 +25,14 @@ from jaxtyping import Array
 from .._core import check_int, check_positive
 from ..tabular.inference import Posterior, infer
 from ..tabular.mdp import TabularMDP
-from ..tabular.value_iteration import SoftValueSolution, soft_value_iteration
+from ..tabular.value_iteration import ConvergenceWarning, SoftValueSolution, soft_value_iteration
+from .diagnosis import (
+    check_now,
+    default_tolerance,
+    not_converged_message,
+    recession,
+    unbounded_message,
+)
 from .objective import FitSpec, objective, setup
 from .statistics import DemoStatistics, LinearReward, check_features, reward_table
 
@@ -35,28 +45,41 @@ _ADAM = optax.adam(1e-2)
 
 @dataclasses.dataclass(frozen=True)
 class IRLResult:
-    """What `maxent_irl` returns.
+    """What `maxent_irl` returns. The histories hold one entry per iteration, evaluated at the
+    parameters that iteration started from; the last entry is that of the returned reward.
 
     Attributes:
         reward_model: the fitted model (`LinearReward` or the module passed in).
         reward: (S, A) the fitted reward table.
         solution: `Posterior` (finite horizon) or `SoftValueSolution` (infinite) of the fit.
-        log_likelihood: (iterations,) the objective l before each step (without the penalty).
+        objective: (iterations,) the objective l that is maximised (`maxent_objective`, without
+            the penalty); a log-likelihood only up to reward-free terms, and may be positive.
+        log_likelihood: (iterations,) the demonstrations' mean log-likelihood given their start
+            states, log p(s_{1:T_i}, a_{0:T_i-1} | s_0) <= 0 (`maxent_log_likelihood`:
+            sum_t log pi_t(a_t|s_t) + log T(s_{t+1}|s_t,a_t) for "variational"); NaN for an
+            occupancy input.
         feature_gap: (iterations,) max_f |demonstrated - expected feature counts|.
         optimality: (iterations,) alpha max |gradient of the penalised objective| over the
             parameters; for a linear reward without regularisation this is the feature gap.
         converged: whether the optimality fell below tol.
-        iterations: number of optimiser steps taken.
+        iterations: number of iterations (evaluations of l and its gradient).
+        tol: the tolerance used (the default's value when tol=None).
+        unbounded: the objective grows without bound along the fitted reward: no finite reward
+            fits the demonstrations (the `ConvergenceWarning` says why); the fit stopped early,
+            and returns the iterate of highest objective, along which the growth was found.
     """
 
     reward_model: Any
     reward: Array
     solution: Posterior | SoftValueSolution
+    objective: np.ndarray
     log_likelihood: np.ndarray
     feature_gap: np.ndarray
     optimality: np.ndarray
     converged: bool
     iterations: int
+    tol: float
+    unbounded: bool = False
 
 
 class FitState(NamedTuple):
@@ -91,7 +114,7 @@ def maxent_irl(
     optimizer=None,
     regularization=0.0,
     max_iterations: int = 500,
-    tol: float = 1e-6,
+    tol: float | None = None,
     progress: bool | None = None,
 ) -> IRLResult:
     """Fit a reward so that the posterior explains the demonstrations (module docstring).
@@ -116,17 +139,22 @@ def maxent_irl(
             the linear reward (the objective is concave) and Adam(1e-2) for other models.
         regularization: lambda >= 0, maximise l - lambda/2 |params|^2. Needed when the
             demonstrations' counts cannot be matched exactly (e.g. one-hot features and a state
-            that every policy reaches with some probability but no demonstration visits: l then
-            grows without bound as that state's reward goes to -inf).
-        max_iterations: cap on optimiser steps.
+            that every policy reaches with some probability but no demonstration visits, or,
+            for "variational", transitions better than the dynamics allow: l then grows without
+            bound).
+        max_iterations: cap on iterations.
         tol: stop when `optimality` < tol (for a linear reward without regularisation, when
-            max_f |demonstrated - expected feature counts| < tol).
+            max_f |demonstrated - expected feature counts| < tol). Default (None):
+            3 sqrt(eps) (1 + max_f |demonstrated feature counts|), about 1e-6 in float64 and
+            1e-2 in float32 for counts of about 20, where the line search still makes progress.
         progress: show a progress bar (on stderr): True always, False never, None (the
             default) only when stderr is a terminal, so that captured output and log files get
             no carriage-return lines.
 
     Returns:
-        An `IRLResult`.
+        An `IRLResult`. Warns with `cai.ConvergenceWarning` when it did not converge; when the
+        objective grows without bound (no finite reward fits: `IRLResult.unbounded`) it stops
+        early and the warning names what in the demonstrations the model cannot fit.
     """
     mdp, stats, spec = setup(mdp, demonstrations, horizon, temperature, discount, method)
     if spec.horizon is None and stats.end_time.shape[0] == 0:
@@ -136,7 +164,9 @@ def maxent_irl(
         )
     features = check_features(features, mdp)
     max_iterations = check_int("max_iterations", max_iterations, 1)
-    check_positive("tol", tol)
+    if tol is None:
+        tol = default_tolerance(stats, features, mdp.dtype)
+    tol = check_positive("tol", tol)
     if not (isinstance(regularization, numbers.Real) and regularization >= 0):
         raise ValueError(f"regularization must be a number >= 0, got {regularization!r}.")
     if reward_model is None:
@@ -149,32 +179,55 @@ def maxent_irl(
     state = FitState(params, opt_state, jnp.zeros(mdp.num_states, mdp.dtype))
     how = Optimisation(optimizer, static, jnp.asarray(regularization, mdp.dtype))
 
-    lls, gaps, optimality = [], [], []
-    converged = False
+    history: list[Record] = []
+    best = (-np.inf, state)  # the highest objective so far, and the state it was evaluated at
+    converged = unbounded = False
     bar = _progress(max_iterations, progress)
     try:
-        for _ in range(max_iterations):
+        for i in range(max_iterations):
             # optax's L-BFGS relies on implicit int32/int64 promotion; allow it for this call
             with jax.numpy_dtype_promotion("standard"):
-                state, ll, gap, opt = _step(state, mdp, stats, features, spec, how)
-            lls.append(float(ll))
-            gaps.append(float(gap))
-            optimality.append(float(opt))
-            bar.set_postfix(log_likelihood=f"{lls[-1]:.5g}", gap=f"{gaps[-1]:.2e}")
+                next_state, record = _step(state, mdp, stats, features, spec, how)
+            history.append(Record(*(float(x) for x in record)))
+            last = history[-1]
+            bar.set_postfix(objective=f"{last.objective:.5g}", gap=f"{last.feature_gap:.2e}")
             bar.update()
-            if not np.isfinite(lls[-1]):
+            if not np.isfinite(last.objective):
                 raise FloatingPointError(
                     "maxent_irl: the objective became non-finite (the reward diverged); add "
                     "regularization or use a smaller step (optimizer=optax.adam(...))."
                 )
-            if optimality[-1] < tol:
+            if last.optimality < tol:
                 converged = True
                 break
+            if last.objective > best[0]:
+                best = (last.objective, state)
+            # (the best, not the last: a failed line search in float32 can jump far off)
+            if regularization == 0 and check_now(i, max_iterations):
+                reward = reward_table(eqx.combine(best[1].params, static), features)
+                rec = recession(reward, mdp, stats, spec)
+                if rec.unbounded:
+                    unbounded, state = True, best[1]
+                    break
+            if i + 1 == max_iterations:
+                break  # keep the parameters the last record describes
+            state = next_state
     finally:
         bar.close()
 
     model = eqx.combine(state.params, static)
     reward = reward_table(model, features)
+    records = Record(*(np.asarray(x) for x in zip(*history, strict=True)))
+    if unbounded:
+        weights = model.weights if isinstance(model, LinearReward) else None
+        impossible = float(stats.log_dynamics) == -np.inf  # (NaN for an occupancy)
+        message = unbounded_message(rec, spec.method, len(history), weights, impossible)
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    elif not converged:
+        message = not_converged_message(
+            len(history), tol, records.optimality, records.objective, mdp.dtype
+        )
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
     fitted = eqx.tree_at(lambda m: m.reward, mdp, reward)
     if spec.horizon is None:
         solution = soft_value_iteration(fitted, spec.temperature, spec.discount)
@@ -184,12 +237,25 @@ def maxent_irl(
         reward_model=model,
         reward=reward,
         solution=solution,
-        log_likelihood=np.asarray(lls),
-        feature_gap=np.asarray(gaps),
-        optimality=np.asarray(optimality),
+        objective=records.objective,
+        log_likelihood=records.log_likelihood,
+        feature_gap=records.feature_gap,
+        optimality=records.optimality,
         converged=converged,
-        iterations=len(lls),
+        iterations=len(history),
+        tol=tol,
+        unbounded=unbounded,
     )
+
+
+class Record(NamedTuple):
+    """One iteration's numbers at its incoming parameters (see `IRLResult`): objective l,
+    log_likelihood, feature_gap and optimality, each ()."""
+
+    objective: Any
+    log_likelihood: Any
+    feature_gap: Any
+    optimality: Any
 
 
 @jax.jit
@@ -201,8 +267,9 @@ def _step(
     spec: FitSpec,
     how: Optimisation,
 ):
-    """One optimiser step from `state`; returns the next `FitState` and, at the incoming
-    params, l, the feature gap max_f |alpha dl/dr . phi_f| and the optimality alpha max |grad|.
+    """One optimiser step from `state`; returns the next `FitState` and the `Record` of the
+    incoming params: l, the log-likelihood, the feature gap max_f |alpha dl/dr . phi_f| and the
+    optimality alpha max |grad|.
     """
     params, opt_state, v_init = state
     temperature, regularization = spec.temperature, how.regularization
@@ -220,17 +287,19 @@ def _step(
         return -value(table(p))[0] + penalty(p)
 
     reward, table_vjp = jax.vjp(table, params)
-    (ll, v), grad_r = jax.value_and_grad(value, has_aux=True)(reward)
+    (value_l, evaluation), grad_r = jax.value_and_grad(value, has_aux=True)(reward)
     (grad_p,) = table_vjp(-grad_r)
     grad_p = jax.tree_util.tree_map(lambda g, x: g + regularization * x, grad_p, params)
     gap = jnp.max(jnp.abs(temperature * jnp.einsum("sa,saf->f", grad_r, features)))
     leaves = jax.tree_util.tree_leaves(grad_p)
     optimality = temperature * jnp.max(jnp.stack([jnp.max(jnp.abs(g)) for g in leaves]))
     updates, opt_state = how.optimizer.update(
-        grad_p, opt_state, params, value=-ll + penalty(params), grad=grad_p, value_fn=loss
+        grad_p, opt_state, params, value=-value_l + penalty(params), grad=grad_p, value_fn=loss
     )
     params = optax.apply_updates(params, updates)
-    return FitState(params, opt_state, jax.lax.stop_gradient(v)), ll, gap, optimality
+    v = jax.lax.stop_gradient(evaluation.v)
+    record = Record(value_l, evaluation.log_likelihood, gap, optimality)
+    return FitState(params, opt_state, v), record
 
 
 def _progress(total: int, enabled: bool | None):

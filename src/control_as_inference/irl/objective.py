@@ -9,27 +9,49 @@ The objective, averaged over demonstrations i = 1..N with lengths T_i and w_t = 
     l(theta) = 1/N sum_i [ sum_{t < T_i} w_t (log p(a_t|s_t) + r(s_t, a_t) / alpha)
                            + (w_{T_i} V_{T_i}(s_{T_i}) - V_0(s_0)) / alpha ]
 
-with V the soft values of r_theta (finite horizon: the backward pass of `infer`, "variational"
-by default or "exact"; infinite horizon: the fixed point of soft value iteration). Its gradient
-with respect to the reward table is the difference of occupancies,
+with V the soft values of r_theta (finite horizon H: the backward pass of `infer`, "variational"
+by default or "exact"; infinite horizon, H = inf: the fixed point of soft value iteration). Its
+gradient with respect to the reward table is a difference of occupancies,
 
-    alpha dl/dr(s, a) = [demonstrated discounted counts of (s, a)] - [posterior's expected counts
-                        from the demonstrations' start states and up to their lengths],
+    alpha dl/dr(s, a) = c(s, a) - 1/N sum_i ( E[n_{0:H}(s, a) | s_0 = s_0^i]
+                                            - E[n_{T_i:H}(s, a) | s_{T_i} = s_{T_i}^i] ),
+    n_{u:v}(s, a) = sum_{u <= t < v} w_t [s_t = s, a_t = a],
 
-so for a linear reward alpha grad_theta l is the feature-count gap. For "exact" inference (which
-needs discount 1) l is log p(tau | s_0, e) up to reward-free dynamics terms; for "variational" it
-is the maximum causal entropy dual, which equals sum_t w_t log pi_t(a_t|s_t) when the dynamics are
-deterministic (and does in expectation over the demonstrated transitions otherwise). It is
-concave in a linear theta. Variable lengths need no padding semantics: a trajectory that stops
-at T_i contributes V_{T_i} of where it stopped.
+with c the demonstrated discounted counts and E the posterior's expectation: its expected counts
+over the whole horizon from each demonstration's start state, less its expected counts after the
+demonstration's end, restarted at time T_i from the state s_{T_i}^i where the demonstration
+stopped. For full-length demonstrations (T_i = H) the second term vanishes; for shorter ones the
+bracket equals "the expected counts up to T_i" only on average over the posterior's own s_{T_i}.
+For a linear reward alpha grad_theta l is this gap in feature counts.
+
+l is the objective that is maximised; it is a log-likelihood only up to terms that do not depend
+on the reward, and may be positive. Given s_0, the demonstrations' log-likelihood
+log p(s_{1:T_i}, a_{0:T_i-1} | s_0) under the model (`maxent_log_likelihood`, always <= 0) is
+
+    "exact" (discount 1):  l_i + sum_{t < T_i} log T(s_{t+1}|s_t,a_t)  (the posterior's dynamics
+                           p(s'|s,a,e) included)
+    "variational":         sum_{t < T_i} [log pi_t(a_t|s_t) + log T(s_{t+1}|s_t,a_t)]
+
+while for "variational" the objective itself is
+
+    l_i = sum_{t < T_i} w_t log pi_t(a_t|s_t)
+          + sum_{t < T_i} w_{t+1} (V_{t+1}(s_{t+1}) - E_{s' ~ T(.|s_t,a_t)} V_{t+1}(s')) / alpha:
+
+the second sum vanishes under deterministic dynamics, is zero on average when the transitions
+follow T, and grows without bound with the reward's scale when they are systematically better
+than T allows (demonstrations that no policy in the true dynamics produces; `diagnosis.py`
+detects it). l is concave in a linear theta.
 
 The infinite-horizon gradient is implicit (`jax.lax.custom_root`): the adjoint of the soft
 Bellman fixed point is the discounted occupancy, solved by the same kind of iteration.
 
-This module evaluates l; `maxent.py` fits it, `statistics.py` reads the demonstrations.
+This module evaluates l and the log-likelihood; `maxent.py` fits l, `statistics.py` reads the
+demonstrations, `diagnosis.py` explains fits that do not converge.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -46,7 +68,13 @@ from .._core import (
 from ..tabular.inference import Spec, backup, backward
 from ..tabular.mdp import TabularMDP
 from .demonstrations import Demonstrations, as_demonstrations, check_demonstrations
-from .statistics import DemoStatistics, demo_statistics, occupancy_statistics
+from .statistics import (
+    DemoStatistics,
+    demo_log_dynamics,
+    demo_statistics,
+    occupancy_statistics,
+    policy_log_likelihood,
+)
 
 
 class FitSpec(eqx.Module):
@@ -70,7 +98,8 @@ class FitSpec(eqx.Module):
 
 
 def setup(mdp, demonstrations, horizon, temperature, discount, method):
-    """Validate the arguments shared by `maxent_log_likelihood` and `maxent_irl`.
+    """Validate the arguments shared by `maxent_objective`, `maxent_log_likelihood` and
+    `maxent_irl`.
 
     Returns:
         (mdp, with a time-invariant reward; `DemoStatistics`; `FitSpec`).
@@ -103,6 +132,7 @@ def setup(mdp, demonstrations, horizon, temperature, discount, method):
         stats = demo_statistics(
             demonstrations, mdp.num_states, mdp.num_actions, discount, mdp.dtype
         )
+        stats = stats._replace(log_dynamics=demo_log_dynamics(mdp, demonstrations))
     else:
         stats = occupancy_statistics(demonstrations, mdp, horizon)
     tol = jnp.asarray(10 * float(jnp.finfo(mdp.dtype).eps), mdp.dtype)
@@ -144,35 +174,74 @@ def stationary_value(mdp: TabularMDP, spec: FitSpec, v_init):
     return jax.lax.custom_root(residual, v_init, solve, tangent_solve)
 
 
-def value_terms(mdp: TabularMDP, stats: DemoStatistics, spec: FitSpec, v_init):
-    """(sum_i w_{T_i} V_{T_i}(s_{T_i}) - V_0(s_0)) / N and the values (S,) (for warm starts)."""
+class Evaluation(NamedTuple):
+    """What an evaluation of l yields besides l.
+
+    Attributes:
+        v: (S,) V_0 (finite horizon) or the fixed point V (infinite): the next warm start.
+        log_likelihood: () 1/N sum_i log p(s_{1:T_i}, a_{0:T_i-1} | s_0) under the model
+            (module docstring), <= 0; NaN for an occupancy, which has no trajectories.
+    """
+
+    v: Array
+    log_likelihood: Array
+
+
+def solve(mdp: TabularMDP, spec: FitSpec, v_init):
+    """The values and policy of mdp.reward: finite horizon V (H+1, S) and log pi (H, S, A) of the
+    backward pass; infinite horizon the fixed point V (S,), from v_init (S,), and log pi (S, A)."""
     if spec.horizon is None:
         v = stationary_value(mdp, spec, v_init)
-        v_end = v[stats.end_state]
-        v_start = v
+        backup_spec = Spec.of(mdp, spec.temperature, spec.discount, "variational")
+        return v, backup(mdp, backup_spec, v, mdp.reward)[2]
+    terminal = jnp.zeros(mdp.num_states, mdp.dtype)
+    backup_spec = Spec.of(mdp, spec.temperature, spec.discount, spec.method)
+    _, vs, log_policy, _ = backward(mdp, backup_spec, spec.horizon, terminal)
+    return vs, log_policy
+
+
+def end_terms(values, stats: DemoStatistics, spec: FitSpec) -> Float[Array, ""]:
+    """1/N sum_i (w_{T_i} V_{T_i}(s_{T_i}) - V_0(s_0)) for the values of `solve`."""
+    if spec.horizon is None:
+        v_end, v_start = values[stats.end_state], values
     else:
-        terminal = jnp.zeros(mdp.num_states, mdp.dtype)
-        backup_spec = Spec.of(mdp, spec.temperature, spec.discount, spec.method)
-        _, vs, _, _ = backward(mdp, backup_spec, spec.horizon, terminal)
-        v_end = vs[stats.end_time, stats.end_state]
-        v_start = vs[0]
-        v = v_start
-    return jnp.sum(stats.end_weight * v_end) - jnp.sum(stats.start * v_start), v
+        v_end, v_start = values[stats.end_time, stats.end_state], values[0]
+    return jnp.sum(stats.end_weight * v_end) - jnp.sum(stats.start * v_start)
 
 
 def objective(reward, mdp: TabularMDP, stats: DemoStatistics, spec: FitSpec, v_init):
-    """(l, V): the objective l (module docstring) of the reward table (S, A), and the values (S,)
-    of that reward (for warm starts)."""
+    """(l, `Evaluation`): the objective l (module docstring) of the reward table (S, A), and the
+    values and log-likelihood of that reward."""
     mdp = eqx.tree_at(lambda m: m.reward, mdp, reward)
     log_prior = mdp.log_action_prior
     visited = stats.counts > 0  # keep 0 * log 0 out of the sum
     prior_term = jnp.sum(jnp.where(visited, stats.counts * log_prior, 0.0))
     reward_term = jnp.sum(jnp.where(visited, stats.counts * reward, 0.0))
-    values, v = value_terms(mdp, stats, spec, v_init)
-    return prior_term + (reward_term + values) / spec.temperature, v
+    values, log_policy = solve(mdp, spec, v_init)
+    value = prior_term + (reward_term + end_terms(values, stats, spec)) / spec.temperature
+    v = values if spec.horizon is None else values[0]
+    if stats.demonstrations is None:
+        log_likelihood = jnp.asarray(jnp.nan, value.dtype)
+    elif spec.method == "exact":  # l_i + sum_t log T = log p(tau_i | s_0, e)
+        log_likelihood = value + stats.log_dynamics
+    else:
+        log_pi = jnp.mean(policy_log_likelihood(log_policy, stats.demonstrations))
+        log_likelihood = log_pi + stats.log_dynamics
+    return value, Evaluation(v, log_likelihood)
 
 
-def maxent_log_likelihood(
+def _evaluate(reward, mdp, demonstrations, horizon, temperature, discount, method):
+    mdp, stats, spec = setup(mdp, demonstrations, horizon, temperature, discount, method)
+    reward = jnp.asarray(reward, dtype=mdp.dtype)
+    if reward.shape != (mdp.num_states, mdp.num_actions):
+        raise ValueError(
+            f"reward must have shape (S, A) = {(mdp.num_states, mdp.num_actions)}, "
+            f"got {reward.shape}."
+        )
+    return objective(reward, mdp, stats, spec, jnp.zeros(mdp.num_states, mdp.dtype))
+
+
+def maxent_objective(
     reward,
     mdp: TabularMDP,
     demonstrations,
@@ -181,9 +250,12 @@ def maxent_log_likelihood(
     discount=1.0,
     method: str = "variational",
 ) -> Array:
-    """The MaxEnt IRL objective l (module docstring) of a reward table, per demonstration.
+    """The MaxEnt IRL objective l (module docstring) of a reward table: what `maxent_irl`
+    maximises. It may be positive; `maxent_log_likelihood` is the log-likelihood.
 
-    Differentiable in `reward`: alpha * jax.grad gives demonstrated minus expected occupancy.
+    Differentiable in `reward`: alpha * jax.grad is the demonstrated minus the posterior's
+    expected counts, the latter over the whole horizon from each demonstration's start less
+    those after its end from where it stopped (module docstring).
 
     Args:
         reward: (S, A) reward table (replaces mdp.reward).
@@ -195,12 +267,37 @@ def maxent_log_likelihood(
     Returns:
         () the mean of l_i over the demonstrations.
     """
-    mdp, stats, spec = setup(mdp, demonstrations, horizon, temperature, discount, method)
-    reward = jnp.asarray(reward, dtype=mdp.dtype)
-    if reward.shape != (mdp.num_states, mdp.num_actions):
+    return _evaluate(reward, mdp, demonstrations, horizon, temperature, discount, method)[0]
+
+
+def maxent_log_likelihood(
+    reward,
+    mdp: TabularMDP,
+    demonstrations,
+    horizon=None,
+    temperature=1.0,
+    discount=1.0,
+    method: str = "variational",
+) -> Array:
+    """The demonstrations' log-likelihood given their start states under the model with this
+    reward, 1/N sum_i log p(s_{1:T_i}, a_{0:T_i-1} | s_0^i) <= 0 (module docstring):
+
+        "variational": sum_{t < T_i} log pi_t(a_t|s_t) + log T(s_{t+1}|s_t,a_t)  (undiscounted)
+        "exact":       the same with the posterior's dynamics p(s_{t+1}|s_t,a_t,e) for T
+
+    -inf when the dynamics give a demonstrated transition probability 0. Not what `maxent_irl`
+    maximises (that is `maxent_objective`), but equal to it up to sum log T for "exact" and for
+    "variational" under deterministic dynamics with discount 1. Differentiable in `reward`.
+
+    Args:
+        as `maxent_objective`; demonstrations must be trajectories, not an occupancy.
+
+    Returns:
+        () the mean log-likelihood per demonstration.
+    """
+    if not isinstance(demonstrations, (tuple, Demonstrations)):
         raise ValueError(
-            f"reward must have shape (S, A) = {(mdp.num_states, mdp.num_actions)}, "
-            f"got {reward.shape}."
+            "demonstrations: an (S, A) occupancy has no trajectories to take the likelihood "
+            "of; pass (states, actions) or use maxent_objective."
         )
-    v_init = jnp.zeros(mdp.num_states, mdp.dtype)
-    return objective(reward, mdp, stats, spec, v_init)[0]
+    return _evaluate(reward, mdp, demonstrations, horizon, temperature, discount, method)[1][1]

@@ -61,6 +61,11 @@ class DemoStatistics(NamedTuple):
         counts: (S, A) 1/N sum_i sum_{t < T_i} gamma^t [s_t = s, a_t = a].
         start: (S,) 1/N sum_i [s_0 = s].
         end_time: (M,) T_i; end_state: (M,) s_{T_i}; end_weight: (M,) gamma^{T_i} / N.
+        demonstrations: the `Demonstrations` themselves (for the log-likelihood), or None for
+            an occupancy, which has no trajectories.
+        log_dynamics: () 1/N sum_i sum_{t < T_i} log T(s_{t+1}|s_t,a_t), the reward-free part
+            of the demonstrations' log-likelihood (`demo_log_dynamics`, set by `objective.setup`);
+            NaN for an occupancy.
     """
 
     counts: Array
@@ -68,6 +73,8 @@ class DemoStatistics(NamedTuple):
     end_time: Array
     end_state: Array
     end_weight: Array
+    demonstrations: Demonstrations | None = None
+    log_dynamics: Array | None = None
 
 
 def demo_statistics(demos: Demonstrations, num_states, num_actions, discount, dtype):
@@ -83,7 +90,22 @@ def demo_statistics(demos: Demonstrations, num_states, num_actions, discount, dt
     start = jnp.zeros(num_states, dtype).at[demos.states[:, 0]].add(1.0 / demos.num)
     end_state = jnp.take_along_axis(demos.states, demos.lengths[:, None], axis=1)[:, 0]
     end_weight = discount ** demos.lengths.astype(dtype) / demos.num
-    return DemoStatistics(counts, start, demos.lengths, end_state, end_weight)
+    return DemoStatistics(counts, start, demos.lengths, end_state, end_weight, demos)
+
+
+def demo_log_dynamics(mdp: TabularMDP, demos: Demonstrations) -> Float[Array, ""]:
+    """1/N sum_i sum_{t < T_i} log T(s_{t+1} | s_t, a_t) under mdp's dynamics (dense or sparse);
+    -inf when a demonstrated transition has probability 0."""
+    s, a, s_next = demos.states[:, :-1], demos.actions, demos.states[:, 1:]
+    if mdp.is_sparse:
+        index, prob = mdp.transitions
+        hit = index[s, a] == s_next[..., None]  # (N, T, K)
+        p = jnp.sum(jnp.where(hit, prob[s, a], 0.0), axis=-1)
+    else:
+        p = mdp.transitions[s, a, s_next]
+    valid = demos.mask() > 0
+    log_p = jnp.log(jnp.where(valid, p, 1.0))
+    return jnp.sum(jnp.where(valid, log_p, 0.0)) / demos.num
 
 
 def occupancy_statistics(occupancy, mdp: TabularMDP, horizon):
@@ -100,7 +122,9 @@ def occupancy_statistics(occupancy, mdp: TabularMDP, horizon):
     ):
         raise ValueError("demonstrations given as an occupancy must be finite and >= 0.")
     empty = jnp.zeros((0,), dtype=int)
-    return DemoStatistics(occupancy, mdp.initial, empty, empty, jnp.zeros((0,), mdp.dtype))
+    nan = jnp.asarray(jnp.nan, mdp.dtype)
+    no_end = jnp.zeros((0,), mdp.dtype)
+    return DemoStatistics(occupancy, mdp.initial, empty, empty, no_end, None, nan)
 
 
 # ----------------------------------------------------------------------------- expectations

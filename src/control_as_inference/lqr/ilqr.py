@@ -18,14 +18,16 @@ would need its line search to maximise the optimistic objective instead; it is n
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from .._core import check_int, check_temperature
+from ..tabular import ConvergenceWarning
 from .model import BackupSpec, CostToGo, StepMatrices
 from .riccati import backward_pass
 
@@ -35,13 +37,18 @@ class SoftILQRResult(eqx.Module):
 
     The policy at step t: u ~ N(actions[t] + K[t] (x - states[t]), Sigma[t]).
 
+    Every field is an array leaf, so results of the same problem size (H, n, m and
+    max_iterations) share one tree structure and shapes: `jax.tree.map` combines them and
+    `jnp.stack` stacks them.
+
     Attributes:
         states: (H+1, n) and actions: (H, m), the nominal (mean) trajectory.
         K: (H, m, n); Sigma: (H, m, m).
         total_reward: () the nominal trajectory's return.
-        history: (iterations + 1,) the return after each iteration (the first: the initial guess).
-        iterations: number of iterations done; converged: whether the last improvement was
-            below tol; seconds: wall time.
+        history: (max_iterations + 1,) the return after each iteration (the first: the initial
+            guess); entries after `iterations` repeat the final return.
+        iterations: () number of iterations done; converged: () whether the last improvement
+            was below tol (or no step improves: a local optimum); seconds: () wall time.
     """
 
     states: Float[Array, "H1 n"]
@@ -50,9 +57,9 @@ class SoftILQRResult(eqx.Module):
     Sigma: Float[Array, "H m m"]
     total_reward: Float[Array, ""]
     history: Float[Array, " I"]
-    iterations: int = eqx.field(static=True)
-    converged: bool = eqx.field(static=True)
-    seconds: float = eqx.field(static=True)
+    iterations: Int[Array, ""]
+    converged: Bool[Array, ""]
+    seconds: Float[Array, ""]
 
     def mean_action(self, t: int, x):
         """The policy's mean at step t in state x."""
@@ -177,9 +184,11 @@ def soft_ilqr(
         regularization: initial Levenberg-Marquardt term on the action cost.
 
     Returns:
-        A `SoftILQRResult`.
+        A `SoftILQRResult`. When max_iterations run out before the improvement falls below tol a
+        `cai.ConvergenceWarning` says by how much the return still rose.
     """
     horizon = check_int("horizon", horizon, 1)
+    max_iterations = check_int("max_iterations", max_iterations, 1)
     x0 = jnp.asarray(x0)
     if x0.ndim != 1:
         raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
@@ -236,14 +245,26 @@ def soft_ilqr(
                 break
     # the policy around the final nominal trajectory
     (_, _, _), K, Sigma = _iteration(problem, states, actions, jnp.asarray(reg, dtype))
+    seconds = time.perf_counter() - start
+    if not converged:
+        recent = min(10, iterations)
+        rise = (history[-1] - history[-1 - recent]) / recent
+        warnings.warn(
+            f"soft_ilqr did not converge in {iterations} iterations: the return still rose by "
+            f"{rise:.3g} per iteration over the last {recent} (relative "
+            f"{rise / (1 + abs(history[-1])):.3g}; tol = {tol:g}); raise max_iterations.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    history += [history[-1]] * (max_iterations + 1 - len(history))
     return SoftILQRResult(
         states=states,
         actions=actions,
         K=K,
         Sigma=Sigma,
         total_reward=jnp.asarray(total),
-        history=jnp.asarray(history),
-        iterations=iterations,
-        converged=converged,
-        seconds=time.perf_counter() - start,
+        history=jnp.asarray(history, dtype),
+        iterations=jnp.asarray(iterations),
+        converged=jnp.asarray(converged),
+        seconds=jnp.asarray(seconds, dtype),
     )

@@ -249,6 +249,7 @@ class StationarySoftLQR(eqx.Module):
     Attributes:
         P: (n, n); p: (n,); K: (m, n); k: (m,); Sigma: (m, m).
         converged: () whether the Riccati iteration met its tolerance; iterations: ().
+        residual: () the last change of (P, p) relative to 1 + max|P| + max|p|.
     """
 
     P: Float[Array, "n n"]
@@ -258,3 +259,4 @@ class StationarySoftLQR(eqx.Module):
     Sigma: Float[Array, "m m"]
     converged: Array
     iterations: Array
+    residual: Array

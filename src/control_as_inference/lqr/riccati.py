@@ -148,7 +148,8 @@ def stationary_iteration(
     until the change relative to 1 + max|P| + max|p| is at most tol (`lax.while_loop`).
 
     Returns:
-        `StationarySoftLQR` (converged: the tolerance was met and every exact step was valid).
+        (`StationarySoftLQR`, valid): converged says the tolerance was met; valid () is False when
+        an exact step broke down (I + W P / alpha not positive definite), which stops the loop.
     """
     zero = jnp.zeros((), start.P.dtype)
 
@@ -171,4 +172,5 @@ def stationary_iteration(
     init = (P, p, jnp.asarray(1), jnp.asarray(jnp.inf, P.dtype), jnp.asarray(True))
     P, p, iterations, change, ok = jax.lax.while_loop(not_done, body, init)
     (_, (K, k, Sigma)), _ = backup(P, p)
-    return StationarySoftLQR(P, p, K, k, Sigma, (change <= tol) & ok, iterations)
+    converged = (change <= tol) & ok
+    return StationarySoftLQR(P, p, K, k, Sigma, converged, iterations, change), ok

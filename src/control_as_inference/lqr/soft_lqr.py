@@ -34,9 +34,12 @@ posterior marginals and samples in `marginals.py`.
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 
 from .._core import check_discount, check_int, check_method, check_temperature, is_concrete
+from ..tabular import ConvergenceWarning  # one policy with the tabular code: warn
 from .model import (
     BackupSpec,
     CostToGo,
@@ -124,8 +127,14 @@ def soft_lqr_infinite(
     It converges for discount < 1, or for a stabilisable and detectable system with discount 1;
     its variational mean gain is the gain of the discrete algebraic Riccati equation.
 
+    Returns:
+        A `StationarySoftLQR`. When the iteration has not converged in max_iterations a
+        `cai.ConvergenceWarning` is issued (as `soft_value_iteration` does; outside of jax
+        transformations) and `converged` is False.
+
     Raises:
-        ValueError: as `soft_lqr`, and when the iteration does not converge.
+        ValueError: as `soft_lqr`, including when an exact step breaks down (the optimistic value
+            is unbounded).
     """
     if system.A.ndim == 3 or system.B.ndim == 3 or system.W.ndim == 3 or reward.Q.ndim == 3:
         raise ValueError("soft_lqr_infinite needs a time-invariant system and reward.")
@@ -137,11 +146,20 @@ def soft_lqr_infinite(
     )
     start = CostToGo(first.P[0], first.p[0], first.c[0])
     step = StepMatrices.of(system, reward)
-    sol = stationary_iteration(step, spec, start, tol, max_iterations)
-    if is_concrete(sol.converged) and not bool(sol.converged):
+    sol, valid = stationary_iteration(step, spec, start, tol, max_iterations)
+    if is_concrete(valid) and not bool(valid):
         raise ValueError(
-            f"soft_lqr_infinite did not converge in {max_iterations} iterations: the system may "
-            "not be stabilisable, or the exact (optimistic) value is unbounded; lower the "
-            "discount or check (A, B)."
+            "exact soft LQR broke down: I + W P / temperature stopped being positive definite "
+            f"after {int(sol.iterations)} iterations, so the optimistic value is unbounded; raise "
+            "the temperature or use method='variational'."
+        )
+    if is_concrete(sol.converged) and not bool(sol.converged):
+        warnings.warn(
+            f"soft_lqr_infinite did not converge in {int(sol.iterations)} iterations (relative "
+            f"change {float(sol.residual):.3g} > tol = {tol:g}). With discount = 1 the values "
+            "diverge unless (A, B) is stabilisable and the reward detectable; lower the discount, "
+            "check (A, B) or raise max_iterations.",
+            ConvergenceWarning,
+            stacklevel=2,
         )
     return sol
