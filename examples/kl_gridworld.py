@@ -19,14 +19,7 @@ import numpy as np
 
 from control_as_inference import kl
 
-MAP = """
-G.......#......
-........#......
-...###..#..##..
-...#...........
-...#....L....G.
-.......###.....
-"""
+MAP = kl.TWO_GOALS
 
 
 @dataclasses.dataclass(frozen=True)

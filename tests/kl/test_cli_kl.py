@@ -7,6 +7,7 @@ import pytest
 from control_as_inference.cli import main
 
 
+@pytest.mark.slow  # about 4 s: solves and a figure
 def test_cai_kl_composes_the_goals_and_draws_them(tmp_path, capsys):
     grid = tmp_path / "map.txt"
     grid.write_text("G...\n.#..\n...G\n")

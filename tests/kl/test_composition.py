@@ -12,9 +12,9 @@ from . import oracles
 
 
 def two_goal_problems(rng, sparse=False):
-    passive, cost, terminal = oracles.random_lmdp(rng, 9, num_terminal=3, sparse_k=4)
+    passive, cost, terminal = oracles.random_lmdp(rng, 8, num_terminal=3, sparse_k=4)
     goals = np.flatnonzero(terminal)
-    finals = np.full((2, 9), 4.0)
+    finals = np.full((2, 8), 4.0)
     finals[0, goals[0]], finals[1, goals[1]] = 0.0, 0.5  # each task prefers one goal
     finals[:, goals[2]] = [3.0, 6.0]
     if sparse:

@@ -13,7 +13,7 @@ from . import oracles
 
 @pytest.fixture
 def problem(rng):
-    passive, cost, terminal = oracles.random_lmdp(rng, 10, sparse_k=4)
+    passive, cost, terminal = oracles.random_lmdp(rng, 8, sparse_k=4)
     lmdp = kl.LMDP(passive, cost, terminal)
     return lmdp, kl.first_exit(lmdp)
 

@@ -57,14 +57,23 @@ def apply(op: Operator, y: Float[Array, " S"]) -> Float[Array, " S"]:
     return jax.lax.platform_dependent(w, index, y, cpu=_once_cpu, default=_gather_sum)
 
 
+def _row_logsumexp(terms):
+    """log sum_k exp(terms[s, k]) per row, shifted by the row's maximum (exact, no underflow);
+    -inf for a row of -infs."""
+    top = jnp.max(terms, axis=1)
+    top = jnp.where(jnp.isfinite(top), top, 0)
+    total = jnp.sum(jnp.exp(terms - top[:, None]), axis=1)
+    return jnp.where(total > 0, top + log(jnp.where(total > 0, total, 1)), -jnp.inf)
+
+
+def _successor_terms(passive: Successors, log_x):
+    return safe_log(passive.prob) + jnp.take(log_x, passive.index, mode="clip")
+
+
 def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
     """log sum_s' p(s'|s) exp(log_x(s')), shape (S,); -inf where every successor has -inf."""
     if isinstance(passive, Successors):
-        terms = safe_log(passive.prob) + jnp.take(log_x, passive.index, mode="clip")
-        top = jnp.max(terms, axis=1)
-        top = jnp.where(jnp.isfinite(top), top, 0)
-        total = jnp.sum(jnp.exp(terms - top[:, None]), axis=1)
-        return jnp.where(total > 0, top + log(jnp.where(total > 0, total, 1)), -jnp.inf)
+        return _row_logsumexp(_successor_terms(passive, log_x))
     top = jnp.max(log_x)
     top = jnp.where(jnp.isfinite(top), top, 0)
     y = passive @ jnp.exp(log_x - top)
@@ -82,11 +91,12 @@ def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
 def log_law(passive, log_x: Float[Array, " S"]) -> Float[Array, "S N"]:
     """log u(s'|s) = log p(s'|s) + log_x(s') - log sum_s'' p(s''|s) exp(log_x(s'')), in p's layout
     ((S, S) or (S, K) over successor slots); -inf where p is zero."""
-    norm = log_expect(passive, log_x)[:, None]
     if isinstance(passive, Successors):
-        terms = safe_log(passive.prob) + jnp.take(log_x, passive.index, mode="clip")
+        terms = _successor_terms(passive, log_x)
+        norm = _row_logsumexp(terms)[:, None]  # the terms once: gathers and logs not redone
     else:
         terms = safe_log(passive) + log_x[None, :]
+        norm = log_expect(passive, log_x)[:, None]
     return jnp.where(terms > -jnp.inf, terms - norm, -jnp.inf)
 
 
