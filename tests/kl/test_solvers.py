@@ -110,6 +110,11 @@ def test_extreme_costs_stay_finite_and_right(rng, dtype, scale, layouts, methods
         assert np.all(np.isfinite(fh.v)) and not np.isnan(np.asarray(fh.log_policy)).any()
         dc = kl.discounted(lmdp, 0.9)
         assert np.all(np.isfinite(dc.v)) and not np.isnan(np.asarray(dc.log_policy)).any()
+        # average cost needs an irreducible chain: mix in a ring 0 -> 1 -> ... -> 0
+        ring = 0.7 * passive + 0.3 * np.roll(np.eye(len(cost)), 1, axis=1)
+        ac = kl.average_cost(build(ring, cost, None, sparse, dtype))
+        assert bool(ac.converged) and np.isfinite(float(ac.average_cost))
+        assert np.all(np.isfinite(ac.v)) and not np.isnan(np.asarray(ac.log_policy)).any()
 
 
 @pytest.mark.parametrize("sparse", [pytest.param(False, marks=pytest.mark.slow), True])
@@ -176,3 +181,13 @@ def test_float32_matches_float64(rng):
     sol = kl.first_exit(build(passive, cost, terminal, True, np.float32))
     assert sol.log_z.dtype == jnp.float32 and bool(sol.converged)
     np.testing.assert_allclose(sol.v, v64, rtol=1e-5)
+
+
+def test_negative_costs_without_a_solution_warn_and_say_not_converged(rng):
+    import control_as_inference as cai
+
+    passive, _, terminal = oracles.random_lmdp(rng, 8, sparse_k=4)
+    lmdp = kl.LMDP(passive, np.where(terminal, 0.0, -2.0), terminal)  # rho(G P_NN) > 1
+    with pytest.warns(cai.ConvergenceWarning, match="first_exit did not converge"):
+        sol = kl.first_exit(lmdp, max_iterations=50)
+    assert not bool(sol.converged)
