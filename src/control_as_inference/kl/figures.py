@@ -1,4 +1,5 @@
-"""Figures of KL-control gridworlds (matplotlib, headless; imported only when drawing).
+"""Figures of KL-control gridworlds (matplotlib, object-oriented as in `plotting`: no pyplot
+state, no backend change, works headless; matplotlib is imported only when drawing).
 
 plot_grid_solution(grid, v, log_policy, ax, title)   v as colours, the optimal flow as arrows
 plot_composition(grid, parts, composite, labels)     one panel per goal and the composite
@@ -28,14 +29,13 @@ def plot_grid_solution(grid: KLGrid, v, log_policy, ax, title: str = "") -> None
 
 
 def plot_composition(grid: KLGrid, parts, composite, labels):
-    """A figure with one panel per component solution and one for the composite; returns it."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """A `matplotlib.figure.Figure` with one panel per component solution and one for the
+    composite (save it with `fig.savefig("file.png")`)."""
+    from matplotlib.figure import Figure
 
     panels = [*parts, composite]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, sol, label in zip(axes[0], panels, labels, strict=True):
         plot_grid_solution(grid, np.asarray(sol.v), sol.log_policy, ax, label)
     fig.tight_layout()
