@@ -248,7 +248,7 @@ def test_envs_lists_everything():
 
 COMMANDS = (
     "solve", "sample", "map", "compare", "irl", "plan", "sweep", "train", "evaluate", "resume",
-    "envs",
+    "envs", "kl",
 )  # fmt: skip
 
 

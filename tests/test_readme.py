@@ -33,6 +33,7 @@ SLOW = {
     "run_sweep(": "starts a local Ray instance: about 15-20 s",
     'resume("runs/sac"': "four short gymnasium training runs: about 30 s",
     "make_pendulum_train(": "the jitted training of two seeds: about 20 s",
+    "linear_gaussian_env()": "30,000 jitted SAC steps on the double integrator: about 20-40 s",
 }
 
 

@@ -286,11 +286,11 @@ def evaluate(args) -> None:
         history = read_log(args.run)
         if not history:
             raise UsageError(f"{args.run}/log.csv has no finished episodes to plot")
-        agent = AGENTS.get(run["agent"], run["agent"])
+        name = getattr(config, "algorithm", "sac")  # dsac or sql, not the registry's "discrete"
         fig = plot_learning_curve(
             history,
-            f"{agent} on {run['env_id']}: {args.run}",
-            agent=run["agent"],
+            f"{AGENTS.get(name, name)} on {run['env_id']}: {args.run}",
+            agent=name,
             learning_starts=run["config"].get("learning_starts"),
             evaluation=(int(state.step), returns),
         )
