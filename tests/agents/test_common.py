@@ -50,6 +50,7 @@ SAC_DEFAULTS = dict(
     target_entropy=None,
     gradient_steps=1,
     temperature_loss_form="eq18",
+    networks="mlp",
 )
 DISCRETE_DEFAULTS = dict(
     algorithm="dsac",
