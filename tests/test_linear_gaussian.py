@@ -15,7 +15,6 @@ from control_as_inference.envs.linear_gaussian import (
     default_problem,
     linear_gaussian_reset,
     linear_gaussian_step,
-    quadratic_reward,
     register,
 )
 from control_as_inference.lqr import LinearGaussianSystem, QuadraticReward
@@ -88,10 +87,10 @@ def test_the_jax_env_matches_the_equations_and_truncates():
         obs = next_obs
 
 
-def test_quadratic_reward_matches_the_lqr_convention():
+def test_the_reward_is_the_lqr_convention():
     _, reward = _model()
     x, u = RNG.normal(size=3), RNG.normal(size=2)
-    np.testing.assert_allclose(float(quadratic_reward(reward, x, u)), _reward(x, u), rtol=1e-12)
+    np.testing.assert_allclose(float(reward(x, u)), _reward(x, u), rtol=1e-12)
 
 
 def test_registered_with_gymnasium_and_usable_by_the_training_loop(tmp_path):

@@ -5,7 +5,8 @@ module imports another subpackage's underscore names (tests/test_structure.py en
 
     checks.py    is_concrete, float_dtype, check_int, check_positive, check_scalar,
                  check_temperature, check_discount, check_method, METHODS
-    numerics.py  log (backend-chosen float64 kernel), safe_log, soft_maximum, all_of
+    numerics.py  log (backend-chosen float64 kernel), safe_log, soft_maximum, all_of, once
+                 (a sum evaluated once, backend-chosen), log_threshold, trustworthy
 """
 
 from .checks import (
@@ -19,7 +20,7 @@ from .checks import (
     float_dtype,
     is_concrete,
 )
-from .numerics import all_of, log, safe_log, soft_maximum
+from .numerics import all_of, log, log_threshold, once, safe_log, soft_maximum, trustworthy
 
 __all__ = [
     "METHODS",
@@ -33,6 +34,9 @@ __all__ = [
     "float_dtype",
     "is_concrete",
     "log",
+    "log_threshold",
+    "once",
     "safe_log",
     "soft_maximum",
+    "trustworthy",
 ]

@@ -6,12 +6,16 @@ each beside a plain reference version that the tests compare it with:
 
     log        float64 on CPU: `log_float64` (vectorisable arithmetic); elsewhere and in float32:
                `jnp.log` (the reference)
+    once       on CPU: fn(*args) into its own buffer behind a `lax.cond` (XLA-CPU would fuse a
+               gather sum into every consumer and recompute it there); elsewhere fn(*args)
 
 Why and how fast: benchmarks/RESULTS.md (run D: XLA-CPU evaluated float64 `log` one element at
 a time on the Intel Xeon of that run; the polynomial is vectorised and fused).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -104,3 +108,34 @@ def soft_maximum(
     logits = (score - top) / temperature  # <= 0, and 0 at the best action
     lse = log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
     return (top + temperature * lse)[:, 0], logits - lse
+
+
+def log_threshold(dtype) -> float:
+    """sqrt(smallest normal) of dtype: below it a shifted sum may have lost precision to
+    underflow, and a log-space kernel switches to its exact (log-sum-exp) branch."""
+    return float(jnp.finfo(dtype).tiny) ** 0.5
+
+
+def trustworthy(y: Array) -> Array:
+    """Whether every entry of a non-negative shifted sum is large enough to take its log (a
+    batch-wide `all_of`, ready for a `lax.cond` predicate)."""
+    return all_of(y >= log_threshold(y.dtype))
+
+
+def once(fn, *args):
+    """fn(*args) evaluated into its own buffer, once (on CPU; elsewhere plain fn(*args)).
+
+    On CPU: a `lax.cond` whose branches are both fn. XLA cannot fuse across it, so a gathers'
+    weighted sum is one loop written once instead of being recomputed inside every consumer
+    (measured in benchmarks/RESULTS.md, successor lists and KL control). The predicate is any
+    runtime value (a constant would be folded away); its value does not matter.
+    (`optimization_barrier` would say this directly, but XLA's CPU pipeline removes it before
+    fusion.) Other backends fuse and schedule differently and get the plain call fn(*args); the
+    tests compare the two.
+    """
+    return jax.lax.platform_dependent(*args, cpu=functools.partial(_once_cpu, fn), default=fn)
+
+
+def _once_cpu(fn, *args):
+    first = args[-1].ravel()[0]
+    return jax.lax.cond(all_of(first == first), fn, fn, *args)

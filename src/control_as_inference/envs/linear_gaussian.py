@@ -44,17 +44,6 @@ def default_problem() -> tuple[LinearGaussianSystem, QuadraticReward]:
     return system, QuadraticReward(np.eye(2, dtype=f32), np.eye(1, dtype=f32))
 
 
-def quadratic_reward(reward: QuadraticReward, x, u):
-    """r(x, u) = -(1/2 x'Qx + 1/2 u'Ru + x'Nu + q_x'x + q_u'u), one state (n,), action (m,)."""
-    return -(
-        0.5 * x @ reward.Q @ x
-        + 0.5 * u @ reward.R @ u
-        + x @ reward.N @ u
-        + reward.q_x @ x
-        + reward.q_u @ u
-    )
-
-
 def _root(cov):
     """M with M M' = cov, by eigh rather than cholesky: cov may be singular (a known start, or
     noise on some coordinates only)."""
@@ -71,7 +60,7 @@ def linear_gaussian_reset(system: LinearGaussianSystem, key):
 def linear_gaussian_step(system: LinearGaussianSystem, reward: QuadraticReward, key, x, u):
     """(x' = A x + B u + w with w ~ N(0, W), r(x, u)) for one state (n,) and action (m,)."""
     w = _root(system.W) @ jax.random.normal(key, x.shape, x.dtype)
-    return system.A @ x + system.B @ u + w, quadratic_reward(reward, x, u)
+    return system.A @ x + system.B @ u + w, reward(x, u)
 
 
 def _check_time_invariant(system: LinearGaussianSystem, reward: QuadraticReward) -> None:
@@ -112,10 +101,9 @@ class LinearGaussianEnv(gym.Env):
         self._rng = np.random.default_rng()
         self._x = np.zeros(n)
         self._t = 0
-
-    def _matrices(self):
-        s, r = self.system, self.reward
-        return tuple(
+        # float64 numpy copies, made once: a step is plain numpy (no JAX dispatch per step)
+        s, r = system, reward
+        self._matrices = tuple(
             np.asarray(x, np.float64) for x in (s.A, s.B, s.W, r.Q, r.R, r.N, r.q_x, r.q_u)
         )
 
@@ -129,8 +117,9 @@ class LinearGaussianEnv(gym.Env):
         return self._x.astype(np.float32), {}
 
     def step(self, action):
-        a, b, w, q, r, n_, q_x, q_u = self._matrices()
+        a, b, w, q, r, n_, q_x, q_u = self._matrices
         x, u = self._x, np.asarray(action, np.float64).reshape(b.shape[1])
+        # QuadraticReward.__call__ in float64 numpy
         reward = -(0.5 * x @ q @ x + 0.5 * u @ r @ u + x @ n_ @ u + q_x @ x + q_u @ u)
         noise = self._rng.multivariate_normal(np.zeros(len(x)), w, method="eigh")
         self._x = a @ x + b @ u + noise

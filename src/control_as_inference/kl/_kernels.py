@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .._core import all_of, log, safe_log
+from .._core import log, once, safe_log, trustworthy
 from ..tabular import Successors
 
 
@@ -39,22 +39,16 @@ def _gather_sum(w, index, y):
     return sum(w[k] * jnp.take(y, index[k], mode="clip") for k in range(index.shape[0]))
 
 
-def _once_cpu(w, index, y):
-    first = y[0]
-    return jax.lax.cond(all_of(first == first), _gather_sum, _gather_sum, w, index, y)
-
-
 def apply(op: Operator, y: Float[Array, " S"]) -> Float[Array, " S"]:
     """(W y)(s) = sum_s' W[s, s'] y(s'): one mat-vec, or one gather per successor slot.
 
-    On CPU the gathers' sum is computed once into its own buffer (a `lax.cond` whose branches
-    are both the sum: XLA cannot fuse across it), as the tabular kernels do: otherwise XLA-CPU
-    fuses it into every consumer inside the Krylov loop and recomputes it there (7x slower per
-    iteration at S = 1e5 when measured). Other backends get the plain sum."""
+    On CPU the gathers' sum is computed once into its own buffer (`_core.once`): otherwise
+    XLA-CPU fuses it into every consumer inside the Krylov loop and recomputes it there (7x
+    slower per iteration at S = 1e5 when measured). Other backends get the plain sum."""
     if op.index is None:
         return op.weights @ y
     w, index = op
-    return jax.lax.platform_dependent(w, index, y, cpu=_once_cpu, default=_gather_sum)
+    return once(_gather_sum, w, index, y)
 
 
 def _row_logsumexp(terms):
@@ -77,7 +71,6 @@ def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
     top = jnp.max(log_x)
     top = jnp.where(jnp.isfinite(top), top, 0)
     y = passive @ jnp.exp(log_x - top)
-    threshold = float(jnp.finfo(y.dtype).tiny) ** 0.5
 
     def fast(log_x):
         return jnp.where(y > 0, top + log(jnp.where(y > 0, y, 1)), -jnp.inf)
@@ -85,7 +78,7 @@ def log_expect(passive, log_x: Float[Array, " S"]) -> Float[Array, " S"]:
     def exact(log_x):
         return jax.nn.logsumexp(safe_log(passive) + log_x[None, :], axis=1)
 
-    return jax.lax.cond(all_of(y >= threshold), fast, exact, log_x)
+    return jax.lax.cond(trustworthy(y), fast, exact, log_x)
 
 
 def log_law(passive, log_x: Float[Array, " S"]) -> Float[Array, "S N"]:

@@ -31,35 +31,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._core import all_of, log, safe_log
+from .._core import all_of, log, log_threshold, safe_log
+from .._core import once as _once  # a module name: benchmarks/kernels.py patches it
 from .mdp import Successors
-
-
-def _threshold(dtype) -> float:
-    return float(jnp.finfo(dtype).tiny) ** 0.5
-
-
-def trustworthy(y: Array) -> Array:
-    """Whether every entry of a non-negative shifted sum is large enough to take its log."""
-    return all_of(y >= _threshold(y.dtype))
-
-
-def _once(fn, *args):
-    """fn(*args) evaluated into its own buffer, once (on CPU; elsewhere plain fn(*args)).
-
-    On CPU: a `lax.cond` whose branches are both fn. XLA cannot fuse across it, so the gathers'
-    weighted sum is one loop written once instead of being recomputed inside every consumer
-    (measured in benchmarks/RESULTS.md, successor lists). The predicate is any runtime value (a
-    constant would be folded away); its value does not matter. (`optimization_barrier` would say
-    this directly, but XLA's CPU pipeline removes it before fusion.) Other backends fuse and
-    schedule differently and get the plain call fn(*args); the tests compare the two.
-    """
-    return jax.lax.platform_dependent(*args, cpu=functools.partial(_once_cpu, fn), default=fn)
-
-
-def _once_cpu(fn, *args):
-    first = args[-1].ravel()[0]
-    return jax.lax.cond(all_of(first == first), fn, fn, *args)
 
 
 def _gather_sum(index, prob, x: Float[Array, " S"]) -> Float[Array, "S A"]:
@@ -125,7 +99,7 @@ def log_push(transitions, log_w: Float[Array, "S A"]) -> Float[Array, " S"]:
     top = jnp.max(log_w)
     top = jnp.where(jnp.isfinite(top), top, 0)
     y = push(transitions, jnp.exp(log_w - top))
-    large = y >= _threshold(y.dtype)
+    large = y >= log_threshold(y.dtype)
 
     def fast(log_w):
         del log_w

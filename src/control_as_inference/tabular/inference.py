@@ -34,6 +34,7 @@ from .._core import (
     log,
     safe_log,
     soft_maximum,
+    trustworthy,
 )
 from . import _kernels
 from .mdp import TabularMDP
@@ -293,7 +294,7 @@ def continuation(transitions, log_x, log_stop, discount):
         log_e = _kernels.log_expect_exact(transitions, log_x)
         return jnp.logaddexp(jnp.log(discount) + log_e, jnp.log1p(-discount) + log_stop)
 
-    return jax.lax.cond(_kernels.trustworthy(z), fast, exact, log_x)
+    return jax.lax.cond(trustworthy(z), fast, exact, log_x)
 
 
 def propagate(mdp: TabularMDP, spec: Spec, p_t, log_pi_t, log_cont_t, v_next):
