@@ -173,7 +173,8 @@ def test_import_is_cheap_and_every_family_is_reachable():
     code = (
         "import sys, control_as_inference as cai\n"
         "assert 'jax' not in sys.modules, 'importing the package imported jax'\n"
-        "for name in ('agents', 'distributed', 'envs', 'irl', 'kl', 'lqr', 'mppi', 'tabular'):\n"
+        "for name in ('agents', 'distributed', 'envs', 'irl', 'kl', 'lqr', 'mppi', 'policy_search',"
+        " 'tabular'):\n"
         "    getattr(cai, name)\n"
         "cai.envs.from_gymnasium; cai.lqr.soft_lqr; cai.mppi.mppi_step; cai.irl.maxent_irl\n"
         "cai.kl.first_exit\n"
@@ -186,7 +187,8 @@ def test_public_names_are_unique_across_families():
     """One meaning per public name: no two families export the same name for different objects."""
     owners: dict[str, object] = {}
     clashes = []
-    for family in ("agents", "distributed", "envs", "irl", "kl", "lqr", "mppi", "tabular"):
+    families = ("agents", "distributed", "envs", "irl", "kl", "lqr", "mppi", "policy_search")
+    for family in (*families, "tabular"):
         module = getattr(cai, family)
         for name in module.__all__:
             value = getattr(module, name)

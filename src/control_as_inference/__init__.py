@@ -6,8 +6,8 @@
 
 The flat names below (the tabular model, inference and inverse RL) and the families as
 attributes (`cai.tabular`, `cai.envs`, `cai.lqr`, `cai.mppi`, `cai.agents`, `cai.irl`,
-`cai.kl`, `cai.distributed`, `cai.plotting`) are loaded on first use (PEP 562), so `import
-control_as_inference` does not import JAX until something needs it.
+`cai.kl`, `cai.policy_search`, `cai.distributed`, `cai.plotting`) are loaded on first use (PEP
+562), so `import control_as_inference` does not import JAX until something needs it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,18 @@ _EXPORTS = {
     "shard_mdp": "distributed",
     "soft_value_iteration": "tabular",
 }
-_SUBPACKAGES = ("agents", "distributed", "envs", "irl", "kl", "lqr", "mppi", "plotting", "tabular")
+_SUBPACKAGES = (
+    "agents",
+    "distributed",
+    "envs",
+    "irl",
+    "kl",
+    "lqr",
+    "mppi",
+    "plotting",
+    "policy_search",
+    "tabular",
+)
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
@@ -65,7 +76,7 @@ def __dir__() -> list[str]:
 
 
 if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
-    from . import agents, distributed, envs, irl, kl, lqr, mppi, plotting, tabular
+    from . import agents, distributed, envs, irl, kl, lqr, mppi, plotting, policy_search, tabular
     from .distributed import shard_mdp
     from .irl import (
         Demonstrations,
