@@ -50,8 +50,8 @@ class DiscreteConfig(AgentConfig):
 
     Attributes:
         algorithm: "dsac" or "sql".
-        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden,
-        gradient_steps: as `common.AgentConfig` (learning_rate, gamma and gradient_steps keep
+        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden, gradient_steps:
+            as `common.AgentConfig` (learning_rate, gamma and gradient_steps keep
             its defaults).
         temperature: alpha (sql: fixed; dsac: initial value).
         auto_temperature: dsac learns alpha towards target_entropy_scale * log |A|.

@@ -64,8 +64,8 @@ class SACConfig(AgentConfig):
     """Hyperparameters (defaults: rl-zoo's Pendulum-v1 settings, with 1e-3 learning rate).
 
     Attributes:
-        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden,
-        gradient_steps: as `common.AgentConfig` (its defaults).
+        learning_rate, batch_size, buffer_size, learning_starts, gamma, tau, hidden, gradient_steps:
+            as `common.AgentConfig` (its defaults).
         initial_temperature: alpha at the start; auto_temperature: learn alpha (eq. 18).
         target_entropy: H_target; None means -dim(A) + sum log scale, i.e. -dim(A) for the
             action rescaled to [-1, 1]^m (module docstring).

@@ -289,8 +289,7 @@ def maxent_log_likelihood(
     maximises (that is `maxent_objective`), but equal to it up to sum log T for "exact" and for
     "variational" under deterministic dynamics with discount 1. Differentiable in `reward`.
 
-    Args:
-        as `maxent_objective`; demonstrations must be trajectories, not an occupancy.
+    Arguments: as `maxent_objective`; demonstrations must be trajectories, not an occupancy.
 
     Returns:
         () the mean log-likelihood per demonstration.
