@@ -10,7 +10,6 @@ early and says why (`diagnosis.py`).
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import warnings
 from typing import Any, NamedTuple
@@ -23,9 +22,9 @@ import optax
 from jaxtyping import Array
 
 from .._core import check_int, check_positive
-from ..tabular.inference import Posterior, infer
+from ..tabular.inference import infer
 from ..tabular.mdp import TabularMDP
-from ..tabular.value_iteration import ConvergenceWarning, SoftValueSolution, soft_value_iteration
+from ..tabular.value_iteration import ConvergenceWarning, soft_value_iteration
 from .diagnosis import (
     check_now,
     default_tolerance,
@@ -34,6 +33,7 @@ from .diagnosis import (
     unbounded_message,
 )
 from .objective import FitSpec, objective, setup
+from .result import IRLResult
 from .statistics import DemoStatistics, LinearReward, check_features, reward_table
 
 # created once, so that the jitted step (keyed on the optimiser) compiles once per shape;
@@ -41,45 +41,6 @@ from .statistics import DemoStatistics, LinearReward, check_features, reward_tab
 # benchmarks/RESULTS.md)
 _LBFGS = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=30))
 _ADAM = optax.adam(1e-2)
-
-
-@dataclasses.dataclass(frozen=True)
-class IRLResult:
-    """What `maxent_irl` returns. The histories hold one entry per iteration, evaluated at the
-    parameters that iteration started from; the last entry is that of the returned reward.
-
-    Attributes:
-        reward_model: the fitted model (`LinearReward` or the module passed in).
-        reward: (S, A) the fitted reward table.
-        solution: `Posterior` (finite horizon) or `SoftValueSolution` (infinite) of the fit.
-        objective: (iterations,) the objective l that is maximised (`maxent_objective`, without
-            the penalty); a log-likelihood only up to reward-free terms, and may be positive.
-        log_likelihood: (iterations,) the demonstrations' mean log-likelihood given their start
-            states, log p(s_{1:T_i}, a_{0:T_i-1} | s_0) <= 0 (`maxent_log_likelihood`:
-            sum_t log pi_t(a_t|s_t) + log T(s_{t+1}|s_t,a_t) for "variational"); NaN for an
-            occupancy input.
-        feature_gap: (iterations,) max_f |demonstrated - expected feature counts|.
-        optimality: (iterations,) alpha max |gradient of the penalised objective| over the
-            parameters; for a linear reward without regularisation this is the feature gap.
-        converged: whether the optimality fell below tol.
-        iterations: number of iterations (evaluations of l and its gradient).
-        tol: the tolerance used (the default's value when tol=None).
-        unbounded: the objective grows without bound along the fitted reward: no finite reward
-            fits the demonstrations (the `ConvergenceWarning` says why); the fit stopped early,
-            and returns the iterate of highest objective, along which the growth was found.
-    """
-
-    reward_model: Any
-    reward: Array
-    solution: Posterior | SoftValueSolution
-    objective: np.ndarray
-    log_likelihood: np.ndarray
-    feature_gap: np.ndarray
-    optimality: np.ndarray
-    converged: bool
-    iterations: int
-    tol: float
-    unbounded: bool = False
 
 
 class FitState(NamedTuple):
@@ -245,6 +206,7 @@ def maxent_irl(
         iterations=len(history),
         tol=tol,
         unbounded=unbounded,
+        method="maxent",
     )
 
 
