@@ -7,6 +7,7 @@ module imports another subpackage's underscore names (tests/test_structure.py en
                  check_temperature, check_discount, check_method, METHODS
     numerics.py  log (backend-chosen float64 kernel), safe_log, soft_maximum, all_of, once
                  (a sum evaluated once, backend-chosen), log_threshold, trustworthy
+    random.py    standard_normal (Box-Muller on the raw bits: the planners' noise)
 """
 
 from .checks import (
@@ -21,6 +22,7 @@ from .checks import (
     is_concrete,
 )
 from .numerics import all_of, log, log_threshold, once, safe_log, soft_maximum, trustworthy
+from .random import standard_normal
 
 __all__ = [
     "METHODS",
@@ -38,5 +40,6 @@ __all__ = [
     "once",
     "safe_log",
     "soft_maximum",
+    "standard_normal",
     "trustworthy",
 ]

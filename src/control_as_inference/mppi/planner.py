@@ -38,16 +38,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .._core import standard_normal
 from .config import MPPIConfig, MPPIInfo, MPPIState
 from .rollout import rollout
 
 
 def _noise(key, chol, config: MPPIConfig):
     """(H, m, N) Gaussian perturbations with covariance chol chol'. The standard normals are
-    drawn in float32 (half the random bits of float64) and cast: a sample is a sample, and the
-    importance weights use the perturbations exactly as drawn."""
+    drawn in float32 (half the random bits of float64) by `_core.standard_normal` (Box-Muller on
+    the raw bits, about half the cost of `jax.random.normal` on CPU) and cast: a sample is a
+    sample, and the importance weights use the perturbations exactly as drawn."""
     h, m, n = config.horizon, config.action_dim, config.num_samples
-    z = jax.random.normal(key, (h, m, n), jnp.float32).astype(chol.dtype)
+    z = standard_normal(key, (h, m, n), chol.dtype)
     return jnp.einsum("ij,hjn->hin", chol, z)
 
 
