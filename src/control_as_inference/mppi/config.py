@@ -15,6 +15,8 @@ from jaxtyping import Array, Float
 
 from .._core import check_discount, check_int, check_scalar, is_concrete
 
+NOISE_MODES = ("plain", "antithetic")
+
 
 class MPPIConfig(eqx.Module):
     """Frozen planner settings (validated on construction).
@@ -33,6 +35,16 @@ class MPPIConfig(eqx.Module):
         adapt_covariance: adapt Sigma_q to the weighted samples with rate `adaptation_rate`.
         adaptation_rate: beta in (0, 1].
         return_rollouts: put the sampled actions and states in `info` (for plots; costs time).
+        noise: how the N perturbations are drawn, one of `NOISE_MODES`:
+            "plain"       N independent draws eps^k ~ N(0, Sigma_q).
+            "antithetic"  N/2 independent draws and their negatives (N must be even): eps^k and
+                          eps^{k + N/2} = -eps^k. Each eps^k is still N(0, Sigma_q), so every term
+                          of MPPI's self-normalised estimate sum_k w_k eps^k / sum_k w_k has the
+                          expectation it has under plain sampling; numerator and denominator are
+                          averages of N/2 i.i.d. pairs and converge almost surely, hence so does
+                          their ratio: the estimate stays consistent (bias O(1/N), as plain). The
+                          pairs cancel the odd part of w(eps) eps, the error's leading term when
+                          the reward is locally linear around the nominal. Half the random bits.
     """
 
     horizon: int = eqx.field(static=True)
@@ -49,6 +61,7 @@ class MPPIConfig(eqx.Module):
     adapt_covariance: bool = eqx.field(static=True)
     adaptation_rate: Float[Array, ""]
     return_rollouts: bool = eqx.field(static=True)
+    noise: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -64,10 +77,18 @@ class MPPIConfig(eqx.Module):
         adapt_covariance: bool = False,
         adaptation_rate=0.5,
         return_rollouts: bool = False,
+        noise: str = "plain",
         dtype=None,
     ):
         horizon = check_int("horizon", horizon, 1)
         num_samples = check_int("num_samples", num_samples, 1)
+        if noise not in NOISE_MODES:
+            raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}.")
+        if noise == "antithetic" and num_samples % 2:
+            raise ValueError(
+                f"noise='antithetic' draws samples in pairs: num_samples must be even, got "
+                f"{num_samples} (use {num_samples + 1})."
+            )
         dtype = dtype or jnp.asarray(1.0).dtype
         cov = np.asarray(noise_cov, dtype=np.float64)
         if cov.ndim == 0:
@@ -127,6 +148,7 @@ class MPPIConfig(eqx.Module):
         self.adapt_covariance = bool(adapt_covariance)
         self.adaptation_rate = rate
         self.return_rollouts = bool(return_rollouts)
+        self.noise = noise
 
     @property
     def action_dim(self) -> int:

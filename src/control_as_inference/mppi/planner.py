@@ -49,7 +49,11 @@ def _noise(key, chol, config: MPPIConfig):
     the raw bits, about half the cost of `jax.random.normal` on CPU) and cast: a sample is a
     sample, and the importance weights use the perturbations exactly as drawn."""
     h, m, n = config.horizon, config.action_dim, config.num_samples
-    z = standard_normal(key, (h, m, n), chol.dtype)
+    if config.noise == "antithetic":  # eps^{k + N/2} = -eps^k (MPPIConfig's docstring)
+        z = standard_normal(key, (h, m, n // 2), chol.dtype)
+        z = jnp.concatenate([z, -z], axis=-1)
+    else:
+        z = standard_normal(key, (h, m, n), chol.dtype)
     return jnp.einsum("ij,hjn->hin", chol, z)
 
 
