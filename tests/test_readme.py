@@ -1,4 +1,8 @@
-"""Every ```python block of README.md runs as written.
+"""Every ```python block of README.md, and every plain ```python block of docs/, runs as written.
+
+The documentation site's executed blocks (```python exec="on", markdown-exec) run when the site is
+built (`mkdocs build --strict`, in .ci/run); the plain ones of docs/ (training runs, a Ray sweep:
+too slow or too stateful for the build) and the README's run here.
 
 How: each block is written to a file and run by a fresh `python` in a temporary working directory,
 so that it sees what a user sees: JAX's default configuration (float32, standard promotion; not
@@ -23,7 +27,9 @@ import sys
 
 import pytest
 
-README = pathlib.Path(__file__).parent.parent / "README.md"
+ROOT = pathlib.Path(__file__).parent.parent
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("**/*.md"))]
 
 # top-level modules of the optional extras (pyproject.toml), and library calls that need one
 OPTIONAL = {"ray", "gymnax", "tensorboardX", "pygame", "torch"}
@@ -37,10 +43,10 @@ SLOW = {
 }
 
 
-def readme_blocks() -> list[tuple[str, int, str]]:
-    """(section heading, line number, code) of every ```python block of README.md."""
+def readme_blocks(path: pathlib.Path = README) -> list[tuple[str, int, str]]:
+    """(section heading, line number, code) of every plain ```python block of a markdown file."""
     blocks, section, code, start = [], "top", None, 0
-    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if code is not None:
             if line.strip() == "```":
                 blocks.append((section, start, "\n".join(code) + "\n"))
@@ -51,7 +57,7 @@ def readme_blocks() -> list[tuple[str, int, str]]:
             section = line[3:].strip()
         elif line.strip() == "```python":
             code, start = [], number
-    assert code is None, f"README.md: the ```python block of line {start} is not closed"
+    assert code is None, f"{path.name}: the ```python block of line {start} is not closed"
     return blocks
 
 
@@ -62,16 +68,19 @@ def missing_extras(code: str) -> list[str]:
 
 
 def params():
-    for section, line, code in readme_blocks():
-        slug = re.sub(r"[^a-z0-9]+", "-", section.lower()).strip("-")[:40]
-        marks = [pytest.mark.slow for key in SLOW if key in code]
-        yield pytest.param(code, id=f"line{line}-{slug}", marks=marks)
+    for path in PAGES:
+        for section, line, code in readme_blocks(path):
+            slug = re.sub(r"[^a-z0-9]+", "-", section.lower()).strip("-")[:40]
+            marks = [pytest.mark.slow for key in SLOW if key in code]
+            yield pytest.param(code, id=f"{path.stem}-line{line}-{slug}", marks=marks)
 
 
 def test_readme_has_blocks():
     blocks = readme_blocks()
-    assert len(blocks) >= 8, [line for _, line, _ in blocks]
+    assert len(blocks) >= 1, "README.md: the short tour's block is gone"
     assert all(code.strip() for _, _, code in blocks)
+    pages = [block for path in PAGES[1:] for block in readme_blocks(path)]
+    assert len(pages) >= 4, "docs/: the plain blocks (training, sweeps) are gone"
 
 
 @pytest.mark.parametrize("code", list(params()))
@@ -91,6 +100,4 @@ def test_readme_block_runs(code, tmp_path):
         text=True,
         timeout=300,
     )
-    assert out.returncode == 0, (
-        f"README block failed:\n{code}\n--- stderr ---\n{out.stderr[-3000:]}"
-    )
+    assert out.returncode == 0, f"block failed:\n{code}\n--- stderr ---\n{out.stderr[-3000:]}"
