@@ -5,6 +5,15 @@ tabular MDPs (Toussaint and Storkey 2006), tabular MPO with exact Q, and REPS (P
     w = cai.policy_search.estep_weights(returns, sol.temperature)     # q ∝ p exp(R / eta)
 """
 
+from .contextual_reps import (
+    ContextualStep,
+    LinearGaussianPolicy,
+    contextual_dual,
+    contextual_reps_update,
+    quadratic_features,
+    run_contextual_reps,
+    sample_linear_gaussian,
+)
 from .em import EMMessages, EMPlan, em_messages, em_planning, rescale_reward
 from .estep import (
     TemperatureSolution,
@@ -13,20 +22,47 @@ from .estep import (
     temperature_dual,
     weights_kl,
 )
+from .reps import (
+    REPSConfig,
+    REPSHistory,
+    REPSStep,
+    SearchDistribution,
+    check_search_distribution,
+    reps_update,
+    run_reps,
+    sample_search_distribution,
+    weighted_gaussian_fit,
+)
 from .tabular_mpo import TabularMPO, soft_policy_evaluation, tabular_mpo
 
 __all__ = [
+    "ContextualStep",
     "EMMessages",
     "EMPlan",
+    "LinearGaussianPolicy",
+    "REPSConfig",
+    "REPSHistory",
+    "REPSStep",
+    "SearchDistribution",
     "TabularMPO",
     "TemperatureSolution",
+    "check_search_distribution",
+    "contextual_dual",
+    "contextual_reps_update",
     "em_messages",
     "em_planning",
     "estep_weights",
+    "quadratic_features",
+    "reps_update",
     "rescale_reward",
+    "run_contextual_reps",
+    "run_reps",
+    "sample_linear_gaussian",
+    "sample_search_distribution",
     "soft_policy_evaluation",
     "solve_temperature",
     "tabular_mpo",
     "temperature_dual",
+    "weighted_gaussian_fit",
     "weights_kl",
 ]

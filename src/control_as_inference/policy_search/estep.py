@@ -93,7 +93,8 @@ def _log_normaliser(values, eta, log_prior):
 
 def _mean_kl(values, eta, log_prior):
     """mean_b KL(q_b^eta || p_b), q^eta = p exp(v / eta) / Z, from the log-weights."""
-    log_q = jax.nn.log_softmax(log_prior + values / eta, axis=-1)
+    top = jnp.max(jnp.where(log_prior > -jnp.inf, values, -jnp.inf), axis=-1, keepdims=True)
+    log_q = jax.nn.log_softmax(log_prior + (values - top) / eta, axis=-1)
     q = jnp.exp(log_q)
     terms = jnp.where(q > 0, q * (log_q - log_prior), 0.0)
     return jnp.mean(jnp.maximum(jnp.sum(terms, axis=-1), 0.0))  # >= 0, as KL is
@@ -131,7 +132,8 @@ def estep_weights(
     """
     values, _, log_prior = _check(values, 1.0, log_prior)
     eta = jnp.asarray(eta, dtype=values.dtype)
-    return jax.nn.softmax(log_prior + values / eta, axis=-1)
+    top = jnp.max(jnp.where(log_prior > -jnp.inf, values, -jnp.inf), axis=-1, keepdims=True)
+    return jax.nn.softmax(log_prior + (values - top) / eta, axis=-1)  # shifted: exact ratios
 
 
 def weights_kl(
