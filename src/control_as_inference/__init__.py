@@ -28,6 +28,7 @@ _EXPORTS = {
     "Summary": "tabular",
     "TabularMDP": "tabular",
     "as_demonstrations": "irl",
+    "enable_compilation_cache": "compilation_cache",
     "feature_expectations": "irl",
     "expected_entropy": "tabular",
     "expected_return": "tabular",

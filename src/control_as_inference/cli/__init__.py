@@ -17,6 +17,11 @@
     cai kl      [MAP] [--cost 1] [--weights 1,1] [--miss-cost 50] [--plot FILE.png]
     cai envs
     cai --version
+    cai --no-compilation-cache COMMAND ...
+
+Commands that use JAX keep its compiled programs in ~/.cache/control-as-inference/jax (or
+$XDG_CACHE_HOME/control-as-inference/jax), so that the next run does not compile them again;
+`--no-compilation-cache` or CAI_COMPILATION_CACHE=0 turns this off.
 
 ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffWalking-v1,
 Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
@@ -75,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action=VersionAction, help="print the installed version and exit"
     )
+    parser.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="do not read or write JAX's compilation cache (~/.cache/control-as-inference/jax; "
+        "also CAI_COMPILATION_CACHE=0)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # every command sets `handler` (a function of the parsed arguments) and `x64` (the JAX
     # precision of this process: True, False for the learning agents, None: JAX not used here)
@@ -123,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         # The command line is an application: it may choose float64 for its own process (the
         # learning agents train in float32).
         jax.config.update("jax_enable_x64", args.x64)
+    if args.x64 is not None and not args.no_compilation_cache:
+        # compiled programs are reused by later runs (control_as_inference.compilation_cache)
+        from ..compilation_cache import cache_enabled_by_environment, enable_compilation_cache
+
+        try:
+            if cache_enabled_by_environment():
+                enable_compilation_cache()
+        except (ValueError, OSError) as error:  # a bad switch or an unwritable cache folder
+            print(f"cai {args.command}: warning: no compilation cache: {error}", file=sys.stderr)
     # a warning is one line on stderr, naming the command, like an error
     formatwarning = warnings.formatwarning
     warnings.formatwarning = lambda message, *_, **__: (

@@ -137,6 +137,11 @@ def maxent_irl(
     params, static = eqx.partition(reward_model, eqx.is_inexact_array)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(params)
+    # strongly typed, like the states `_step` returns: a weakly typed leaf (L-BFGS's
+    # num_linesearch_steps) would make the second call compile `_step` a second time
+    opt_state = jax.tree_util.tree_map(
+        lambda x: jnp.asarray(x, x.dtype) if isinstance(x, jax.Array) else x, opt_state
+    )
     state = FitState(params, opt_state, jnp.zeros(mdp.num_states, mdp.dtype))
     how = Optimisation(optimizer, static, jnp.asarray(regularization, mdp.dtype))
 
