@@ -1,7 +1,9 @@
-"""Learning from samples: soft actor-critic (continuous), discrete SAC and soft Q-learning in
-JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum.
+"""Learning from samples: soft actor-critic (continuous), discrete SAC, soft Q-learning and MPO
+in JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum.
 
     sac.py, discrete_agent.py  the agents (state, update, act, observe)
+    mpo.py, mpo_losses.py      MPO (E-step by `policy_search`, KL-bounded M-step), Gaussian or
+                               categorical policy
     common.py                  what every agent does (shared settings, Polyak, twin-Q error, ...)
     discrete.py                discrete losses; tabular learners checked against exact answers
     networks.py, replay.py     equinox networks, a replay buffer in JAX arrays
@@ -15,6 +17,7 @@ JAX, with a gymnasium training loop and a fully jitted path on the JAX pendulum.
 from .discrete_agent import DiscreteConfig, DiscreteState
 from .evaluation import evaluate_agent
 from .logger import read_log
+from .mpo import MPOConfig, MPOState, mpo_init, mpo_update
 from .sac import (
     SACConfig,
     SACState,
@@ -32,6 +35,8 @@ from .train import TrainResult, load_run, resume, run_config, train
 __all__ = [
     "DiscreteConfig",
     "DiscreteState",
+    "MPOConfig",
+    "MPOState",
     "SACConfig",
     "SACState",
     "TrainResult",
@@ -40,6 +45,8 @@ __all__ = [
     "critic_loss",
     "evaluate_agent",
     "load_run",
+    "mpo_init",
+    "mpo_update",
     "observe",
     "read_log",
     "resume",

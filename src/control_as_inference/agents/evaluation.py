@@ -7,6 +7,7 @@ import numpy as np
 
 from .discrete_agent import DiscreteConfig, discrete_act
 from .environments import make_env
+from .mpo import MPOConfig, MPOState
 from .registry import promotion
 from .sac import SACConfig, SACState
 
@@ -23,7 +24,10 @@ def evaluate_agent(
     kind (a discrete state with an actor is discrete SAC, one without is soft Q-learning);
     the deterministic policy reads only the networks.
     """
-    discrete = not isinstance(state, SACState)
+    if isinstance(state, MPOState):  # MPO: the Gaussian's mean action, or the likeliest one
+        discrete = state.num_actions > 0
+    else:
+        discrete = not isinstance(state, SACState)
     config = check_config(state, config)
     env = make_env(env_id, discrete)
     if discrete:
@@ -49,6 +53,16 @@ def evaluate_agent(
 def check_config(state, config):
     """The config the state was trained with: `config` once checked against the state, or
     (None) one of the state's own kind (module docstring of `evaluate_agent`)."""
+    if isinstance(state, MPOState):
+        policy = "categorical" if state.num_actions else "gaussian"
+        if config is None:
+            return MPOConfig(policy=policy)
+        if not isinstance(config, MPOConfig) or config.policy != policy:
+            raise ValueError(
+                f"config is a {type(config).__name__} but the state is an MPO agent's with a "
+                f"{policy} policy (MPOState); pass the run's own config."
+            )
+        return config
     if isinstance(state, SACState):
         if config is not None and not isinstance(config, SACConfig):
             raise ValueError(

@@ -1,5 +1,6 @@
-"""SAC fully in JAX: acting in a JAX environment and learning are one `lax.scan`, copies of the
-environment and seeds are `vmap`ped (the idea of purejaxrl's `make_train`).
+"""SAC (or MPO, `mpo.MPOConfig`) fully in JAX: acting in a JAX environment and learning are one
+`lax.scan`, copies of the environment and seeds are `vmap`ped (the idea of purejaxrl's
+`make_train`).
 
     train = make_pendulum_train(SACConfig(), steps=20_000)
     state, returns = jax.jit(train)(jax.random.key(0))               # one seed
@@ -39,6 +40,7 @@ from ..envs.linear_gaussian import (
 )
 from ..envs.pendulum import observation, pendulum_reward, pendulum_step
 from .common import dataclasses_replace
+from .mpo import MPOConfig, mpo_act_many, mpo_init, mpo_update_many
 from .replay import buffer_add_many
 from .sac import SACConfig, act_many, sac_init, update_many
 
@@ -144,9 +146,25 @@ def from_gymnax(env, params=None) -> JaxEnv:
     return JaxEnv(reset, step, obs_shape[0], low, high)
 
 
-def make_train(config: SACConfig, env: JaxEnv, steps: int, num_envs: int = 1):
-    """A pure function key -> (final SACState, (steps / num_envs, num_envs) episode returns)
-    (module docstring)."""
+def _agent_functions(config):
+    """(init(config, obs_dim, low, high, key), act_many, update_many) of the agent of a config:
+    SAC, or MPO with a Gaussian policy (a JaxEnv's actions are a box)."""
+    if not isinstance(config, MPOConfig):
+        return sac_init, act_many, update_many
+    if config.policy != "gaussian":
+        raise ValueError(
+            "policy: a JaxEnv has a Box action space; use MPOConfig(policy='gaussian')."
+        )
+
+    def init(c, obs_dim, low, high, key):
+        return mpo_init(c, obs_dim, key, low=low, high=high)
+
+    return init, mpo_act_many, mpo_update_many
+
+
+def make_train(config: SACConfig | MPOConfig, env: JaxEnv, steps: int, num_envs: int = 1):
+    """A pure function key -> (final state, (steps / num_envs, num_envs) episode returns)
+    (module docstring); config is SAC's or MPO's (a Gaussian policy)."""
     check_int("steps", steps, 1)
     check_int("num_envs", num_envs, 1)
     if steps % num_envs:
@@ -154,17 +172,18 @@ def make_train(config: SACConfig, env: JaxEnv, steps: int, num_envs: int = 1):
     if num_envs > config.buffer_size:
         raise ValueError(f"num_envs ({num_envs}) must not exceed buffer_size.")
     n, loop_steps = num_envs, steps // num_envs
+    init, act, learn_many = _agent_functions(config)
 
     def train(key):
         k_init, k_env, key = jax.random.split(key, 3)
-        state = sac_init(config, env.obs_dim, env.low, env.high, k_init)
+        state = init(config, env.obs_dim, env.low, env.high, k_init)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(k_env, n))
 
         def step(carry, _, learn: bool):
             state, obs, env_state, episode_return, key = carry
             key, k_step, k_reset = jax.random.split(key, 3)
             obs = obs.astype(jnp.float32)
-            action, state = act_many(state, obs, config)
+            action, state = act(state, obs, config)
             next_obs, env_state, reward, terminated, truncated = jax.vmap(env.step)(
                 jax.random.split(k_step, n), env_state, action
             )
@@ -173,7 +192,7 @@ def make_train(config: SACConfig, env: JaxEnv, steps: int, num_envs: int = 1):
             buffer = buffer_add_many(state.buffer, *transitions)
             state = dataclasses_replace(state, buffer=buffer, step=state.step + n)
             if learn:
-                state = update_many(state, config, config.gradient_steps)[0]
+                state = learn_many(state, config, config.gradient_steps)[0]
             episode_return = episode_return + reward
             done = jnp.logical_or(terminated, truncated)
             logged = jnp.where(done, episode_return, jnp.nan)
@@ -203,6 +222,6 @@ def make_train(config: SACConfig, env: JaxEnv, steps: int, num_envs: int = 1):
     return train
 
 
-def make_pendulum_train(config: SACConfig, steps: int, num_envs: int = 1):
+def make_pendulum_train(config: SACConfig | MPOConfig, steps: int, num_envs: int = 1):
     """`make_train` on `pendulum_env()`."""
     return make_train(config, pendulum_env(), steps, num_envs)

@@ -66,7 +66,7 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
     step = int(state.step)
     started = time.perf_counter()
     disable = None if plan.progress is None else not plan.progress  # None: only on a terminal
-    name = getattr(config, "algorithm", "sac")  # DiscreteConfig: "dsac" or "sql"
+    name = getattr(config, "algorithm", "sac")  # "dsac" or "sql"; MPOConfig: "mpo"
     bar = tqdm(total=plan.steps, initial=step, desc=name, disable=disable, unit="step")
     interrupted = False
     with promotion(), StopOnSigint() as stop:

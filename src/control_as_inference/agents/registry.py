@@ -3,6 +3,9 @@ packing of one loop step's transitions into a single array.
 
     AGENTS["sac"]       SACConfig       a 1-d Box action space
     AGENTS["discrete"]  DiscreteConfig  a Discrete action space ("dsac" or "sql")
+    AGENTS["mpo"]       MPOConfig       a 1-d Box action space (policy "gaussian"), or a
+                                        Discrete one (policy "categorical": `agent_of` gives
+                                        the entry with discrete=True)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .discrete_agent import DiscreteConfig, discrete_act_many, discrete_init, discrete_observe_many
+from .mpo import MPOConfig, mpo_act_many, mpo_init, mpo_observe_many
 from .sac import SACConfig, act_many, observe_many, sac_init
 
 
@@ -44,7 +48,20 @@ AGENTS = {
         jax.jit(discrete_act_many, static_argnums=(2, 3)),
         True,
     ),
+    "mpo": Agent(
+        "mpo",
+        lambda c, obs_space, action_space, key: _mpo_init(c, obs_space, action_space, key),
+        jax.jit(mpo_act_many, static_argnums=(2, 3)),
+        False,
+    ),
 }
+
+
+def _mpo_init(config, obs_space, action_space, key):
+    """`mpo_init` from gymnasium spaces: a Box gives the action box, a Discrete the count."""
+    if hasattr(action_space, "n"):
+        return mpo_init(config, obs_space.shape[0], key, num_actions=int(action_space.n))
+    return mpo_init(config, obs_space.shape[0], key, low=action_space.low, high=action_space.high)
 
 
 def agent_of(config) -> Agent:
@@ -53,9 +70,17 @@ def agent_of(config) -> Agent:
         return AGENTS["sac"]
     if isinstance(config, DiscreteConfig):
         return AGENTS["discrete"]
+    if isinstance(config, MPOConfig):
+        return AGENTS["mpo"]._replace(discrete=config.policy == "categorical")
     raise ValueError(
-        f"config must be a SACConfig or a DiscreteConfig, got {type(config).__name__}."
+        "config must be a SACConfig, a DiscreteConfig or an MPOConfig, got "
+        f"{type(config).__name__}."
     )
+
+
+def is_discrete(config) -> bool:
+    """Whether the config's agent acts on a Discrete action space."""
+    return agent_of(config).discrete
 
 
 def promotion():
@@ -75,6 +100,8 @@ def config_from(agent: str, d: dict):
     """The config back from `config_dict`'s dict and the agent's name."""
     d = dict(d)
     d["hidden"] = tuple(d["hidden"])
+    if agent == "mpo":
+        return MPOConfig(**d)
     return SACConfig(**d) if agent == "sac" else DiscreteConfig(**d)
 
 
@@ -91,7 +118,7 @@ def pack_transitions(obs, action, reward, last_obs, terminated, next_obs) -> np.
 def _observe_from_packed(state, config, packed):
     """The agent's observe_many on `pack_transitions`' array: one host-to-device transfer per
     loop step instead of six."""
-    discrete = isinstance(config, DiscreteConfig)
+    discrete = is_discrete(config)
     m = 1 if discrete else state.actor.scale.shape[0]
     d = (packed.shape[1] - m - 2) // 3
     obs, action = packed[:, :d], packed[:, d : d + m]
@@ -104,7 +131,10 @@ def _observe_from_packed(state, config, packed):
         next_obs,
         terminated,
     )
-    step = discrete_observe_many if discrete else observe_many
+    if isinstance(config, MPOConfig):
+        step = mpo_observe_many
+    else:
+        step = discrete_observe_many if discrete else observe_many
     return step(state, config, transitions, act_obs)
 
 

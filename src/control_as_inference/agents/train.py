@@ -60,7 +60,8 @@ def train(
 
     Args:
         config: `SACConfig` (a 1-d Box action space, e.g. "Pendulum-v1") or `DiscreteConfig`
-            (discrete SAC or soft Q-learning; a Discrete action space, e.g. "CartPole-v1").
+            (discrete SAC or soft Q-learning; a Discrete action space, e.g. "CartPole-v1") or
+            `MPOConfig` (policy "gaussian": a Box action space; "categorical": a Discrete one).
         env_id: a gymnasium id.
         key: a `jax.random` key (networks, exploration, minibatches).
         steps: total environment steps.

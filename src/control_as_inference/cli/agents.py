@@ -1,5 +1,5 @@
-"""cai train | evaluate | resume: the learning agents (SAC, discrete SAC, soft Q-learning) on
-gymnasium environments, with run directories, checkpoints and learning curves."""
+"""cai train | evaluate | resume: the learning agents (SAC, discrete SAC, soft Q-learning, MPO)
+on gymnasium environments, with run directories, checkpoints and learning curves."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def add_parsers(sub) -> None:
     )
     train_.add_argument(
         "agent",
-        choices=("sac", "dsac", "sql"),
-        help="sac (continuous actions), dsac (discrete SAC) or sql (soft Q-learning)",
+        choices=("sac", "dsac", "sql", "mpo"),
+        help="sac (continuous actions), dsac (discrete SAC), sql (soft Q-learning) or mpo "
+        "(either kind of action; sac's defaults of the shared settings)",
     )
     train_.add_argument("env_id", help="a gymnasium id, e.g. Pendulum-v1")
     train_.add_argument(
@@ -101,6 +102,7 @@ def add_parsers(sub) -> None:
         default=None,
         help="sac: Haarnoja et al.'s eq. 18 or SB3's and SBX's log-alpha form (default: eq18)",
     )
+    add_mpo_options(train_)
     for name in (*SETTINGS, "temperature"):
         train_.add_argument(
             "--" + name.replace("_", "-"),
@@ -144,14 +146,25 @@ def add_parsers(sub) -> None:
 def train(args) -> int:
     import jax
 
-    from ..agents import DiscreteConfig, SACConfig
+    from ..agents import DiscreteConfig, MPOConfig, SACConfig
     from ..agents import train as train_agent
 
     at_least("--steps", args.steps, 1)
     at_least("--checkpoint-every", args.checkpoint_every, 1)
     at_least("--num-envs", args.num_envs, 1)
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
-    if args.agent == "sac":
+    mpo_settings = {k: getattr(args, k) for k in MPO_OPTIONS if getattr(args, k) is not None}
+    if mpo_settings and args.agent != "mpo":
+        raise UsageError(f"--{next(iter(mpo_settings)).replace('_', '-')} applies to mpo only")
+    if args.agent == "mpo":
+        if args.temperature is not None or args.temperature_loss is not None:
+            raise UsageError(
+                "--temperature and --temperature-loss do not apply to mpo (its temperature "
+                "eta is solved from the KL bound --epsilon)"
+            )
+        mpo_settings.setdefault("policy", mpo_policy(args.env_id))
+        config = MPOConfig(**settings, **mpo_settings)
+    elif args.agent == "sac":
         if args.temperature is not None:
             settings["initial_temperature"] = args.temperature
         if args.temperature_loss is not None:
@@ -187,6 +200,51 @@ def train(args) -> int:
         num_envs=args.num_envs,
     )
     return report(result, out, args.env_id, config)
+
+
+MPO_OPTIONS = {
+    "policy": (
+        str,
+        "gaussian (Box actions) or categorical (Discrete actions); default: the environment's kind",
+    ),
+    "num_samples": (int, "actions sampled per state for the E-step (default: 20)"),
+    "epsilon": (float, "the E-step's KL bound, which sets the temperature eta (default: 0.1)"),
+    "epsilon_mean": (
+        float,
+        "the M-step's KL bound on the Gaussian mean, or on the categorical policy (default: 0.01)",
+    ),
+    "epsilon_covariance": (
+        float,
+        "the M-step's KL bound on the Gaussian covariance (default: 0.0001)",
+    ),
+}
+"""mpo's own options of `cai train` (type, help); the defaults are MPOConfig's."""
+
+
+def add_mpo_options(parser) -> None:
+    group = parser.add_argument_group("mpo options")
+    for name, (kind, text) in MPO_OPTIONS.items():
+        extra = {"choices": ("gaussian", "categorical")} if name == "policy" else {}
+        group.add_argument(
+            "--" + name.replace("_", "-"), type=kind, default=None, help=text, **extra
+        )
+
+
+def mpo_policy(env_id: str) -> str:
+    """MPO's policy family for the environment's action space: categorical for a Discrete one,
+    gaussian otherwise (`make_envs` then checks the space)."""
+    import gymnasium as gym
+
+    from ..envs.linear_gaussian import register
+
+    register()
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # gymnasium raises several types for unknown ids
+        raise UsageError(f"env_id: cannot make {env_id!r}: {error}") from None
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    env.close()
+    return "categorical" if discrete else "gaussian"
 
 
 RUN_FILES = ("config.json", "log.csv", "checkpoint.eqx", "checkpoint.json")
