@@ -18,12 +18,14 @@ once the page has loaded (the site itself is unchanged).
 
 import functools
 import http.server
+import importlib.util
 import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 
@@ -186,3 +188,24 @@ def test_error_page_is_detected(server):
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", dom, flags=re.S)
     assert h1 is None or "The model" not in _text(h1.group(1))
     assert 'class="katex"' not in dom
+
+
+def test_strict_build_fails_on_a_raising_example(tmp_path):
+    """Negative control of the build itself: a page whose executed block raises fails
+    `mkdocs build --strict` (markdown-exec logs a warning; strict turns it into an error), and
+    the same page with a block that runs builds. (Not with --quiet: mkdocs then drops the
+    warning before strict mode counts it, and the build passes.)"""
+    if importlib.util.find_spec("markdown_exec") is None:
+        _unavailable("the docs extra is not installed (pip install '.[docs]')")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: control\nstrict: true\nplugins:\n  - markdown-exec\n"
+        "markdown_extensions:\n  - pymdownx.superfences\n"
+    )
+    page = tmp_path / "docs" / "index.md"
+    build = [sys.executable, "-m", "mkdocs", "build", "--strict"]
+    for code, expected in (("print(1)", 0), ("raise RuntimeError('boom')", 1)):
+        page.write_text(f'# control\n\n```python exec="on" result="text"\n{code}\n```\n')
+        out = subprocess.run(build, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert out.returncode == expected, f"{code}: exit {out.returncode}\n{out.stderr[-2000:]}"
+    assert "boom" in out.stderr
