@@ -1,0 +1,327 @@
+"""Exact inverse RL for linear-Gaussian systems: fit a quadratic reward to demonstrations by
+maximising their exact log-likelihood under the soft-LQR (maximum-entropy, variational) policy.
+
+Model (`lqr.soft_lqr`): known dynamics x' = A x + B u + w, w ~ N(0, W), and the reward
+
+    r(x, u) = -(1/2 x'Qx + 1/2 u'Ru + x'Nu + q_x'x + q_u'u),
+
+whose soft-optimal policy at temperature alpha is Gaussian, pi_t(u|x) = N(K_t x + k_t, Sigma_t),
+with (K_t, k_t, Sigma_t) given by the Riccati recursion (Sigma_t = alpha H_uu^{-1}). The
+demonstrations' log-likelihood is
+
+    log p(tau) = log p(x_0) + sum_t [log N(u_t; K_t x_t + k_t, Sigma_t)
+                                     + log N(x_{t+1}; A x_t + B u_t, W)],
+
+and only the policy terms depend on the reward; `lqr_log_likelihood` is their mean per
+demonstration. Finite horizon (horizon=H): t indexes the time-varying policy, every
+demonstration starts at t = 0. Stationary (horizon=None): the fixed point of the Riccati
+iteration (`soft_lqr_infinite`), every step uses the same policy.
+
+Gradients (`jax.grad`, exact): finite horizon, through the reverse scan of `soft_lqr`.
+Stationary: the fixed point (P*, p*) is found with the gradient stopped, and the policy is then
+read off `unroll` Riccati backups started at (P*, p*): the values do not move (a fixed point),
+and the reverse pass through them sums the implicit derivative's Neumann series
+(I - dF/dP)^{-1} dF/dtheta up to the term rho^unroll, rho = gamma |eig(A + BK)|^2 < 1 the
+contraction of the backup F; the default unroll = 200 makes that term negligible for closed loops
+with rho < 0.85 (checked against finite differences of the converged fixed point in the tests).
+
+Parameterisation (the reward stays concave in u, so the soft-LQR policy exists): R = L_R L_R'
+with L_R lower triangular and a positive (exp) diagonal, Q = L_Q L_Q' (positive semi-definite,
+the `QuadraticReward` contract); N, q_x, q_u free.
+
+Normalisation of the unidentifiable directions:
+
+* scale: the policy depends on r / alpha only, so the temperature is fixed (the `temperature`
+  argument, default 1) and the reward's scale is fitted;
+* constants: `QuadraticReward` has no constant term (a constant does not change the policy);
+* shaping (stationary): a quadratic potential Phi(x) = -(1/2 x'Sx + s'x) changes
+  (Q, R, N, q_x, q_u) by (gamma A'SA - S, gamma B'SB, gamma A'SB, gamma A's - s, gamma B's) and
+  leaves the stationary policy unchanged (Ng, Harada and Russell 1999), so for horizon=None the
+  default fits (Q, R, q_x) with N = 0 and q_u = 0; pass `fit` to choose. Even so a reward is only
+  identified as far as the policy is: compare policies (K, k, Sigma), not matrices.
+
+Identifiability of the policy needs at least n + m + 1 demonstrated steps (state-action pairs)
+whose states, with a constant, span n + 1 dimensions (the regression of u on (x, 1) and an
+(m, m) residual covariance); `lqr_irl` says when there are fewer.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._core import check_int, check_positive
+from ..lqr.model import LinearGaussianSystem, QuadraticReward
+from ..lqr.soft_lqr import soft_lqr, soft_lqr_infinite
+from ..tabular.value_iteration import ConvergenceWarning
+from .result import IRLResult
+
+FIELDS = ("Q", "R", "N", "q_x", "q_u")
+_LBFGS = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=30))
+
+
+def lqr_reward(params: dict, fixed: QuadraticReward) -> QuadraticReward:
+    """The `QuadraticReward` of unconstrained params: "Q" (n, n) and "R" (m, m) lower-triangular
+    factors (R's diagonal through exp), "N" (n, m), "q_x" (n,), "q_u" (m,); a field missing from
+    params is taken from `fixed`."""
+    fields = {name: getattr(fixed, name) for name in FIELDS}
+    if "Q" in params:
+        L = jnp.tril(params["Q"])
+        fields["Q"] = L @ L.T
+    if "R" in params:
+        L = jnp.tril(params["R"], -1) + jnp.diag(jnp.exp(jnp.diag(params["R"])))
+        fields["R"] = L @ L.T
+    for name in ("N", "q_x", "q_u"):
+        if name in params:
+            fields[name] = params[name]
+    return QuadraticReward(**fields)
+
+
+def lqr_log_likelihood(
+    reward: QuadraticReward,
+    system: LinearGaussianSystem,
+    states,
+    actions,
+    horizon=None,
+    temperature=1.0,
+    discount=1.0,
+    unroll: int = 200,
+):
+    """The demonstrations' mean log-likelihood per demonstration under the soft-LQR policy,
+    1/N sum_i sum_t log N(u^i_t; K_t x^i_t + k_t, Sigma_t) (module docstring): states
+    (N, T+1, n), actions (N, T, m); horizon H >= T (finite, variational `soft_lqr`) or None
+    (stationary). Differentiable in `reward` (module docstring for how)."""
+    K, k, Sigma = _policy(reward, system, horizon, temperature, discount, unroll, actions.shape[1])
+    x, u = states[:, :-1], actions
+    mean = jnp.einsum("tmn,itn->itm", K, x) + k[None]
+    chol = jnp.linalg.cholesky(Sigma)  # (T, m, m)
+    resid = u - mean
+    z = jax.vmap(
+        lambda L, r: jax.scipy.linalg.solve_triangular(L, r.T, lower=True).T,
+        in_axes=(0, 1),
+        out_axes=1,
+    )(chol, resid)
+    m = actions.shape[-1]
+    logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (T,)
+    per_step = -0.5 * (jnp.sum(z**2, axis=-1) + logdet[None] + m * jnp.log(2 * jnp.pi))
+    return jnp.sum(per_step) / actions.shape[0]
+
+
+def _policy(reward, system, horizon, temperature, discount, unroll, length):
+    """(K (T, m, n), k (T, m), Sigma (T, m, m)) of the first T = length steps."""
+    if horizon is not None:
+        sol = soft_lqr(system, reward, horizon, temperature, "variational", discount)
+        return sol.K[:length], sol.k[:length], sol.Sigma[:length]
+    frozen = jax.tree_util.tree_map(jax.lax.stop_gradient, reward)
+    star = soft_lqr_infinite(system, frozen, temperature, "variational", discount)
+    dtype = system.A.dtype
+    terminal = (star.P, star.p, jnp.zeros((), dtype))
+    sol = soft_lqr(system, reward, unroll, temperature, "variational", discount, terminal)
+    shape = (length, *sol.K.shape[1:])
+    return (
+        jnp.broadcast_to(sol.K[0], shape),
+        jnp.broadcast_to(sol.k[0], (length, sol.k.shape[1])),
+        jnp.broadcast_to(sol.Sigma[0], (length, *sol.Sigma.shape[1:])),
+    )
+
+
+def lqr_irl(
+    system: LinearGaussianSystem,
+    states,
+    actions,
+    *,
+    horizon=None,
+    temperature=1.0,
+    discount=1.0,
+    fit=None,
+    init: QuadraticReward | None = None,
+    max_iterations: int = 300,
+    tol: float | None = None,
+    unroll: int = 200,
+) -> IRLResult:
+    """Fit a `QuadraticReward` to demonstrations by maximum likelihood (module docstring).
+
+    Args:
+        system: the known dynamics (time-invariant for horizon=None).
+        states: (N, T+1, n) demonstrated states; actions: (N, T, m) demonstrated actions.
+        horizon: H >= T for the finite horizon (every demonstration starts at t = 0), or None
+            for the stationary policy (needs discount < 1 or a stabilisable system).
+        temperature: alpha > 0, fixed (the normalisation of the reward's scale).
+        discount: gamma in (0, 1].
+        fit: the fields to fit, a subset of ("Q", "R", "N", "q_x", "q_u"); the others stay at
+            `init`'s values (zero by default). Default: all five for a finite horizon,
+            ("Q", "R", "q_x") for horizon=None (the shaping normalisation).
+        init: the starting reward; default Q = I, N = 0, q = 0 and R from the demonstrated
+            actions' spread, R = alpha Cov(u)^{-1}.
+        max_iterations: cap on L-BFGS iterations.
+        tol: stop when max |gradient| of the mean log-likelihood per demonstrated step over the
+            free parameters is below tol; default 1e-6 (float64) or 1e-3 (float32).
+        unroll: stationary only: Riccati backups differentiated through (module docstring).
+
+    Returns:
+        `IRLResult` with method "lqr": reward_model the fitted `QuadraticReward`, solution its
+        `SoftLQRSolution` (finite) or `StationarySoftLQR`, objective = log_likelihood the mean
+        log-likelihood per demonstration at each iteration, optimality max |gradient|. Warns
+        `ConvergenceWarning` (converged=False) when tol is not reached.
+
+    Raises:
+        ValueError: naming the argument, for shapes that do not match the system, non-finite
+            demonstrations, too few demonstrated steps (or states that do not span the state
+            space) to identify the policy, or unknown fields.
+    """
+    states, actions, dtype = _check_demos(system, states, actions, horizon)
+    temperature = check_positive("temperature", temperature)
+    max_iterations = check_int("max_iterations", max_iterations, 1)
+    unroll = check_int("unroll", unroll, 1)
+    if fit is None:
+        fit = FIELDS if horizon is not None else ("Q", "R", "q_x")
+    if not fit or any(f not in FIELDS for f in fit):
+        raise ValueError(f"fit must be a non-empty subset of {FIELDS}, got {fit!r}.")
+    if horizon is None and (system.A.ndim == 3 or system.B.ndim == 3 or system.W.ndim == 3):
+        raise ValueError("horizon=None (stationary) needs a time-invariant system.")
+    if tol is None:
+        tol = 1e-6 if dtype == jnp.float64 else 1e-3
+    tol = check_positive("tol", tol)
+    init = _initial(system, actions, temperature) if init is None else init
+    params = _factor(init, fit)
+    steps = actions.shape[0] * actions.shape[1]
+
+    def loss(p):
+        reward = lqr_reward(p, init)
+        ll = lqr_log_likelihood(
+            reward, system, states, actions, horizon, temperature, discount, unroll
+        )
+        return -ll * actions.shape[0] / steps
+
+    @jax.jit
+    def step(p, opt_state):
+        value, grad = jax.value_and_grad(loss)(p)
+        updates, opt_state = _LBFGS.update(
+            grad, opt_state, p, value=value, grad=grad, value_fn=loss
+        )
+        optimality = jnp.max(jnp.stack([jnp.max(jnp.abs(g)) for g in jax.tree.leaves(grad)]))
+        return optax.apply_updates(p, updates), opt_state, value, optimality
+
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = _LBFGS.init(params)
+    values, optimality, converged = [], [], False
+    for i in range(max_iterations):
+        with jax.numpy_dtype_promotion("standard"):
+            new_params, new_state, value, opt = step(params, opt_state)
+        values.append(-float(value) * steps / actions.shape[0])
+        optimality.append(float(opt))
+        if not np.isfinite(values[-1]):
+            raise FloatingPointError(
+                "lqr_irl: the log-likelihood became non-finite; check that the system is "
+                "stabilisable (horizon=None) or pass a closer init."
+            )
+        if optimality[-1] < tol:
+            converged = True
+            break
+        if i + 1 < max_iterations:
+            params, opt_state = new_params, new_state
+    reward = lqr_reward(params, init)
+    if horizon is None:
+        solution = soft_lqr_infinite(system, reward, temperature, "variational", discount)
+    else:
+        solution = soft_lqr(system, reward, horizon, temperature, "variational", discount)
+    if not converged:
+        warnings.warn(
+            f"lqr_irl did not converge in {len(values)} iterations: max |gradient| "
+            f"{optimality[-1]:.3g} > tol = {tol:.3g} (log-likelihood per demonstration "
+            f"{values[-1]:.6g}). Raise max_iterations, loosen tol, or use float64.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    curve = np.asarray(values)
+    return IRLResult(
+        reward_model=reward,
+        solution=solution,
+        objective=curve,
+        log_likelihood=curve.copy(),
+        optimality=np.asarray(optimality),
+        converged=converged,
+        iterations=len(values),
+        tol=tol,
+        method="lqr",
+    )
+
+
+def _check_demos(system, states, actions, horizon):
+    if not isinstance(system, LinearGaussianSystem):
+        raise ValueError(f"system must be a LinearGaussianSystem, got {type(system).__name__}.")
+    n, m = system.state_dim, system.action_dim
+    dtype = system.A.dtype
+    states, actions = np.asarray(states), np.asarray(actions)
+    if actions.ndim != 3 or actions.shape[-1] != m or actions.shape[0] == 0:
+        raise ValueError(
+            f"actions must have shape (N, T, m) with m = {m} (the system's action dimension) and "
+            f"N >= 1; got {actions.shape}."
+        )
+    num, length = actions.shape[:2]
+    if states.shape != (num, length + 1, n):
+        raise ValueError(
+            f"states must have shape (N, T+1, n) = {(num, length + 1, n)} for actions of shape "
+            f"{actions.shape} and the system's n = {n}; got {states.shape}."
+        )
+    for name, x in (("states", states), ("actions", actions)):
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or inf; drop or repair those demonstrations.")
+    if horizon is not None:
+        horizon = check_int("horizon", horizon, 1)
+        if length > horizon:
+            raise ValueError(
+                f"horizon: the demonstrations have T = {length} actions, more than horizon = "
+                f"{horizon}; pass horizon >= T or horizon=None (stationary)."
+            )
+    need = n + m + 1
+    if num * length < need:
+        raise ValueError(
+            f"too few demonstrations: {num} x {length} = {num * length} demonstrated steps, but "
+            f"identifying the policy (gain (m, n), offset (m,), covariance (m, m)) needs at least "
+            f"n + m + 1 = {need} state-action pairs."
+        )
+    design = np.concatenate(
+        [states[:, :-1].reshape(-1, n), np.ones((num * length, 1))], axis=1
+    ).astype(np.float64)
+    rank = np.linalg.matrix_rank(design)
+    if rank < n + 1:
+        raise ValueError(
+            f"too few demonstrations: the demonstrated states (with a constant) span only {rank} "
+            f"of n + 1 = {n + 1} dimensions, so the gain is not identified; add demonstrations "
+            "from other start states."
+        )
+    return jnp.asarray(states, dtype), jnp.asarray(actions, dtype), dtype
+
+
+def _initial(system, actions, temperature) -> QuadraticReward:
+    n, m = system.state_dim, system.action_dim
+    dtype = system.A.dtype
+    u = np.asarray(actions, np.float64).reshape(-1, m)
+    cov = np.cov(u.T).reshape(m, m) + 1e-6 * np.eye(m)
+    R = temperature * np.linalg.inv(cov)
+    return QuadraticReward(jnp.eye(n, dtype=dtype), jnp.asarray(0.5 * (R + R.T), dtype))
+
+
+def _factor(reward: QuadraticReward, fit) -> dict[str, Any]:
+    """Unconstrained params of `reward`'s fields in `fit` (inverse of `lqr_reward`)."""
+    params: dict[str, Any] = {}
+    if "Q" in fit:
+        n = reward.Q.shape[-1]
+        Q = reward.Q + 1e-9 * jnp.eye(n, dtype=reward.Q.dtype)  # a PSD Q may be singular
+        params["Q"] = jnp.linalg.cholesky(Q)
+    if "R" in fit:
+        L = jnp.linalg.cholesky(reward.R)
+        params["R"] = jnp.tril(L, -1) + jnp.diag(jnp.log(jnp.diag(L)))
+    for name in ("N", "q_x", "q_u"):
+        if name in fit:
+            params[name] = getattr(reward, name)
+    return params
+
+
+__all__ = ["lqr_irl", "lqr_log_likelihood", "lqr_reward"]
