@@ -184,7 +184,8 @@ def airl_sac(
         demonstrations: from `continuous_demonstrations`.
         key: a `jax.random` key.
         steps: environment steps in all (rounded up to whole rounds).
-        sac_config: the generator's settings (default `SACConfig()`; its gamma is f's).
+        sac_config: the generator's settings (default `SACConfig()` with a buffer as large as
+            the run, since every round relabels all of it; its gamma is f's).
         config: the discriminator's settings (`AIRLConfig`).
 
     Returns:
@@ -194,10 +195,12 @@ def airl_sac(
         no stopping statistic; the ConvergenceWarning of a discriminator that beats the
         generator at the end, -L > -0.9, says so).
     """
-    sac_config = SACConfig() if sac_config is None else sac_config
-    config = AIRLConfig() if config is None else config
     steps = check_int("steps", steps, 1)
-    check_int("round_steps", config.round_steps, 1)
+    config = AIRLConfig() if config is None else config
+    rounds = -(-steps // check_int("round_steps", config.round_steps, 1))
+    # a buffer no larger than the run: every round relabels all of it
+    size = rounds * config.round_steps
+    sac_config = SACConfig(buffer_size=size) if sac_config is None else sac_config
     check_positive("learning_rate", config.learning_rate)
     if not isinstance(demonstrations, ContinuousDemos):
         raise ValueError("demonstrations: pass the result of continuous_demonstrations(...).")
@@ -214,7 +217,6 @@ def airl_sac(
     opt_state = optimizer.init(eqx.filter(nets, eqx.is_inexact_array))
     carry = _Carry(sac, nets, opt_state, obs, env_state, jnp.zeros(()), key)
     run = _round_fn(env, sac_config, config, optimizer)
-    rounds = -(-steps // config.round_steps)
     objective, true_returns = [], []
     for _ in range(rounds):
         carry, (loss, returns) = run(carry, expert)
