@@ -37,6 +37,7 @@ def batch():
     return contexts, x, np.asarray(objective(contexts, x))
 
 
+@pytest.mark.slow  # about 6 s of CPU: compiling the Newton solver of the joint dual
 def test_the_joint_dual_matches_scipy_and_meets_both_conditions(batch):
     contexts, x, returns = batch
     step = ps.contextual_reps_update(contexts, x, returns, 0.5)

@@ -70,6 +70,7 @@ def test_many_samples_approach_the_closed_form_tilted_gaussian():
     assert np.max(np.abs(np.asarray(step.distribution.mean) - wrong)) > 0.1
 
 
+@pytest.mark.slow  # about 3 s of CPU: 25 iterations of the loop
 def test_run_reps_finds_the_maximum_of_a_quadratic():
     config = ps.REPSConfig(epsilon=0.5, samples=30, iterations=25)
     history = ps.run_reps(quadratic, jax.random.key(3), np.zeros(2), np.eye(2), config)

@@ -69,6 +69,7 @@ def test_plain_mpo_meets_the_bound_and_reaches_the_hard_optimum(problem):
     assert needed[3] > needed[2]
 
 
+@pytest.mark.slow  # about 4 s of CPU: eight runs of up to 80 iterations
 def test_with_an_entropy_weight_it_converges_to_soft_value_iterations_policy(problem):
     *_, mdp = problem
     soft = cai.soft_value_iteration(mdp, 0.5, DISCOUNT)

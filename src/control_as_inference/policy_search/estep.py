@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._core import float_dtype, is_concrete
@@ -68,7 +69,7 @@ def _check(values, epsilon, log_prior):
             f"values must have shape (..., N) with N >= 2 samples on the last axis, got shape "
             f"{values.shape}; a KL-bounded reweighting needs at least two samples."
         )
-    if is_concrete(values) and not bool(jnp.all(jnp.isfinite(values))):
+    if is_concrete(values) and not np.all(np.isfinite(np.asarray(values))):
         raise ValueError(
             "values (sample returns or Q-values) contain NaN or inf; a NaN or infinite return "
             "gives no E-step weights: remove or clip those samples."
@@ -76,10 +77,10 @@ def _check(values, epsilon, log_prior):
     if is_concrete(epsilon) and not (jnp.ndim(epsilon) == 0 and float(epsilon) > 0):
         raise ValueError(f"epsilon (the KL bound) must be a scalar > 0, got {epsilon!r}.")
     if log_prior is None:
-        log_prior = jnp.full(values.shape, -jnp.log(values.shape[-1]), dtype=dtype)
+        log_prior = np.full(values.shape, -np.log(values.shape[-1]), dtype=dtype)
     else:
         log_prior = jnp.broadcast_to(jnp.asarray(log_prior, dtype=dtype), values.shape)
-        if is_concrete(log_prior) and not bool(jnp.all(log_prior < jnp.inf)):
+        if is_concrete(log_prior) and not np.all(np.asarray(log_prior) < np.inf):
             raise ValueError("log_prior must be log-probabilities (< inf, -inf for zero mass).")
     return values, jnp.asarray(epsilon, dtype=dtype), log_prior
 
@@ -116,7 +117,11 @@ def temperature_dual(
     g'(eta) = epsilon - mean_b KL(q_b || p_b) (module docstring); differentiable in eta and values.
     """
     values, epsilon, log_prior = _check(values, epsilon, log_prior)
-    eta = jnp.asarray(eta, dtype=values.dtype)
+    return _dual(jnp.asarray(eta, dtype=values.dtype), values, epsilon, log_prior)
+
+
+@jax.jit
+def _dual(eta, values, epsilon, log_prior):
     return eta * epsilon + eta * jnp.mean(_log_normaliser(values, eta, log_prior))
 
 
@@ -131,7 +136,11 @@ def estep_weights(
     softmax(values / eta) over the last axis. Returns (..., N), each row summing to 1.
     """
     values, _, log_prior = _check(values, 1.0, log_prior)
-    eta = jnp.asarray(eta, dtype=values.dtype)
+    return _weights(values, jnp.asarray(eta, dtype=values.dtype), log_prior)
+
+
+@jax.jit
+def _weights(values, eta, log_prior):
     top = jnp.max(jnp.where(log_prior > -jnp.inf, values, -jnp.inf), axis=-1, keepdims=True)
     return jax.nn.softmax(log_prior + (values - top) / eta, axis=-1)  # shifted: exact ratios
 
@@ -146,8 +155,12 @@ def weights_kl(
     """
     weights = jnp.asarray(weights, dtype=float_dtype(weights, log_prior))
     if log_prior is None:
-        log_prior = -jnp.log(jnp.asarray(weights.shape[-1], dtype=weights.dtype))
-    log_prior = jnp.asarray(log_prior, dtype=weights.dtype)
+        log_prior = -np.log(weights.shape[-1])
+    return _kl(weights, jnp.asarray(log_prior, dtype=weights.dtype))
+
+
+@jax.jit
+def _kl(weights, log_prior):
     safe = jnp.where(weights > 0, weights, 1.0)
     terms = jnp.where(weights > 0, weights * (jnp.log(safe) - log_prior), 0.0)
     return jnp.maximum(jnp.sum(terms, axis=-1), 0.0)  # rounding may dip below 0; KL cannot
