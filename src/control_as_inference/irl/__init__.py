@@ -1,5 +1,7 @@
 """Maximum-entropy inverse RL on the tabular engine."""
 
+from .airl import airl_discriminator_loss, airl_irl, airl_logits, shaped_reward
+from .airl_sac import airl_sac, continuous_demonstrations, learned_reward_env
 from .demonstrations import Demonstrations, as_demonstrations
 from .linear_gaussian import lqr_irl, lqr_log_likelihood, lqr_reward
 from .maxent import IRLResult, maxent_irl
@@ -10,8 +12,14 @@ __all__ = [
     "Demonstrations",
     "IRLResult",
     "LinearReward",
+    "airl_discriminator_loss",
+    "airl_irl",
+    "airl_logits",
+    "airl_sac",
     "as_demonstrations",
+    "continuous_demonstrations",
     "feature_expectations",
+    "learned_reward_env",
     "lqr_irl",
     "lqr_log_likelihood",
     "lqr_reward",
@@ -20,4 +28,5 @@ __all__ = [
     "maxent_objective",
     "policy_log_likelihood",
     "reward_table",
+    "shaped_reward",
 ]
