@@ -6,10 +6,16 @@ here in torch), the same cost (Pendulum-v1's state cost on the states x_1..x_H; 
 the reward of x_0..x_{H-1} plus a terminal reward on x_H, which differs only by the constant x_0)
 and act in the real Pendulum-v1 from the hanging state (theta = pi, theta_dot = 0) for 200 steps.
 We report the total cost (-sum of gymnasium's rewards) and the planning time per step (median
-over the 200 steps, compilation excluded), per seed, then medians and ratios.
+over the 200 steps, compilation excluded), per seed, then medians and ratios. Ours runs once per
+noise mode (`MPPIConfig(noise=...)`: plain, antithetic) for the cost at equal samples; per seed
+the runs alternate (ours in each mode, then pytorch_mppi) so that load on a shared machine hits
+all alike. Then the sampler alone: (10000, 15) float32 standard normals from
+`jax.random.normal`, ours (`_core.standard_normal`, Box-Muller on the bits) and the raw bits
+(`jax.random.bits`), compiled, interleaved, median of many calls, beside torch.randn.
 
     python benchmarks/mppi.py            # 1000 and 10000 samples, 5 seeds (RESULTS.md)
     python benchmarks/mppi.py --quick    # 1000 samples, 2 seeds
+    python benchmarks/mppi.py --sampler-only
 
 pytorch_mppi is optional (pip install torch==2.13.0 pytorch_mppi).
 """
@@ -28,6 +34,9 @@ def _arguments():
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--samples", default="1000,10000", help="comma-separated sample counts")
     parser.add_argument("--float32", action="store_true", help="run ours in float32")
+    parser.add_argument("--noise", default="plain,antithetic", help="our noise modes")
+    parser.add_argument("--sampler-only", action="store_true", help="the sampler benchmark only")
+    parser.add_argument("--calls", type=int, default=300, help="sampler calls per generator")
     return parser.parse_args()
 
 
@@ -98,9 +107,9 @@ def theirs(num_samples, seed):
     return total, statistics.median(seconds)
 
 
-def ours(num_samples, seed):
+def ours(num_samples, seed, noise="plain"):
     dtype = "float32" if ARGS.float32 else "float64"
-    config = pendulum_config(num_samples, dtype=dtype)
+    config = pendulum_config(num_samples, dtype=dtype, noise=noise)
     episode = pendulum_episode(config, jax.random.key(seed), STEPS, HANGING, seed=seed)
     return episode.total_cost, float(np.median(episode.plan_seconds))
 
@@ -120,12 +129,26 @@ def main():
         f"jax {jax.__version__}; {peer or ''}"
     )
     print(f"Pendulum-v1 from hanging, {STEPS} steps, horizon 15, temperature 1, noise var 10\n")
+    print(f"load average before: {_load()}")
+    if not ARGS.sampler_only:
+        planners(peer)
+    sampler()
+    print(f"load average after: {_load()}")
+
+
+def _load():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def planners(peer):
     samples = [1000] if ARGS.quick else [int(n) for n in ARGS.samples.split(",")]
     seeds = range(2 if ARGS.quick else ARGS.seeds)
+    modes = [m for m in ARGS.noise.split(",") if m]
     for n in samples:
-        rows = {"ours": [], "pytorch_mppi": []}
+        rows = {f"ours {m}": [] for m in modes} | {"pytorch_mppi": []}
         for seed in seeds:
-            rows["ours"].append(ours(n, seed))
+            for m in modes:
+                rows[f"ours {m}"].append(ours(n, seed, m))
             if peer:
                 rows["pytorch_mppi"].append(theirs(n, seed))
         print(f"{n} samples")
@@ -135,19 +158,55 @@ def main():
             costs = [c for c, _ in results]
             ms = [1e3 * t for _, t in results]
             print(
-                f"  {name:13s} cost per seed {' '.join(f'{c:6.1f}' for c in costs)}   median "
+                f"  {name:17s} cost per seed {' '.join(f'{c:6.1f}' for c in costs)}   median "
                 f"{statistics.median(costs):6.1f}   ms/step per seed "
                 f"{' '.join(f'{t:5.2f}' for t in ms)}   median {statistics.median(ms):5.2f}"
             )
         if rows["pytorch_mppi"]:
-            ours_ms = statistics.median(t for _, t in rows["ours"])
             their_ms = statistics.median(t for _, t in rows["pytorch_mppi"])
-            ours_cost = statistics.median(c for c, _ in rows["ours"])
             their_cost = statistics.median(c for c, _ in rows["pytorch_mppi"])
-            print(
-                f"  planning time ratio pytorch_mppi / ours: {their_ms / ours_ms:.2f}x; "
-                f"median cost ours {ours_cost:.1f} vs {their_cost:.1f}\n"
-            )
+            for m in modes:
+                ours_ms = statistics.median(t for _, t in rows[f"ours {m}"])
+                ours_cost = statistics.median(c for c, _ in rows[f"ours {m}"])
+                print(
+                    f"  ours {m}: time ratio pytorch_mppi / ours {their_ms / ours_ms:.2f}x;"
+                    f" median cost {ours_cost:.1f} vs {their_cost:.1f}"
+                )
+        print()
+
+
+def sampler(shape=(10000, 15)):
+    """Median seconds per call of each generator, compiled, interleaved call by call."""
+    import jax.numpy as jnp
+
+    from control_as_inference._core import standard_normal
+
+    generators = {
+        "jax.random.normal": jax.jit(lambda k: jax.random.normal(k, shape, jnp.float32)),
+        "ours (Box-Muller)": jax.jit(lambda k: standard_normal(k, shape)),
+        "jax.random.bits": jax.jit(lambda k: jax.random.bits(k, shape, jnp.uint32)),
+    }
+    key = jax.random.key(0)
+    for f in generators.values():
+        jax.block_until_ready(f(key))
+    try:
+        import torch
+
+        torch.set_num_threads(ARGS.threads)
+        generators["torch.randn"] = lambda k: torch.randn(shape, dtype=torch.float32)
+    except ImportError:
+        pass
+    times = {name: [] for name in generators}
+    for _ in range(ARGS.calls):
+        for name, f in generators.items():
+            start = time.perf_counter()
+            jax.block_until_ready(f(key))
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["jax.random.normal"])
+    print(f"sampler: {shape} float32 standard normals, median of {ARGS.calls} calls")
+    for name, t in times.items():
+        ms = 1e3 * statistics.median(t)
+        print(f"  {name:20s} {ms:6.3f} ms   {base / statistics.median(t):5.2f}x jax.random.normal")
 
 
 if __name__ == "__main__":
