@@ -182,7 +182,7 @@ def _same(a, b):
     )
 
 
-@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("discrete", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_kl_bounds_hold_on_every_update_and_fail_without_the_multipliers(discrete):
     """Logged on each of 300 updates: the E-step KL is epsilon (its bound binds, eta solved);
     the M-step KLs (a Lagrangian relaxation: one gradient step per update, so a bound may be

@@ -7,7 +7,7 @@ import numpy as np
 
 from .discrete_agent import DiscreteConfig, discrete_act
 from .environments import make_env
-from .mpo import MPOConfig, MPOState
+from .mpo import MPOConfig, MPOState, mpo_act_many
 from .registry import promotion
 from .sac import SACConfig, SACState
 
@@ -30,7 +30,10 @@ def evaluate_agent(
         discrete = not isinstance(state, SACState)
     config = check_config(state, config)
     env = make_env(env_id, discrete)
-    if discrete:
+    if isinstance(state, MPOState):
+        with promotion():
+            policy = jax.jit(lambda s, obs: mpo_act_many(s, obs[None], config, True)[0][0])
+    elif discrete:
         with promotion():
             policy = jax.jit(lambda s, obs: discrete_act(s, obs, config, True)[0])
     else:

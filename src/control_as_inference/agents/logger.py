@@ -39,13 +39,22 @@ def _cell(x):
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
-def _write_log(out: str, rows: list) -> None:
-    """log.csv with the header and `rows`, replacing what was there."""
+def _write_log(out: str, rows: list, fields: tuple = LOG_FIELDS) -> None:
+    """log.csv with the header `fields` and `rows`, replacing what was there."""
     with open(os.path.join(out, "log.csv"), "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(LOG_FIELDS)
+        writer.writerow(fields)
         for row in rows:
-            writer.writerow([_cell(row[f]) for f in LOG_FIELDS])
+            writer.writerow([_cell(row[f]) for f in fields])
+
+
+def _header(out: str) -> tuple:
+    """The columns of out/log.csv (LOG_FIELDS when it has none)."""
+    path = os.path.join(out, "log.csv")
+    if not os.path.exists(path):
+        return LOG_FIELDS
+    with open(path, newline="", encoding="utf-8") as handle:
+        return tuple(next(csv.reader(handle), LOG_FIELDS))
 
 
 def _tensorboard(out, start_step: int):
@@ -73,35 +82,38 @@ class RunLogger:
         history: the rows so far (a resumed run's begin with those up to its checkpoint).
     """
 
-    def __init__(self, out: str | None, history: list, start_step: int):
+    def __init__(self, out: str | None, history: list, start_step: int, fields=LOG_FIELDS):
         self.out = out
         self.history = history
+        self.fields = tuple(fields)
         self._board = _tensorboard(out, start_step)
 
     @classmethod
-    def start(cls, out: str | None) -> RunLogger:
-        """A fresh run: log.csv with just its header."""
+    def start(cls, out: str | None, fields: tuple = LOG_FIELDS) -> RunLogger:
+        """A fresh run: log.csv with just its header, `fields` (LOG_FIELDS and an agent's own
+        metrics, `registry.log_fields`)."""
         if out is not None:
-            _write_log(out, [])
-        return cls(out, [], 0)
+            _write_log(out, [], fields)
+        return cls(out, [], 0, fields)
 
     @classmethod
     def resume(cls, out: str, step: int) -> RunLogger:
         """A run resumed from its checkpoint at `step`: later rows are dropped from log.csv (and
         purged from TensorBoard)."""
+        fields = _header(out)
         history = [row for row in read_log(out) if row["step"] <= step]
-        _write_log(out, history)
-        return cls(out, history, step)
+        _write_log(out, history, fields)
+        return cls(out, history, step, fields)
 
     def log(self, row: dict) -> None:
-        """Record one finished episode (a dict with every field of LOG_FIELDS)."""
+        """Record one finished episode (a dict with every field of `fields`)."""
         self.history.append(row)
         if self.out is not None:
             path = os.path.join(self.out, "log.csv")
             with open(path, "a", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerow([_cell(row[f]) for f in LOG_FIELDS])
+                csv.writer(handle).writerow([_cell(row[f]) for f in self.fields])
         if self._board is not None:
-            for name in LOG_FIELDS[1:]:
+            for name in self.fields[1:]:
                 self._board.add_scalar(f"train/{name}", row[name], row["step"])
 
     def close(self) -> None:

@@ -33,7 +33,8 @@ squashing is a fixed bijection). It explores by sampling the online actor (the u
 learning_starts, as SAC); the deterministic policy is the mean action.
 
 Logged per update: critic_loss, actor_loss (the policy Lagrangian), temperature (eta), kl_estep
-(mean_b KL(q_b || pi_old)), temperature_active, and kl_mean, kl_covariance, multiplier_mean,
+(mean_b KL(q_b || pi_old)), temperature_active, entropy (of pi_old's action, from the E-step's
+samples; categorical: exact), and kl_mean, kl_covariance, multiplier_mean,
 multiplier_covariance (Gaussian) or kl_policy, multiplier_policy (categorical); the KLs of the
 M-step are those of the actor before its step.
 """
@@ -64,16 +65,20 @@ from .common import (
     twin_q_loss,
 )
 from .discrete import chosen_q
-from .discrete_agent import discrete_act_many
 from .mpo_losses import (
     categorical_mstep_loss,
     gaussian_mstep_loss,
     multiplier_loss,
     project_multipliers,
 )
-from .networks import CategoricalActor, DiscreteTwinCritic, TanhGaussianActor, TwinCritic
+from .networks import (
+    CategoricalActor,
+    DiscreteTwinCritic,
+    TanhGaussianActor,
+    TwinCritic,
+    tanh_gaussian_log_prob,
+)
 from .replay import ReplayBuffer, buffer_init, buffer_sample
-from .sac import act_many
 
 POLICIES = ("gaussian", "categorical")
 BISECTION_STEPS = 50  # on log eta over a bracket 27.6 wide: far below float32 resolution
@@ -242,6 +247,7 @@ def _policy_objective(state: MPOState, config: MPOConfig, critic, obs, key):
         q1, q2 = jax.vmap(critic)(obs)
         old_log_pi = jax.vmap(state.target_actor.log_probs)(obs)
         weights, eta, kl_q, active = mpo_estep(jnp.minimum(q1, q2), config.epsilon, old_log_pi)
+        entropy = -jnp.mean(jnp.sum(jnp.exp(old_log_pi) * old_log_pi, axis=-1))
 
         def objective(actor):
             log_pi = jax.vmap(actor.log_probs)(obs)
@@ -254,6 +260,11 @@ def _policy_objective(state: MPOState, config: MPOConfig, critic, obs, key):
             state.target_actor, obs, key, config.num_samples
         )
         weights, eta, kl_q, active = mpo_estep(min_q_of_samples(critic, obs, a), config.epsilon)
+        log_prob = jax.vmap(  # log pi_old(a) of the samples, squashing included
+            jax.vmap(tanh_gaussian_log_prob, in_axes=(0, None, None, None)),
+            in_axes=(0, 0, 0, None),
+        )(u, old_mean, old_log_std, state.target_actor.scale)
+        entropy = -jnp.mean(log_prob)
 
         def objective(actor):
             mean, log_std = jax.vmap(actor.distribution)(obs)
@@ -262,7 +273,7 @@ def _policy_objective(state: MPOState, config: MPOConfig, critic, obs, key):
             return loss, jnp.stack(kls)
 
         bounds = jnp.array([config.epsilon_mean, config.epsilon_covariance], jnp.float32)
-    return (eta, kl_q, active), objective, bounds
+    return (eta, kl_q, active, entropy), objective, bounds
 
 
 def mpo_update(state: MPOState, config: MPOConfig) -> tuple[MPOState, dict]:
@@ -272,7 +283,7 @@ def mpo_update(state: MPOState, config: MPOConfig) -> tuple[MPOState, dict]:
     key, k_batch, k_critic, k_policy = jax.random.split(state.key, 4)
     batch = buffer_sample(state.buffer, k_batch, config.batch_size)
     q_loss, critic, critic_opt = _critic_step(state, config, batch, k_critic, opt)
-    (eta, kl_q, active), objective, bounds = _policy_objective(
+    (eta, kl_q, active, entropy), objective, bounds = _policy_objective(
         state, config, critic, batch[0], k_policy
     )
     (pi_loss, kls), actor, actor_opt = gradient_step(
@@ -301,6 +312,7 @@ def mpo_update(state: MPOState, config: MPOConfig) -> tuple[MPOState, dict]:
         "temperature": eta.astype(jnp.float32),
         "kl_estep": kl_q.astype(jnp.float32),
         "temperature_active": active.astype(jnp.float32),
+        "entropy": entropy,
     }
     names = ("policy",) if state.num_actions else ("mean", "covariance")
     for i, name in enumerate(names):
@@ -317,10 +329,25 @@ def mpo_update_many(state: MPOState, config: MPOConfig, num: int) -> tuple[MPOSt
 def mpo_act_many(state: MPOState, obs, config: MPOConfig, deterministic: bool = False):
     """Actions for n observations (n, d): uniform before learning_starts, then samples of the
     online actor (deterministic: its mean action, or its most probable action); (actions (n, m)
-    or (n,), state). The same draws as `sac.act_many` / `discrete_agent.discrete_act_many`."""
+    or (n,), state). The draws of `sac.act_many` and `discrete_agent.discrete_act_many`."""
+    obs = jnp.asarray(obs, jnp.float32)
+    if deterministic:
+        if state.num_actions:
+            return jnp.argmax(jax.vmap(state.actor.log_probs)(obs), axis=-1), state
+        return jax.vmap(state.actor.deterministic)(obs), state
+    key, k_pi, k_uniform = jax.random.split(state.key, 3)
     if state.num_actions:
-        return discrete_act_many(state, obs, config, deterministic)
-    return act_many(state, obs, config, deterministic)
+        sampled = jax.random.categorical(k_pi, jax.vmap(state.actor.log_probs)(obs))
+        uniform = jax.random.randint(k_uniform, sampled.shape, 0, state.num_actions)
+    else:
+        scale, offset = state.actor.scale, state.actor.offset
+        shape = (obs.shape[0], *scale.shape)
+        eps = jax.random.normal(k_pi, shape, scale.dtype)
+        sampled, _ = jax.vmap(state.actor.sample_from_noise)(obs, eps)
+        low = offset - scale
+        uniform = jax.random.uniform(k_uniform, shape, scale.dtype, low, low + 2 * scale)
+    action = jnp.where(state.step < config.learning_starts, uniform, sampled)
+    return action, dataclasses_replace(state, key=key)
 
 
 def mpo_observe_many(state: MPOState, config: MPOConfig, transitions, next_obs_for_action):

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .discrete_agent import DiscreteConfig, discrete_act_many, discrete_init, discrete_observe_many
+from .logger import LOG_FIELDS
 from .mpo import MPOConfig, mpo_act_many, mpo_init, mpo_observe_many
 from .sac import SACConfig, act_many, observe_many, sac_init
 
@@ -76,6 +77,26 @@ def agent_of(config) -> Agent:
         "config must be a SACConfig, a DiscreteConfig or an MPOConfig, got "
         f"{type(config).__name__}."
     )
+
+
+MPO_LOG_FIELDS = {
+    "gaussian": (
+        "kl_estep",
+        "kl_mean",
+        "kl_covariance",
+        "multiplier_mean",
+        "multiplier_covariance",
+    ),
+    "categorical": ("kl_estep", "kl_policy", "multiplier_policy"),
+}
+"""MPO's own columns of log.csv after `logger.LOG_FIELDS` (its temperature column is eta)."""
+
+
+def log_fields(config) -> tuple:
+    """The columns of a run's log.csv: `logger.LOG_FIELDS`, then MPO's own metrics."""
+    if isinstance(config, MPOConfig):
+        return (*LOG_FIELDS, *MPO_LOG_FIELDS[config.policy])
+    return LOG_FIELDS
 
 
 def is_discrete(config) -> bool:

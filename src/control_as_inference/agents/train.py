@@ -42,7 +42,7 @@ from .checkpoint import (
 from .environments import make_envs
 from .logger import RunLogger
 from .loop import RunPlan, TrainResult, run
-from .registry import agent_of, config_dict, config_from, promotion
+from .registry import agent_of, config_dict, config_from, log_fields, promotion
 
 
 def train(
@@ -97,7 +97,7 @@ def train(
         write_run_settings(out, settings)
     loop = LoopState(env, obs, np.asarray(action), np.zeros(num_envs), np.zeros(num_envs, np.int64))
     plan = RunPlan(config, steps, out, checkpoint_every, progress)
-    return run(plan, state, loop, RunLogger.start(out))
+    return run(plan, state, loop, RunLogger.start(out, log_fields(config)))
 
 
 def _restore(out: str):
