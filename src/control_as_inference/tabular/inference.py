@@ -15,13 +15,13 @@ step; marginals are then those of the S real states and sum to the probability o
 absorbed (gamma^t for variational inference).
 
 The backward pass is one reverse `lax.scan`, the forward pass one forward `lax.scan`, both over the
-shared kernels of `_kernels`.
+one-step kernels of `passes` (re-exported here). What the result keeps is the caller's choice
+(`keep`); the rest is derived on access, bit for bit (`posterior`).
 """
 
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -31,56 +31,21 @@ from .._core import (
     check_method,
     check_temperature,
     is_concrete,
-    log,
-    safe_log,
-    soft_maximum,
-    trustworthy,
 )
-from . import _kernels
 from .mdp import TabularMDP
-
-
-class Posterior(eqx.Module):
-    """The trajectory posterior p(tau | e_{0:H-1} = 1) (exact) or its variational approximation.
-
-    Attributes:
-        q: (H, S, A) soft Q-values Q_t(s, a), reward units.
-        v: (H+1, S) soft values V_t(s); v[H] is the terminal value.
-        log_policy: (H, S, A) log pi_t(a|s) = log p(a|s) + (Q_t - V_t)/temperature.
-        log_evidence: () exact: log p(e_{0:H-1} = 1) = log sum_s p0(s) exp(V_0(s)/temperature);
-            variational: the lower bound sum_s p0(s) V_0(s) / temperature.
-        state_marginals: (H+1, S) p(s_t = s | e) under the posterior (exact: with the posterior
-            start state and dynamics; variational: p0 and the true dynamics).
-        state_action_marginals: (H, S, A) p(s_t = s, a_t = a | e).
-        log_initial: (S,) log of the posterior start distribution
-            (exact: p0(s) exp(V_0(s)/temperature) normalised; variational: log p0).
-        log_continuation: (H, S, A) exact: log(gamma E[exp((V_{t+1} - max V_{t+1})/alpha)] + (1 -
-            gamma) exp(-max V_{t+1}/alpha)), the normaliser of the posterior dynamics with V_{t+1}
-            shifted by its maximum; variational: zeros.
-        mdp, temperature, discount, method: what was inferred.
-    """
-
-    q: Float[Array, "H S A"]
-    v: Float[Array, "H+1 S"]
-    log_policy: Float[Array, "H S A"]
-    log_evidence: Float[Array, ""]
-    state_marginals: Float[Array, "H+1 S"]
-    state_action_marginals: Float[Array, "H S A"]
-    log_initial: Float[Array, " S"]
-    log_continuation: Float[Array, "H S A"]
-    mdp: TabularMDP
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
-    method: str = eqx.field(static=True)
-
-    @property
-    def horizon(self) -> int:
-        return self.q.shape[0]
-
-    @property
-    def policy(self) -> Float[Array, "H S A"]:
-        """pi_t(a|s), shape (H, S, A)."""
-        return jnp.exp(self.log_policy)
+from .passes import (  # noqa: F401  (re-exported: the steps' historical home)
+    MESSAGES,
+    Spec,
+    backup,
+    backward,
+    backward_kept,
+    continuation,
+    evidence,
+    forward,
+    forward_kept,
+    propagate,
+)
+from .posterior import KEPT, InferenceArgs, Posterior, solve
 
 
 def check_horizon(horizon) -> int:
@@ -124,6 +89,7 @@ def infer(
     method: str = "exact",
     discount=1.0,
     terminal_value=None,
+    keep=None,
 ) -> Posterior:
     """Backward and forward messages of tabular control as inference.
 
@@ -138,6 +104,15 @@ def infer(
             entropy RL).
         discount: gamma in (0, 1], see the module docstring (traced: as temperature).
         terminal_value: (S,) V_H, zeros if None.
+        keep: which of the posterior's (H, S, A) messages and marginals to store: names among
+            "q", "log_policy", "log_continuation", "state_marginals" and
+            "state_action_marginals" ("v" may be named too: the values are always kept); None
+            (the default) keeps all. What is not kept is recomputed, bit for bit, when read
+            (`posterior`). With keep=("v",) (or any messages but no marginals) the forward
+            pass does not run and no (H, S, A) array is made but those kept; asking for a
+            marginal runs the forward pass, which reads log_policy (and, exact,
+            log_continuation) from the backward pass: they exist during the call even when
+            not kept (for the marginals in less memory see `infer_summary`).
 
     Returns:
         A `Posterior`; see its fields for shapes and maths.
@@ -145,47 +120,27 @@ def infer(
     Works under `jax.jit` (horizon and method static) and `jax.vmap` (e.g. over a batch of
     rewards or temperatures).
     """
-    args = check_arguments(mdp, horizon, temperature, method, discount, terminal_value)
-    return _infer(mdp, args)
+    args = check_arguments(mdp, horizon, temperature, method, discount, terminal_value, keep)
+    return solve(mdp, args)
 
 
-class InferenceArgs(eqx.Module):
-    """`infer`'s arguments once checked: horizon and method are static (Python values, part of
-    the jit cache key), the others arrays of the model's dtype."""
-
-    horizon: int = eqx.field(static=True)
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
-    terminal_value: Float[Array, " S"]
-    method: str = eqx.field(static=True)
-
-
-class Spec(eqx.Module):
-    """What every backward and forward step of one inference call reads besides the model:
-
-    temperature alpha (), discount gamma (), log_prior = log p(a|s) (S, A) (computed once, outside
-    the loops) and exact (static: sum-product with posterior dynamics, or the variational backup
-    with the true dynamics). A pytree, so it may cross `jax.jit` and `lax.scan` boundaries.
-    """
-
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
-    log_prior: Float[Array, "S A"]
-    exact: bool = eqx.field(static=True)
-
-    @classmethod
-    def of(cls, mdp: TabularMDP, temperature, discount, method: str) -> Spec:
-        exact = check_method(method) == "exact"
-        dtype = mdp.dtype
-        return cls(
-            jnp.asarray(temperature, dtype),
-            jnp.asarray(discount, dtype),
-            mdp.log_action_prior,
-            exact,
+def check_keep(keep) -> tuple[str, ...]:
+    """`infer`'s keep as a tuple of names in `KEPT` order ("v" dropped: always kept)."""
+    if keep is None:
+        return KEPT
+    if isinstance(keep, str):
+        keep = (keep,)
+    unknown = sorted(set(keep) - {"v", *KEPT})
+    if unknown:
+        raise ValueError(
+            f"keep: unknown name(s) {unknown}; choose among 'v', {', '.join(map(repr, KEPT))}."
         )
+    return tuple(name for name in KEPT if name in keep)
 
 
-def check_arguments(mdp, horizon, temperature, method, discount, terminal_value) -> InferenceArgs:
+def check_arguments(
+    mdp, horizon, temperature, method, discount, terminal_value, keep=None
+) -> InferenceArgs:
     """Validate `infer`'s arguments (ValueError naming the field; traced values are checked
     when the computation runs, `check_traced`)."""
     check_method(method)
@@ -195,7 +150,8 @@ def check_arguments(mdp, horizon, temperature, method, discount, terminal_value)
     )
     terminal_value = check_terminal_value(terminal_value, mdp)
     check_reward_horizon(mdp, horizon)
-    return InferenceArgs(horizon, temperature, discount, terminal_value, method)
+    keep = check_keep(keep)
+    return InferenceArgs(horizon, temperature, discount, terminal_value, method, keep)
 
 
 TRACED_TEMPERATURE = "temperature must be finite and > 0 (checked on a traced value)"
@@ -219,142 +175,3 @@ def check_traced(temperature, discount):
         bad = ~((discount > 0) & (discount <= 1))
         discount = eqx.error_if(discount, bad, TRACED_DISCOUNT)
     return temperature, discount
-
-
-def evidence(mdp: TabularMDP, spec: Spec, v0):
-    """(log_evidence, log q(s_0)): exact log sum_s p0(s) exp(V_0(s)/alpha) and the posterior
-    start; variational the bound sum_s p0(s) V_0(s)/alpha and log p0."""
-    log_p0 = safe_log(mdp.initial)
-    if not spec.exact:
-        return jnp.sum(mdp.initial * v0) / spec.temperature, log_p0
-    top = jnp.max(v0)
-    log_start = log_p0 + (v0 - top) / spec.temperature
-    log_norm = jax.nn.logsumexp(log_start)
-    return top / spec.temperature + log_norm, log_start - log_norm
-
-
-@jax.jit
-def _infer(mdp: TabularMDP, args: InferenceArgs) -> Posterior:
-    spec = Spec.of(mdp, args.temperature, args.discount, args.method)
-    q, v, log_policy, log_cont = backward(mdp, spec, args.horizon, args.terminal_value)
-    log_evidence, log_initial = evidence(mdp, spec, v[0])
-    state_marginals, sa_marginals = forward(mdp, spec, v, log_policy, log_cont, log_initial)
-    return Posterior(
-        q=q,
-        v=v,
-        log_policy=log_policy,
-        log_evidence=log_evidence,
-        state_marginals=state_marginals,
-        state_action_marginals=sa_marginals,
-        log_initial=log_initial,
-        log_continuation=log_cont,
-        mdp=mdp,
-        temperature=args.temperature,
-        discount=args.discount,
-        method=args.method,
-    )
-
-
-def backup(mdp: TabularMDP, spec: Spec, v_next, r_t):
-    """One backward step: (q_t, v_t, log_pi_t, log_cont_t) from V_{t+1} and r_t (see `Posterior`);
-    log_cont_t is () for variational inference, which does not need it."""
-    alpha = spec.temperature
-    if spec.exact:
-        top = jnp.max(v_next)
-        log_x = (v_next - top) / alpha
-        log_cont = continuation(mdp.transitions, log_x, -top / alpha, spec.discount)
-        q_t = r_t + (top + alpha * log_cont)
-    else:
-        log_cont = ()
-        q_t = r_t + spec.discount * _kernels.expect(mdp.transitions, v_next)
-    v_t, log_pi_t = soft_maximum(q_t, spec.log_prior, alpha)
-    return q_t, v_t, log_pi_t, log_cont
-
-
-def continuation(transitions, log_x, log_stop, discount):
-    """log(gamma E_{s'~T(.|s,a)}[exp(log_x(s'))] + (1 - gamma) exp(log_stop)), shape (S, A),
-    for max log_x = 0 (so 1 >= E >= the smallest T entry times e^{min log_x}).
-
-    One mat-vec or gather and one log per (s, a): with m = max(log_stop, 0) when gamma < 1
-    (else m = 0 and c0 = 0, whatever log_stop) the sum is e^m (c E + c0) with c = gamma e^-m and
-    c0 = (1 - gamma) e^(log_stop - m), both at most 1. Where some c E + c0 falls below
-    sqrt(smallest normal) the step is redone as log-sum-exps (`_kernels.log_expect_exact`).
-    """
-    stopping = discount < 1
-    m = jnp.where(stopping, jnp.maximum(log_stop, 0), 0)
-    c0 = jnp.where(stopping, (1 - discount) * jnp.exp(jnp.where(stopping, log_stop - m, 0)), 0)
-    y = _kernels.expect(transitions, jnp.exp(log_x))
-    z = discount * jnp.exp(-m) * y + c0
-
-    def fast(log_x):
-        del log_x
-        return m + log(z)
-
-    def exact(log_x):
-        log_e = _kernels.log_expect_exact(transitions, log_x)
-        return jnp.logaddexp(jnp.log(discount) + log_e, jnp.log1p(-discount) + log_stop)
-
-    return jax.lax.cond(trustworthy(z), fast, exact, log_x)
-
-
-def propagate(mdp: TabularMDP, spec: Spec, p_t, log_pi_t, log_cont_t, v_next):
-    """One forward step: (p_{t+1}, p(s_t, a_t | e)) from p(s_t | e), with the posterior dynamics
-    (exact) or the true dynamics (variational)."""
-    alpha, discount = spec.temperature, spec.discount
-    joint = p_t[:, None] * jnp.exp(log_pi_t)
-    if not spec.exact:
-        return discount * _kernels.push(mdp.transitions, joint), joint
-    # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
-    top = jnp.max(v_next)
-    log_w = safe_log(p_t)[:, None] + log_pi_t - log_cont_t  # log of S, not S x A, values
-    log_next = jnp.log(discount) + (v_next - top) / alpha
-    p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
-    # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha} / e^{log_cont}.
-    # (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log errors; their total need not.)
-    survive = jnp.sum(joint * -jnp.expm1(jnp.log1p(-discount) - top / alpha - log_cont_t))
-    total = jnp.sum(p_next)
-    p_next = p_next * jnp.where(total > 0, survive / jnp.where(total > 0, total, 1), 1)
-    return p_next, joint
-
-
-def backward(mdp: TabularMDP, spec: Spec, horizon: int, terminal_value):
-    """The backward pass: one reverse `lax.scan` over the H steps.
-
-    Returns q (H, S, A), v (H+1, S), log_policy (H, S, A) and log_continuation (H, S, A) (see
-    `Posterior`).
-    """
-
-    def step(carry, t):
-        v_next, v = carry
-        r_t = mdp.reward[t] if mdp.time_varying else mdp.reward
-        q_t, v_t, log_pi_t, log_cont = backup(mdp, spec, v_next, r_t)
-        return (v_t, v.at[t].set(v_t)), (q_t, log_pi_t, log_cont)
-
-    # V_t is written in place into the (H+1, S) result, whose row H is the terminal value: no
-    # stacked copy of the H rows and no concatenation afterwards (timed in benchmarks/RESULTS.md)
-    v = jnp.zeros((horizon + 1, mdp.num_states), terminal_value.dtype)
-    v = v.at[horizon].set(terminal_value)
-    carry = (terminal_value, v)
-    (_, v), outputs = jax.lax.scan(step, carry, jnp.arange(horizon), reverse=True)
-    q, log_policy, log_cont = outputs
-    if not spec.exact:
-        log_cont = jnp.zeros_like(q)
-    return q, v, log_policy, log_cont
-
-
-def forward(mdp: TabularMDP, spec: Spec, v, log_policy, log_cont, log_initial):
-    """The forward pass: one `lax.scan` propagating p(s_t | e) with the posterior dynamics (exact)
-    or the true dynamics (variational).
-
-    Returns state_marginals (H+1, S) and state_action_marginals (H, S, A).
-    """
-
-    def step(p_t, inputs):
-        log_pi_t, log_cont_t, v_next = inputs
-        p_next, joint = propagate(mdp, spec, p_t, log_pi_t, log_cont_t, v_next)
-        return p_next, (p_t, joint)
-
-    p_h, (state_marginals, sa_marginals) = jax.lax.scan(
-        step, jnp.exp(log_initial), (log_policy, log_cont, v[1:])
-    )
-    return jnp.concatenate([state_marginals, p_h[None, :]], axis=0), sa_marginals
