@@ -185,3 +185,19 @@ def test_stationary_recovers_the_policy_within_shrinking_sampling_error():
         warnings.simplefilter("ignore", ConvergenceWarning)
         wrong = lqr_irl(SYSTEM, x, shuffled, horizon=None, discount=0.95)
     assert _policy_errors(wrong, truth)[0] > 4 * errors[320][0]
+
+
+def test_ragged_demonstrations_count_only_their_steps():
+    x, u = demos(3, 5)
+    lengths = np.array([H, 4, 7])
+    padded_x = np.asarray(x).copy()
+    padded_u = np.asarray(u).copy()
+    for i, n in enumerate(lengths):
+        padded_x[i, n + 1 :] = 0.0
+        padded_u[i, n:] = 0.0
+    ll = lqr_log_likelihood(TRUE, SYSTEM, padded_x, padded_u, H, lengths=jnp.asarray(lengths))
+    parts = [
+        lqr_log_likelihood(TRUE, SYSTEM, x[i : i + 1, : n + 1], u[i : i + 1, :n], H)
+        for i, n in enumerate(lengths)
+    ]
+    assert float(ll) == pytest.approx(sum(float(p) for p in parts) / 3, rel=1e-12)

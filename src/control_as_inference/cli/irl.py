@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from ._io import UsageError, at_least, fixed, is_grid, save_figure, save_npz, table
+from .irl_methods import add_method_options, dispatch
 from .tabular import add_env, add_inference, describe, horizon_of, load
 
 DEMO_ARRAYS = {"states": "(N, T+1)", "actions": "(N, T)"}
@@ -22,8 +23,9 @@ def add_parsers(sub) -> None:
         "reward's soft-optimal policy scores under the true reward.",
     )
     add_env(irl)
-    add_inference(irl, method="variational")
+    add_inference(irl, methods=False)
     irl.set_defaults(handler=run, x64=True)
+    add_method_options(irl)
     irl.add_argument("--demos", metavar="FILE.npz", help="demonstrations to fit")
     irl.add_argument(
         "-n",
@@ -77,6 +79,8 @@ def run(args) -> None:
     from ..irl import maxent_irl
     from ..tabular import expected_return, infer, sample, sample_policy, soft_value_iteration
 
+    if dispatch(args):  # --method lqr | gcl | airl (irl_methods.py); maxent continues here
+        return
     at_least("-n", args.num, 1)
     at_least("--max-iterations", args.max_iterations, 1)
     at_least("--l2", args.l2, 0)
@@ -91,7 +95,7 @@ def run(args) -> None:
     if horizon is None:
         truth = soft_value_iteration(mdp, args.temperature, args.discount)
     else:
-        truth = infer(mdp, horizon, args.temperature, args.method, args.discount)
+        truth = infer(mdp, horizon, args.temperature, args.inference, args.discount)
     key = jax.random.key(args.seed)
     if args.demos:
         demos = read_demos(args.demos)
@@ -102,7 +106,7 @@ def run(args) -> None:
         source = f"{args.num} episodes of {length} steps from the true soft-optimal policy"
     else:
         demos = sample(truth, key, args.num)
-        source = f"{args.num} trajectories sampled from the {args.method} posterior"
+        source = f"{args.num} trajectories sampled from the {args.inference} posterior"
     if args.save_demos:
         save_npz(args.save_demos, states=demos[0], actions=demos[1])
     s, a = mdp.num_states, mdp.num_actions
@@ -114,7 +118,7 @@ def run(args) -> None:
         horizon=horizon,
         temperature=args.temperature,
         discount=args.discount,
-        method=args.method,
+        method=args.inference,
         max_iterations=args.max_iterations,
         regularization=args.l2,
         progress=sys.stderr.isatty(),
@@ -137,7 +141,7 @@ def run(args) -> None:
         table(
             [
                 ("features", f"one-hot {args.features} ({features.shape[-1]})"),
-                ("method", args.method),
+                ("method", f"maxent ({args.inference} inference)"),
                 ("iterations", f"{fit.iterations} ({converged})"),
                 ("log-likelihood per demonstration", fixed(fit.log_likelihood[-1])),
                 ("max feature-count gap", f"{fit.feature_gap[-1]:.2e} (L2 {args.l2:g})"),

@@ -91,11 +91,13 @@ def lqr_log_likelihood(
     temperature=1.0,
     discount=1.0,
     unroll: int = 200,
+    lengths=None,
 ):
     """The demonstrations' mean log-likelihood per demonstration under the soft-LQR policy,
-    1/N sum_i sum_t log N(u^i_t; K_t x^i_t + k_t, Sigma_t) (module docstring): states
-    (N, T+1, n), actions (N, T, m); horizon H >= T (finite, variational `soft_lqr`) or None
-    (stationary). Differentiable in `reward` (module docstring for how)."""
+    1/N sum_i sum_{t < T_i} log N(u^i_t; K_t x^i_t + k_t, Sigma_t) (module docstring): states
+    (N, T+1, n), actions (N, T, m), padded beyond lengths (N,) T_i (default T; padding must be
+    finite); horizon H >= T (finite, variational `soft_lqr`) or None (stationary).
+    Differentiable in `reward` (module docstring for how)."""
     K, k, Sigma = _policy(reward, system, horizon, temperature, discount, unroll, actions.shape[1])
     x, u = states[:, :-1], actions
     mean = jnp.einsum("tmn,itn->itm", K, x) + k[None]
@@ -109,6 +111,8 @@ def lqr_log_likelihood(
     m = actions.shape[-1]
     logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (T,)
     per_step = -0.5 * (jnp.sum(z**2, axis=-1) + logdet[None] + m * jnp.log(2 * jnp.pi))
+    if lengths is not None:
+        per_step = jnp.where(jnp.arange(actions.shape[1])[None] < lengths[:, None], per_step, 0)
     return jnp.sum(per_step) / actions.shape[0]
 
 
@@ -143,6 +147,7 @@ def lqr_irl(
     max_iterations: int = 300,
     tol: float | None = None,
     unroll: int = 200,
+    lengths=None,
 ) -> IRLResult:
     """Fit a `QuadraticReward` to demonstrations by maximum likelihood (module docstring).
 
@@ -162,6 +167,8 @@ def lqr_irl(
         tol: stop when max |gradient| of the mean log-likelihood per demonstrated step over the
             free parameters is below tol; default 1e-6 (float64) or 1e-3 (float32).
         unroll: stationary only: Riccati backups differentiated through (module docstring).
+        lengths: (N,) actions T_i of each demonstration (ragged demonstrations padded to T);
+            default T for every one.
 
     Returns:
         `IRLResult` with method "lqr": reward_model the fitted `QuadraticReward`, solution its
@@ -174,7 +181,7 @@ def lqr_irl(
             demonstrations, too few demonstrated steps (or states that do not span the state
             space) to identify the policy, or unknown fields.
     """
-    states, actions, dtype = _check_demos(system, states, actions, horizon)
+    states, actions, lengths, dtype = _check_demos(system, states, actions, horizon, lengths)
     temperature = check_positive("temperature", temperature)
     max_iterations = check_int("max_iterations", max_iterations, 1)
     unroll = check_int("unroll", unroll, 1)
@@ -187,14 +194,15 @@ def lqr_irl(
     if tol is None:
         tol = 1e-6 if dtype == jnp.float64 else 1e-3
     tol = check_positive("tol", tol)
-    init = _initial(system, actions, temperature) if init is None else init
+    valid = np.arange(actions.shape[1])[None] < np.asarray(lengths)[:, None]
+    init = _initial(system, np.asarray(actions)[valid], temperature) if init is None else init
     params = _factor(init, fit)
-    steps = actions.shape[0] * actions.shape[1]
+    steps = int(jnp.sum(lengths))
 
     def loss(p):
         reward = lqr_reward(p, init)
         ll = lqr_log_likelihood(
-            reward, system, states, actions, horizon, temperature, discount, unroll
+            reward, system, states, actions, horizon, temperature, discount, unroll, lengths
         )
         return -ll * actions.shape[0] / steps
 
@@ -252,7 +260,7 @@ def lqr_irl(
     )
 
 
-def _check_demos(system, states, actions, horizon):
+def _check_demos(system, states, actions, horizon, lengths):
     if not isinstance(system, LinearGaussianSystem):
         raise ValueError(f"system must be a LinearGaussianSystem, got {type(system).__name__}.")
     n, m = system.state_dim, system.action_dim
@@ -269,6 +277,14 @@ def _check_demos(system, states, actions, horizon):
             f"states must have shape (N, T+1, n) = {(num, length + 1, n)} for actions of shape "
             f"{actions.shape} and the system's n = {n}; got {states.shape}."
         )
+    lengths = np.full(num, length) if lengths is None else np.asarray(lengths)
+    if lengths.shape != (num,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be (N,) = ({num},) integers, got {lengths.shape}.")
+    if num and (lengths.min() < 1 or lengths.max() > length):
+        raise ValueError(f"lengths must lie in [1, T = {length}].")
+    valid = np.arange(length)[None] < lengths[:, None]  # (N, T)
+    states = np.where(np.concatenate([valid[:, :1], valid], 1)[..., None], states, 0.0)
+    actions = np.where(valid[..., None], actions, 0.0)  # padding: zeros
     for name, x in (("states", states), ("actions", actions)):
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{name} contains NaN or inf; drop or repair those demonstrations.")
@@ -280,15 +296,13 @@ def _check_demos(system, states, actions, horizon):
                 f"{horizon}; pass horizon >= T or horizon=None (stationary)."
             )
     need = n + m + 1
-    if num * length < need:
+    if lengths.sum() < need:
         raise ValueError(
-            f"too few demonstrations: {num} x {length} = {num * length} demonstrated steps, but "
+            f"too few demonstrations: {lengths.sum()} demonstrated steps (state-action pairs), but "
             f"identifying the policy (gain (m, n), offset (m,), covariance (m, m)) needs at least "
             f"n + m + 1 = {need} state-action pairs."
         )
-    design = np.concatenate(
-        [states[:, :-1].reshape(-1, n), np.ones((num * length, 1))], axis=1
-    ).astype(np.float64)
+    design = np.concatenate([states[:, :-1][valid], np.ones((lengths.sum(), 1))], axis=1)
     rank = np.linalg.matrix_rank(design)
     if rank < n + 1:
         raise ValueError(
@@ -296,13 +310,14 @@ def _check_demos(system, states, actions, horizon):
             f"of n + 1 = {n + 1} dimensions, so the gain is not identified; add demonstrations "
             "from other start states."
         )
-    return jnp.asarray(states, dtype), jnp.asarray(actions, dtype), dtype
+    arrays = jnp.asarray(states, dtype), jnp.asarray(actions, dtype), jnp.asarray(lengths)
+    return (*arrays, dtype)
 
 
 def _initial(system, actions, temperature) -> QuadraticReward:
     n, m = system.state_dim, system.action_dim
     dtype = system.A.dtype
-    u = np.asarray(actions, np.float64).reshape(-1, m)
+    u = np.asarray(actions, np.float64).reshape(-1, m)  # (steps, m)
     cov = np.cov(u.T).reshape(m, m) + 1e-6 * np.eye(m)
     R = temperature * np.linalg.inv(cov)
     return QuadraticReward(jnp.eye(n, dtype=dtype), jnp.asarray(0.5 * (R + R.T), dtype))

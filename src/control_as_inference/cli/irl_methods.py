@@ -1,0 +1,210 @@
+"""cai irl --method maxent | lqr | gcl | airl: the options and runs of the methods beyond the
+tabular MaxEnt IRL of `irl.py` (which keeps maxent).
+
+    lqr   exact linear-Gaussian IRL (`irl.lqr_irl`) on the double integrator of
+          cai/LinearGaussian-v0 (states (N, T+1, n), actions (N, T, m) float demonstrations).
+    gcl   guided cost learning (`irl.gcl_irl`) with SAC as the sampler on a gymnasium task with
+          continuous actions (ENV, default Pendulum-v1); needs --demos; checkpoints to --out
+          and continues with --resume.
+    airl  AIRL (helper D's branch: see `dispatch`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._io import UsageError, at_least, fixed, save_npz, table
+
+METHODS = ("maxent", "lqr", "gcl", "airl")
+LEGACY = ("exact", "variational")  # the old --method: maxent's inference
+
+
+def add_method_options(parser) -> None:
+    """--method, --inference, --discount and the sample-based methods' run options."""
+    parser.add_argument(
+        "--method",
+        choices=METHODS + LEGACY,
+        default="maxent",
+        help="maxent (tabular, exact), lqr (exact linear-Gaussian), gcl (guided cost learning, "
+        "continuous), airl; 'exact' and 'variational' mean maxent with that --inference "
+        "(default: maxent)",
+    )
+    parser.add_argument(
+        "--inference",
+        choices=("exact", "variational"),
+        default="variational",
+        help="maxent's posterior: exact (optimistic) or variational (maximum entropy RL) "
+        "(default: variational)",
+    )
+    parser.add_argument("--discount", type=float, default=1.0, help="gamma in (0, 1] (default: 1)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20,
+        help="gcl: cost-learning iterations, each followed by sampler training (default: 20)",
+    )
+    parser.add_argument(
+        "--sampler-steps",
+        type=int,
+        default=2000,
+        help="gcl: SAC environment steps per iteration (default: 2000)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="gcl: checkpoint directory (default: no checkpoints)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="gcl: continue from the checkpoint in --out (default: start over)",
+    )
+
+
+def dispatch(args) -> bool:
+    """Run --method lqr | gcl | airl and return True; False for maxent (irl.py runs it)."""
+    if args.method in LEGACY:  # backward compatible: `--method exact` was maxent's inference
+        args.inference, args.method = args.method, "maxent"
+    if args.method == "lqr":
+        run_lqr(args)
+        return True
+    if args.method == "gcl":
+        run_gcl(args)
+        return True
+    if args.method == "airl":
+        # BRANCH POINT for helper D (issue 21, section 3): replace this line by the AIRL run
+        # (e.g. `run_airl(args); return True`), reusing --demos, --steps, --out and --resume.
+        raise UsageError("--method airl is not yet available")
+    return False
+
+
+def _demos(path):
+    import numpy as np
+
+    from ..envs import read_npz
+
+    arrays = read_npz(path, {"states": "(N, T+1, n)", "actions": "(N, T, m)"}, {"lengths": "(N,)"})
+    lengths = arrays.get("lengths")
+    return (
+        np.asarray(arrays["states"], np.float64),
+        np.asarray(arrays["actions"], np.float64),
+        None if lengths is None else np.asarray(lengths),
+    )
+
+
+def run_lqr(args) -> None:
+    """Exact linear-Gaussian IRL on the double integrator: demonstrations from --demos or
+    sampled from the true reward's soft-LQR policy; reports the recovered policy's distance
+    from the true one."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..envs.linear_gaussian import default_problem
+    from ..irl import lqr_irl, lqr_log_likelihood
+    from ..lqr import (
+        LinearGaussianSystem,
+        QuadraticReward,
+        sample_trajectories,
+        soft_lqr,
+        soft_lqr_infinite,
+    )
+
+    at_least("-n", args.num, 1)
+    at_least("--max-iterations", args.max_iterations, 1)
+    system, reward = default_problem()
+    f64 = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    system = LinearGaussianSystem(
+        *(jnp.asarray(x, f64) for x in (system.A, system.B, system.W)),
+        jnp.asarray(system.initial_mean, f64),
+        jnp.asarray(system.initial_cov, f64),
+    )
+    reward = QuadraticReward(jnp.asarray(reward.Q, f64), jnp.asarray(reward.R, f64))
+    gamma, alpha = args.discount, args.temperature
+    horizon = None if args.infinite else (args.horizon or 30)
+    if horizon is None:
+        truth = soft_lqr_infinite(system, reward, alpha, discount=gamma)
+        terminal = (truth.P, truth.p, jnp.zeros((), f64))
+        sampler = soft_lqr(system, reward, 90, alpha, discount=gamma, terminal=terminal)
+    else:
+        truth = sampler = soft_lqr(system, reward, horizon, alpha, discount=gamma)
+    lengths = None
+    if args.demos:
+        states, actions, lengths = _demos(args.demos)
+        source = args.demos
+    else:
+        states, actions = sample_trajectories(system, sampler, jax.random.key(args.seed), args.num)
+        steps = actions.shape[1]
+        source = f"{args.num} trajectories of {steps} steps from the true soft-LQR policy"
+    if args.save_demos:
+        save_npz(args.save_demos, states=np.asarray(states), actions=np.asarray(actions))
+    try:
+        fit = lqr_irl(
+            system, states, actions, horizon=horizon, temperature=alpha, discount=gamma,
+            max_iterations=args.max_iterations, lengths=lengths,
+        )  # fmt: skip
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    got = fit.solution
+    true_ll = lqr_log_likelihood(
+        reward, system, jnp.asarray(states, f64), jnp.asarray(actions, f64), horizon, alpha,
+        gamma, lengths=None if lengths is None else jnp.asarray(lengths),
+    )  # fmt: skip
+    print(
+        "double integrator (cai/LinearGaussian-v0), true reward Q = I, R = I; "
+        + ("stationary policy" if horizon is None else f"horizon {horizon}")
+    )
+    print(f"demonstrations: {source}")
+    converged = "converged" if fit.converged else "not converged"
+    rows = [
+        ("method", "lqr (exact linear-Gaussian IRL)"),
+        ("iterations", f"{fit.iterations} ({converged})"),
+        ("log-likelihood per demonstration", fixed(fit.log_likelihood[-1])),
+        ("... under the true reward", fixed(float(true_ll))),
+        ("max |K - K_true|", f"{float(jnp.max(jnp.abs(got.K - truth.K))):.3g}"),
+        (
+            "max |Sigma / Sigma_true - 1|",
+            f"{float(jnp.max(jnp.abs(got.Sigma / truth.Sigma - 1))):.3g}",
+        ),
+    ]
+    print(table(rows))
+    np.set_printoptions(precision=4, suppress=True)
+    print(f"recovered Q =\n{np.asarray(fit.reward_model.Q)}")
+    print(f"recovered R = {np.asarray(fit.reward_model.R)}")
+
+
+def run_gcl(args) -> None:
+    """Guided cost learning with SAC on ENV (default Pendulum-v1) from --demos."""
+    if not args.demos:
+        raise UsageError(
+            "--method gcl needs --demos FILE.npz (states (N, T+1, n), actions (N, T, m))"
+        )
+    at_least("--steps", args.steps, 1)
+    at_least("--sampler-steps", args.sampler_steps, 1)
+    if args.resume and not args.out:
+        raise UsageError("--resume needs --out DIR (the directory of the checkpoint)")
+    env_id = "Pendulum-v1" if args.env in (None, _default_env()) else args.env
+    states, actions, lengths = _demos(args.demos)
+    from ..irl.gcl import gcl_irl
+
+    try:
+        fit = gcl_irl(
+            (states, actions, lengths), env_id, steps=args.steps, seed=args.seed,
+            sampler_steps=args.sampler_steps, checkpoint_dir=args.out, resume=args.resume,
+            progress=sys.stderr.isatty(),
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{env_id}: guided cost learning from {args.demos}")
+    rows = [
+        ("method", "gcl (guided cost learning, SAC sampler)"),
+        ("iterations", str(fit.iterations)),
+        ("IS log-likelihood per demonstration", fixed(float(fit.objective[-1]))),
+    ]
+    if args.out:
+        rows.append(("checkpoint", args.out))
+    print(table(rows))
+
+
+def _default_env():
+    from .tabular import DEFAULT_ENV
+
+    return DEFAULT_ENV
