@@ -64,8 +64,8 @@ def compare(title, chosen, reference, args, repeats):
 
 def backward_step(mdp):
     """One exact backward step (the continuation's gather sum is where `_once` acts)."""
-    spec = cai.tabular.inference.Spec.of(mdp, 1.0, 1.0, "exact")
-    return jax.jit(lambda v: cai.tabular.inference.backup(mdp, spec, v, mdp.reward)[1])
+    spec = cai.tabular.passes.Spec.of(mdp, 1.0, 1.0, "exact")
+    return jax.jit(lambda v: cai.tabular.passes.backup(mdp, spec, v, mdp.reward)[1])
 
 
 def main():
@@ -99,7 +99,7 @@ def main():
 
     # the same step with every logarithm jnp.log (traced while patched, then timed)
     with (
-        mock.patch.object(cai.tabular.inference, "log", jnp.log),
+        mock.patch.object(cai.tabular.passes, "log", jnp.log),
         mock.patch.object(_kernels, "log", jnp.log),
         mock.patch.object(_core.numerics, "log", jnp.log),
     ):

@@ -109,10 +109,27 @@ class InferenceArgs(eqx.Module):
     keep: tuple[str, ...] = eqx.field(static=True, default=KEPT)
 
 
-@jax.jit
 def solve(mdp: TabularMDP, args: InferenceArgs) -> Posterior:
     """`infer` once its arguments are checked: the backward pass, the evidence and, if a marginal
-    is kept, the forward pass."""
+    is kept, the forward pass (`_solve`). The model and the scalars are put into the posterior
+    here, outside `jax.jit`: returned from the jitted function, the model would be copied into
+    its outputs (measured: 0.29 GB at S = 1e6, K = 8)."""
+    v, log_evidence, log_initial, kept = _solve(mdp, args)
+    return Posterior(
+        v=v,
+        log_evidence=log_evidence,
+        log_initial=log_initial,
+        kept=kept,
+        mdp=mdp,
+        temperature=args.temperature,
+        discount=args.discount,
+        method=args.method,
+    )
+
+
+@jax.jit
+def _solve(mdp: TabularMDP, args: InferenceArgs):
+    """(v, log_evidence, log_initial, kept) of `solve`."""
     spec = Spec.of(mdp, args.temperature, args.discount, args.method)
     keep = args.keep
     marginals = "state_marginals" in keep or "state_action_marginals" in keep
@@ -129,16 +146,7 @@ def solve(mdp: TabularMDP, args: InferenceArgs) -> Posterior:
             kept["state_marginals"] = p
         if joint:
             kept["state_action_marginals"] = sa_marginals
-    return Posterior(
-        v=v,
-        log_evidence=log_evidence,
-        log_initial=log_initial,
-        kept=kept,
-        mdp=mdp,
-        temperature=args.temperature,
-        discount=args.discount,
-        method=args.method,
-    )
+    return v, log_evidence, log_initial, kept
 
 
 def _derived(post: Posterior, name: str) -> Array:
