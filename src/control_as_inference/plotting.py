@@ -195,7 +195,7 @@ def plot_over_time(post, title: str | None = None):
     """Policy entropy and expected soft value along the horizon."""
     fig = _figure(10, 3.6)
     left, right = fig.subplots(1, 2)
-    horizon = post.q.shape[0]
+    horizon = post.horizon
     left.plot(range(horizon), expected_entropy(post), marker=".")
     left.set_xlabel("time step t")
     left.set_ylabel("E[entropy of pi_t] (nats)")

@@ -95,7 +95,7 @@ def log_prob(
     """
     states = jnp.asarray(states)
     actions = jnp.asarray(actions)
-    horizon, num_states, num_actions = post.q.shape
+    horizon, num_states, num_actions = post.horizon, post.mdp.num_states, post.mdp.num_actions
     if states.shape[-1:] != (horizon + 1,) or actions.shape != (*states.shape[:-1], horizon):
         raise ValueError(
             f"states must have shape (..., H+1) and actions (..., H) with H = {horizon}; got "
