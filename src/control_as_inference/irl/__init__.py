@@ -3,6 +3,7 @@
 from .airl import airl_discriminator_loss, airl_irl, airl_logits, shaped_reward
 from .airl_sac import airl_sac, continuous_demonstrations, learned_reward_env
 from .demonstrations import Demonstrations, as_demonstrations
+from .gcl import gcl_objective, importance_log_partition, mixture_log_prob
 from .linear_gaussian import lqr_irl, lqr_log_likelihood, lqr_reward
 from .maxent import IRLResult, maxent_irl
 from .objective import maxent_log_likelihood, maxent_objective
@@ -19,6 +20,9 @@ __all__ = [
     "as_demonstrations",
     "continuous_demonstrations",
     "feature_expectations",
+    "gcl_objective",
+    "importance_log_partition",
+    "mixture_log_prob",
     "learned_reward_env",
     "lqr_irl",
     "lqr_log_likelihood",
