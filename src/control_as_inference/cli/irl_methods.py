@@ -6,7 +6,8 @@ tabular MaxEnt IRL of `irl.py` (which keeps maxent).
     gcl   guided cost learning (`irl.gcl_irl`) with SAC as the sampler on a gymnasium task with
           continuous actions (ENV, default Pendulum-v1); needs --demos; checkpoints to --out
           and continues with --resume.
-    airl  AIRL (helper D's branch: see `dispatch`).
+    airl  tabular AIRL (`irl.airl_irl`, exact soft value iteration as the generator) on a
+          tabular ENV with --discount < 1; --max-iterations counts its rounds (irl_airl.py).
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def dispatch(args) -> bool:
         run_gcl(args)
         return True
     if args.method == "airl":
-        # BRANCH POINT for helper D (issue 21, section 3): replace this line by the AIRL run
-        # (e.g. `run_airl(args); return True`), reusing --demos, --steps, --out and --resume.
-        raise UsageError("--method airl is not yet available")
+        from .irl_airl import run_airl  # tabular AIRL with an exact generator
+
+        run_airl(args)
+        return True
     return False
 
 
@@ -183,7 +185,7 @@ def run_gcl(args) -> None:
         raise UsageError("--resume needs --out DIR (the directory of the checkpoint)")
     env_id = "Pendulum-v1" if args.env in (None, _default_env()) else args.env
     states, actions, lengths = _demos(args.demos)
-    from ..irl.gcl import gcl_irl
+    from ..irl.gcl_sac import gcl_irl
 
     try:
         fit = gcl_irl(
