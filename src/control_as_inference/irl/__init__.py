@@ -4,6 +4,7 @@ from .airl import airl_discriminator_loss, airl_irl, airl_logits, shaped_reward
 from .airl_sac import airl_sac, continuous_demonstrations, learned_reward_env
 from .demonstrations import Demonstrations, as_demonstrations
 from .gcl import gcl_objective, importance_log_partition, mixture_log_prob
+from .gcl_sac import GCLReward, gcl_irl
 from .linear_gaussian import lqr_irl, lqr_log_likelihood, lqr_reward
 from .maxent import IRLResult, maxent_irl
 from .objective import maxent_log_likelihood, maxent_objective
@@ -20,6 +21,8 @@ __all__ = [
     "as_demonstrations",
     "continuous_demonstrations",
     "feature_expectations",
+    "GCLReward",
+    "gcl_irl",
     "gcl_objective",
     "importance_log_partition",
     "mixture_log_prob",
