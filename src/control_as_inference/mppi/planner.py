@@ -46,8 +46,9 @@ from .rollout import rollout
 def _noise(key, chol, config: MPPIConfig):
     """(H, m, N) Gaussian perturbations with covariance chol chol'. The standard normals are
     drawn in float32 (half the random bits of float64) by `_core.standard_normal` (Box-Muller on
-    the raw bits, about half the cost of `jax.random.normal` on CPU) and cast: a sample is a
-    sample, and the importance weights use the perturbations exactly as drawn."""
+    the raw bits: their cost plus about 16% on CPU, where `jax.random.normal` costs 1.5-2.7x
+    that; benchmarks/RESULTS.md, issue 23) and cast: a sample is a sample, and the importance
+    weights use the perturbations exactly as drawn."""
     h, m, n = config.horizon, config.action_dim, config.num_samples
     if config.noise == "antithetic":  # eps^{k + N/2} = -eps^k (MPPIConfig's docstring)
         z = standard_normal(key, (h, m, n // 2), chol.dtype)
