@@ -30,7 +30,7 @@ true, yes, on or unset enable it."""
 MIN_COMPILE_SECONDS = 0.0
 """Programs whose compilation took at least this long are cached. JAX's default (1 s) would
 leave out most of ours, which compile in 0.05 to 1 s each but are many (measured in
-benchmarks/RESULTS.md, "Compilation cache")."""
+benchmarks/RESULTS.md, "Issue 23")."""
 
 _OFF = ("0", "false", "no", "off")
 _ON = ("", "1", "true", "yes", "on")

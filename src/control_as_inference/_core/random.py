@@ -13,7 +13,7 @@ three bits of b2 choose one of the eight octants of the circle, the next 24 bits
 phi = x pi/4 with x = k 2^-24 in [0, 1), and (cos phi, sin phi) are Taylor polynomials on
 [0, pi/4] (truncation below 2e-9, under float32 rounding), mapped to the octant by the exact
 reflections of the circle ((cos, sin) swapped and signed). This avoids `jnp.sin` and `jnp.cos`,
-which XLA-CPU evaluates one element at a time (benchmarks/RESULTS.md, "Normal sampler").
+which XLA-CPU evaluates one element at a time (benchmarks/RESULTS.md, "Issue 23").
 
 Exactness: the draws are those of the Box-Muller transform of uniforms on a 2^-24 grid (U1) and
 a 2^-27 grid of the circle, the resolution of float32 itself; the radius never exceeds
