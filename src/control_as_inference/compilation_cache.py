@@ -28,9 +28,9 @@ ENVIRONMENT_SWITCH = "CAI_COMPILATION_CACHE"
 true, yes, on or unset enable it."""
 
 MIN_COMPILE_SECONDS = 0.0
-"""Programs whose compilation took at least this long are cached. JAX's default (1 s) would
-leave out most of ours, which compile in 0.05 to 1 s each but are many (measured in
-benchmarks/RESULTS.md, "Issue 23")."""
+"""Programs whose compilation took at least this long are cached: all. JAX's default (1 s)
+would leave out the hundred or so small programs of a command's setup (0.02 to 0.2 s each,
+seconds together; measured in benchmarks/RESULTS.md, "Issue 23")."""
 
 _OFF = ("0", "false", "no", "off")
 _ON = ("", "1", "true", "yes", "on")
