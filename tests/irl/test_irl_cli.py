@@ -45,9 +45,7 @@ def test_lqr_recovers_the_policy_and_reads_its_saved_demonstrations(tmp_path):
     assert value_of(bad.stdout, "max |K - K_true|") > 2 * value_of(out.stdout, "max |K - K_true|")
 
 
-def test_methods_errors_and_the_airl_branch(tmp_path):
-    out = run("--method", "airl")
-    assert out.returncode != 0 and "airl is not yet available" in out.stderr
+def test_method_errors_are_named(tmp_path):
     out = run("--method", "gcl")
     assert out.returncode != 0 and "--method gcl needs --demos" in out.stderr
     few = tmp_path / "few.npz"
