@@ -144,3 +144,27 @@ def test_bad_input_names_the_setting(values, epsilon, message):
         ps.solve_temperature(values, epsilon)
     with pytest.raises(ValueError, match=message):
         ps.temperature_dual(1.0, values, epsilon)
+
+
+def test_awr_weights_are_the_fixed_temperature_e_step_clipped(rng):
+    advantages = rng.normal(size=(3, 10))
+    weights = np.asarray(ps.awr_weights(advantages, 0.7, max_weight=1e9))
+    np.testing.assert_allclose(weights, np.exp(advantages / 0.7), rtol=1e-12)
+    normalised = weights / weights.sum(-1, keepdims=True)
+    np.testing.assert_allclose(normalised, ps.estep_weights(advantages, 0.7), rtol=1e-12)
+    clipped = np.asarray(ps.awr_weights(10 * advantages, 0.7))  # the paper's clip at 20
+    assert clipped.max() == 20.0 and np.all(clipped > 0)
+    # negative control: the clip changes the normalised weights where it binds
+    assert (
+        np.max(
+            np.abs(
+                clipped / clipped.sum(-1, keepdims=True) - ps.estep_weights(10 * advantages, 0.7)
+            )
+        )
+        > 1e-3
+    )
+    for bad, message in ((dict(temperature=0.0), "beta"), (dict(max_weight=-1.0), "max_weight")):
+        with pytest.raises(ValueError, match=message):
+            ps.awr_weights(advantages, **{"temperature": 0.7, **bad})
+    with pytest.raises(ValueError, match="NaN"):
+        ps.awr_weights(np.array([0.0, np.nan]), 1.0)

@@ -17,6 +17,7 @@ from .contextual_reps import (
 from .em import EMMessages, EMPlan, em_messages, em_planning, rescale_reward
 from .estep import (
     TemperatureSolution,
+    awr_weights,
     estep_weights,
     solve_temperature,
     temperature_dual,
@@ -46,6 +47,7 @@ __all__ = [
     "SearchDistribution",
     "TabularMPO",
     "TemperatureSolution",
+    "awr_weights",
     "check_search_distribution",
     "contextual_dual",
     "contextual_reps_update",

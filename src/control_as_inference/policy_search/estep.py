@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from .._core import float_dtype, is_concrete
+from .._core import check_positive, float_dtype, is_concrete
 
 # The temperature is searched in [_MIN_RATIO * eta_max, eta_max], eta_max = 2 spread / epsilon.
 _MIN_RATIO = 1e-12
@@ -217,3 +217,27 @@ def _solve(values, epsilon, log_prior, iterations):
     _, log_hi = jax.lax.fori_loop(0, iterations, step, (log_lo, log_hi))
     eta = jnp.exp(jnp.where(active, log_hi, log_lo))
     return TemperatureSolution(eta, _mean_kl(values, eta, log_prior), active)
+
+
+def awr_weights(
+    advantages: Float[ArrayLike, "... N"],
+    temperature: Float[ArrayLike, ""],
+    *,
+    max_weight: float = 20.0,
+) -> Float[Array, "... N"]:
+    """Advantage-weighted regression's weights (Peng et al. 2019): the E-step with a fixed
+    temperature beta instead of a KL bound, unnormalised and clipped as in the paper,
+
+        w_j = min(exp(A_j / beta), max_weight).
+
+    Normalised over the last axis and without clipping they equal
+    `estep_weights(advantages, beta)`; the M-step is the policy's weighted log-likelihood
+    sum_j w_j log pi(a_j | s_j). advantages: (..., N) finite; temperature beta > 0;
+    max_weight > 0. Raises ValueError naming the setting otherwise.
+    """
+    if is_concrete(temperature) and not (np.ndim(temperature) == 0 and float(temperature) > 0):
+        raise ValueError(f"temperature (AWR's beta) must be a scalar > 0, got {temperature!r}.")
+    check_positive("max_weight", max_weight)
+    values, _, _ = _check(advantages, 1.0, None)
+    temperature = jnp.asarray(temperature, dtype=values.dtype)
+    return jnp.minimum(jnp.exp(values / temperature), jnp.asarray(max_weight, values.dtype))
