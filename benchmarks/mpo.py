@@ -1,0 +1,193 @@
+"""MPO against SAC on Pendulum-v1: ours (MPO and SAC, the same gymnasium loop) and SBX's SAC, at
+equal environment steps and seeds; return curves (a figure) and steps per second.
+
+Every run is its own process with XLA's Eigen pool off, pinned to one core when BENCH_CORE is set
+(`os.sched_setaffinity`); --jobs runs that many at once (steps/s then share the machine).
+All three use one set of shared settings: learning rate 1e-3, batch 256, buffer 1e6 (holds the
+whole run), learning starts 100, gamma 0.99, tau 0.005, one update per step, and the same hidden
+widths (--hidden) for every network; SAC learns its temperature (ours: eq. 18; SBX: its own).
+MPO's own settings are MPOConfig's defaults unless given (--num-samples, --epsilon,
+--epsilon-mean, --epsilon-covariance). Reported per run: steps/s over the whole run
+(compilation included), the training episodes' returns (the curves) and the mean return of 10
+deterministic episodes (reset seeds 1000-1009) at the end.
+
+    python benchmarks/mpo.py                                   # 3 seeds x 15,000 steps
+    python benchmarks/mpo.py --seeds 1 --steps 3000 --hidden 64,64   # quick
+    python benchmarks/mpo.py --figure docs/mpo_pendulum.png
+
+SBX is optional (`pip install sbx-rl`); without it its rows say why they failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from _child import run_child
+
+LIBRARIES = ("mpo", "sac", "sbx")
+LABELS = {"mpo": "MPO (ours)", "sac": "SAC (ours)", "sbx": "SAC (SBX)"}
+
+
+def _evaluate(policy, env, episodes=10):
+    import numpy as np
+
+    returns = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=1000 + i)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def child(library: str, seed: int, steps: int, env_id: str, hidden: tuple, mpo: dict) -> dict:
+    if "BENCH_CORE" in os.environ:  # one core per run (a quiet machine, --jobs 1)
+        os.sched_setaffinity(0, {int(os.environ["BENCH_CORE"])})
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    shared = dict(learning_rate=1e-3, batch_size=256, learning_starts=100, gamma=0.99, tau=0.005)
+    if library in ("mpo", "sac"):
+        import jax
+
+        from control_as_inference.agents import MPOConfig, SACConfig, evaluate_agent, train
+
+        settings = dict(shared, buffer_size=max(steps, 256), hidden=hidden)
+        config = MPOConfig(**settings, **mpo) if library == "mpo" else SACConfig(**settings)
+        start = time.perf_counter()
+        result = train(config, env_id, jax.random.key(seed), steps, seed=seed, progress=False)
+        seconds = time.perf_counter() - start
+        curve = [(int(r["step"]), float(r["return"])) for r in result.history]
+        final = float(evaluate_agent(result.state, env_id, 10).mean())
+        return {"steps_per_s": steps / seconds, "curve": curve, "return": final}
+
+    import gymnasium as gym
+    import numpy as np
+    from sbx import SAC
+    from stable_baselines3.common.monitor import Monitor
+
+    env = Monitor(gym.make(env_id))
+    model = SAC(
+        "MlpPolicy",
+        env,
+        buffer_size=1_000_000,
+        seed=seed,
+        verbose=0,
+        policy_kwargs={"net_arch": list(hidden)},
+        **shared,
+    )
+    start = time.perf_counter()
+    model.learn(steps)
+    seconds = time.perf_counter() - start
+    ends = np.cumsum(env.get_episode_lengths())
+    curve = [(int(s), float(r)) for s, r in zip(ends, env.get_episode_rewards(), strict=True)]
+    final = _evaluate(lambda o: model.predict(o, deterministic=True)[0], gym.make(env_id))
+    return {"steps_per_s": steps / seconds, "curve": curve, "return": final}
+
+
+def _figure(curves: dict, path: str, title: str) -> None:
+    """Mean training return over the seeds against environment steps, the band min to max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for library, runs in curves.items():
+        length = min(len(c) for c in runs)
+        steps = np.array([s for s, _ in runs[0][:length]])
+        returns = np.array([[r for _, r in c[:length]] for c in runs])
+        ax.plot(steps, returns.mean(0), label=f"{LABELS[library]} ({len(runs)} seeds)")
+        ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("training episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--libraries", default=",".join(LIBRARIES))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=15_000)
+    parser.add_argument("--env", default="Pendulum-v1")
+    parser.add_argument("--hidden", default="256,256", help="widths of every network's layers")
+    for name in ("num_samples", "epsilon", "epsilon_mean", "epsilon_covariance"):
+        kind = int if name == "num_samples" else float
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    parser.add_argument("--figure", default=None, help="the return curves (PNG)")
+    parser.add_argument("--json", default=None, help="all results (curves included)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    mpo = {
+        k: getattr(args, k)
+        for k in ("num_samples", "epsilon", "epsilon_mean", "epsilon_covariance")
+        if getattr(args, k) is not None
+    }
+    if args.child:
+        print(json.dumps(child(args.child, args.seed, args.steps, args.env, hidden, mpo)))
+        return 0
+    print(
+        f"{args.env}, {args.steps} steps, hidden {hidden}, MPO settings {mpo or 'defaults'}, "
+        f"one core per run ({os.cpu_count()} on the machine)"
+    )
+    print(f"{'library':12s} {'seed':>4s} {'steps/s':>8s} {'last 5 ep.':>11s} {'eval return':>12s}")
+    results = {}
+    mpo_args = [x for k, v in mpo.items() for x in ("--" + k.replace("_", "-"), v)]
+    runs = [(library, seed) for seed in range(args.seeds) for library in args.libraries.split(",")]
+
+    def one(run):
+        library, seed = run
+        return run_child(
+            __file__,
+            library,
+            *("--seed", seed, "--steps", args.steps, "--env", args.env),
+            *("--hidden", args.hidden, *mpo_args),
+        )
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        outcomes = list(pool.map(one, runs))
+    for (library, seed), (r, error) in zip(runs, outcomes, strict=True):
+        if error:
+            print(f"{library:12s} {seed:4d}  failed: {error}", flush=True)
+            continue
+        results.setdefault(library, []).append(r)
+        last = statistics.mean(ret for _, ret in r["curve"][-5:])
+        print(
+            f"{library:12s} {seed:4d} {r['steps_per_s']:8.1f} {last:11.1f} {r['return']:12.1f}",
+            flush=True,
+        )
+    print()
+    for library, rows in results.items():
+        finals = [r["return"] for r in rows]
+        spread = statistics.stdev(finals) if len(finals) > 1 else float("nan")
+        rate = statistics.median(r["steps_per_s"] for r in rows)
+        print(
+            f"{LABELS[library]:12s} median steps/s {rate:7.1f}, eval return "
+            f"{statistics.mean(finals):7.1f} +- {spread:5.1f} (mean +- sd over seeds)"
+        )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"args": vars(args), "results": results}, handle)
+    if args.figure and results:
+        title = f"{args.env}: MPO and SAC, {args.steps} steps, hidden {args.hidden}"
+        _figure({k: [r["curve"] for r in v] for k, v in results.items()}, args.figure, title)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
