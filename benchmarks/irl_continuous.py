@@ -38,6 +38,7 @@ def _arguments():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="/tmp/irl_continuous", help="where the .npz goes")
     parser.add_argument("--skip-imitation", action="store_true")
+    parser.add_argument("--reuse-demos", metavar="DEMOS.npz", help="skip the expert, use these")
     parser.add_argument("--only-imitation", metavar="DEMOS.npz", help="run imitation only")
     return parser.parse_args()
 
@@ -208,8 +209,11 @@ def main(args):
         for name, (ret, seconds) in imitation_airl(args, args.only_imitation).items():
             print(f"| {name} | {ret:.1f} | {seconds:.1f} |")
         return
-    actor, path = expert_demonstrations(args)
-    rows = {"expert (our SAC, true reward)": (score_gymnasium(jax_actor(actor)), float("nan"))}
+    if args.reuse_demos:
+        path, rows = args.reuse_demos, {}
+    else:
+        actor, path = expert_demonstrations(args)
+        rows = {"expert (our SAC, true reward)": (score_gymnasium(jax_actor(actor)), float("nan"))}
     rows.update(ours(args, path))
     curve = rows.pop("discriminator -L per round")
     print("ours: discriminator -L per round:", np.round(curve, 3).tolist())
