@@ -126,3 +126,20 @@ def test_jitted_jax_loop_runs_mpo_over_vmapped_seeds():
     assert states.step.shape == (2,) and np.all(np.asarray(states.step) == 400)
     with pytest.raises(ValueError, match="policy"):
         make_pendulum_train(MPOConfig(policy="categorical"), 400)
+
+
+def test_help_defaults_are_mpo_configs():
+    """`cai train --help` states MPO's defaults in MPO_OPTIONS and SAC's for the shared
+    settings: both are MPOConfig's."""
+    import re
+
+    from control_as_inference.agents import SACConfig
+    from control_as_inference.cli.agents import MPO_OPTIONS, SETTINGS
+
+    config = MPOConfig()
+    for name, (_, text) in MPO_OPTIONS.items():
+        if name != "policy":
+            value = re.search(r"\(default: ([^)]+)\)", text).group(1)
+            assert float(value) == getattr(config, name), name
+    for name in SETTINGS:
+        assert getattr(config, name) == getattr(SACConfig(), name), name
