@@ -66,3 +66,18 @@ def test_the_old_method_values_still_mean_maxent_inference():
     out = run("-n", "20", "--max-iterations", "3")
     assert out.returncode == 0, out.stderr
     assert "maxent (variational inference)" in out.stdout
+
+
+@pytest.mark.slow  # compiles SAC and the GCL round twice in subprocesses
+def test_gcl_checkpoints_and_resumes(tmp_path):
+    rng = np.random.default_rng(0)
+    demos, out = tmp_path / "pendulum.npz", tmp_path / "run"
+    np.savez(demos, states=rng.normal(size=(3, 41, 3)), actions=rng.uniform(-2, 2, (3, 40, 1)))
+    common = ("--method", "gcl", "--demos", str(demos), "--sampler-steps", "50", "--out", str(out))
+    first = run(*common, "--steps", "2")
+    assert first.returncode == 0, first.stderr
+    assert "iterations                           2" in first.stdout
+    again = run(*common, "--steps", "3", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "iterations                           3" in again.stdout
+    assert np.isfinite(value_of(again.stdout, "IS log-likelihood per demonstration"))
