@@ -38,6 +38,8 @@ def _arguments():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="/tmp/irl_continuous", help="where the .npz goes")
     parser.add_argument("--skip-imitation", action="store_true")
+    parser.add_argument("--gcl", action="store_true", help="also GCL (irl/gcl_sac.py)")
+    parser.add_argument("--only-gcl", action="store_true", help="GCL only (with --reuse-demos)")
     parser.add_argument("--reuse-demos", metavar="DEMOS.npz", help="skip the expert, use these")
     parser.add_argument("--only-imitation", metavar="DEMOS.npz", help="run imitation only")
     return parser.parse_args()
@@ -137,6 +139,37 @@ def ours(args, path):
     }
 
 
+def ours_gcl(args, path):
+    """C's guided cost learning (`irl.gcl_sac.gcl_irl`, SAC sampler) for the same number of
+    sampler steps as our AIRL, then SAC retrained on its reward r(s, a)."""
+    from control_as_inference.irl.gcl_sac import gcl_irl
+
+    data = np.load(path)
+    demos = continuous_demonstrations(data["states"], data["actions"], obs_dim=3, action_dim=1)
+    rounds = max(1, args.airl_steps // 2000)
+    start = time.perf_counter()
+    fit = gcl_irl(demos, pendulum_env(), steps=rounds, seed=args.seed + 4, sampler_steps=2000)
+    gcl_time = time.perf_counter() - start
+    reward = fit.reward_model
+
+    def r(obs, action, next_obs):
+        return reward(obs, action)
+
+    start = time.perf_counter()
+    train = jax.jit(
+        make_train(SACConfig(), learned_reward_env(pendulum_env(), r), args.retrain_steps)
+    )
+    state, _ = train(jax.random.key(args.seed + 5))
+    retrain_time = time.perf_counter() - start
+    return {
+        "ours GCL (SAC sampler)": (score_gymnasium(jax_actor(fit.solution.actor)), gcl_time),
+        "ours GCL, SAC retrained on its reward": (
+            score_gymnasium(jax_actor(state.actor)),
+            gcl_time + retrain_time,
+        ),
+    }
+
+
 def imitation_airl(args, path):
     import types
 
@@ -214,8 +247,12 @@ def main(args):
     else:
         actor, path = expert_demonstrations(args)
         rows = {"expert (our SAC, true reward)": (score_gymnasium(jax_actor(actor)), float("nan"))}
-    rows.update(ours(args, path))
-    curve = rows.pop("discriminator -L per round")
+    if not args.only_gcl:
+        rows.update(ours(args, path))
+    if args.gcl or args.only_gcl:
+        rows.update(ours_gcl(args, path))
+        print("ours GCL:", rows, flush=True)
+    curve = rows.pop("discriminator -L per round", [])
     print("ours: discriminator -L per round:", np.round(curve, 3).tolist())
     print("ours:", rows, flush=True)
     if not args.skip_imitation:
