@@ -1,5 +1,6 @@
-"""Continuous inverse RL on Pendulum-v1: our AIRL (SAC generator; GCL too once `irl/gcl.py` has
-`gcl_irl`) against imitation's AIRL (its PPO generator), on the same demonstrations.
+"""Continuous inverse RL on Pendulum-v1: our AIRL (SAC generator; with --gcl also guided cost
+learning, `irl.gcl_sac.gcl_irl`) against imitation's AIRL (its PPO generator), on the same
+demonstrations.
 
 1. Expert: our jitted SAC on the JAX Pendulum-v1 (`--expert-steps`).
 2. Demonstrations: `--demos` episodes of 200 steps of the expert's stochastic policy, saved to an
