@@ -23,6 +23,7 @@ def _arrays(state):
     return jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))
 
 
+@pytest.mark.slow  # ~12 s of CPU (a compilation of the loop step): over the default budget
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     whole = train(SMALL, "Pendulum-v1", jax.random.key(3), 400, progress=False)
     first = train(
