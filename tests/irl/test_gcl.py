@@ -53,7 +53,7 @@ def test_importance_log_partition_converges_to_the_exact_log_evidence():
     exact = float(infer(mdp, H, ALPHA, "exact").log_evidence)
     log_q, log_prior = proposal(mdp, rng), jnp.log(mdp.action_prior)
     errors, naive = [], []
-    for n in (400, 25600):
+    for n in (400, 12800):
         states, actions, lq = draws(mdp, rng, log_q, n, n)
         target = returns(mdp.reward, states, actions) / ALPHA
         target = target + policy_terms(log_prior, states, actions)
@@ -66,8 +66,8 @@ def test_importance_log_partition_converges_to_the_exact_log_evidence():
         naive.append(abs(float(importance_log_partition(target, jnp.zeros_like(lq))) - exact))
     for error, se in errors:
         assert error < 4 * se + 1e-12
-    # the error bound shrinks like 1/sqrt(n) (8x; its estimate is noisy: heavy-tailed weights)
-    assert errors[-1][1] < errors[0][1] / 4
+    # the error bound shrinks like 1/sqrt(n) (5.7x; its estimate is noisy: heavy-tailed weights)
+    assert errors[-1][1] < errors[0][1] / 3
     assert naive[-1] > 50 * errors[-1][1]
 
 

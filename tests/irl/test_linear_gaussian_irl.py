@@ -189,7 +189,7 @@ def test_stationary_recovers_the_policy_within_shrinking_sampling_error():
 
 def test_ragged_demonstrations_count_only_their_steps():
     x, u = demos(3, 5)
-    lengths = np.array([H, 4, 7])
+    lengths = np.array([H, 4, 4])
     padded_x = np.asarray(x).copy()
     padded_u = np.asarray(u).copy()
     for i, n in enumerate(lengths):
