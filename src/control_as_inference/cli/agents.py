@@ -205,7 +205,7 @@ def train(args) -> int:
 MPO_OPTIONS = {
     "policy": (
         str,
-        "gaussian (Box actions) or categorical (Discrete actions); default: the environment's kind",
+        "gaussian (Box actions) or categorical (Discrete ones) (default: the environment's kind)",
     ),
     "num_samples": (int, "actions sampled per state for the E-step (default: 20)"),
     "epsilon": (float, "the E-step's KL bound, which sets the temperature eta (default: 0.1)"),

@@ -12,6 +12,7 @@ from .statistics import LinearReward, feature_expectations, policy_log_likelihoo
 
 __all__ = [
     "Demonstrations",
+    "GCLReward",
     "IRLResult",
     "LinearReward",
     "airl_discriminator_loss",
@@ -21,11 +22,9 @@ __all__ = [
     "as_demonstrations",
     "continuous_demonstrations",
     "feature_expectations",
-    "GCLReward",
     "gcl_irl",
     "gcl_objective",
     "importance_log_partition",
-    "mixture_log_prob",
     "learned_reward_env",
     "lqr_irl",
     "lqr_log_likelihood",
@@ -33,6 +32,7 @@ __all__ = [
     "maxent_irl",
     "maxent_log_likelihood",
     "maxent_objective",
+    "mixture_log_prob",
     "policy_log_likelihood",
     "reward_table",
     "shaped_reward",

@@ -32,16 +32,20 @@ KEPT = (*MESSAGES, *MARGINALS)
 class Posterior(eqx.Module):
     """The trajectory posterior p(tau | e_{0:H-1} = 1) (exact) or its variational approximation.
 
-    Attributes (stored):
+    The first eight attributes are stored; the last five are kept by `infer` (its `keep`) or
+    derived on access (module docstring).
+
+    Attributes:
         v: (H+1, S) soft values V_t(s); v[H] is the terminal value.
         log_evidence: () exact: log p(e_{0:H-1} = 1) = log sum_s p0(s) exp(V_0(s)/temperature);
             variational: the lower bound sum_s p0(s) V_0(s) / temperature.
         log_initial: (S,) log of the posterior start distribution
             (exact: p0(s) exp(V_0(s)/temperature) normalised; variational: log p0).
         kept: the kept (H, S, A) messages and marginals by name (`infer`'s `keep`).
-        mdp, temperature, discount, method: what was inferred.
-
-    Attributes (kept or derived on access, see the module docstring):
+        mdp: the model inferred in.
+        temperature: () the temperature alpha.
+        discount: () the discount gamma.
+        method: "exact" or "variational".
         q: (H, S, A) soft Q-values Q_t(s, a), reward units.
         log_policy: (H, S, A) log pi_t(a|s) = log p(a|s) + (Q_t - V_t)/temperature.
         log_continuation: (H, S, A) exact: log(gamma E[exp((V_{t+1} - max V_{t+1})/alpha)] + (1 -
