@@ -96,6 +96,28 @@ def test_mixing_the_demonstrations_into_the_proposal_stays_consistent():
 
 
 @pytest.mark.slow
+def test_a_mixture_in_unequal_proportions_is_weighted_by_its_counts():
+    """Three sampler draws to each demonstration: the proposal density is 3/4 q + 1/4 q_demo
+    (`counts`); the equal mixture is the wrong density for this set (negative control)."""
+    mdp, rng = problem(1)
+    exact = float(infer(mdp, H, ALPHA, "exact").log_evidence)
+    log_q = proposal(mdp, rng)
+    log_demo = jnp.log(mdp.action_prior)
+    s1, a1, _ = draws(mdp, rng, log_q, 30000, 1)
+    s2, a2, _ = draws(mdp, rng, log_demo, 10000, 2)
+    states, actions = jnp.concatenate([s1, s2]), jnp.concatenate([a1, a2])
+    sampler, demo = policy_terms(log_q, states, actions), policy_terms(log_demo, states, actions)
+    target = returns(mdp.reward, states, actions) / ALPHA
+    target = target + policy_terms(log_demo, states, actions)
+    right = float(importance_log_partition(target, mixture_log_prob(sampler, demo, counts=(3, 1))))
+    equal = float(importance_log_partition(target, mixture_log_prob(sampler, demo)))
+    assert right == pytest.approx(exact, abs=0.03)
+    assert abs(equal - exact) > 3 * abs(right - exact)
+    with pytest.raises(ValueError, match="counts"):
+        mixture_log_prob(sampler, demo, counts=(1, 0))
+
+
+@pytest.mark.slow
 def test_gradient_converges_to_the_exact_maxent_gradient():
     mdp, rng = problem(2)
     post = infer(mdp, H, ALPHA, "exact")

@@ -95,6 +95,16 @@ def test_forbidden_actions_are_never_taken(problem):
         plan = ps.em_planning(mdp, DISCOUNT, iterations=10, greedy=greedy)
         assert np.exp(float(plan.log_policy[0, best])) == 0.0
         assert np.all(np.isfinite(plan.likelihood))
+    # also from a given initial policy that puts mass on the forbidden action
+    uniform = np.full(reward.shape, -np.log(reward.shape[1]))
+    plan = ps.em_planning(mdp, DISCOUNT, iterations=10, log_policy=uniform)
+    assert np.exp(float(plan.log_policy[0, best])) == 0.0
+    only = np.full(reward.shape, -np.inf)
+    only[:, 0] = 0.0
+    only[0] = -np.inf
+    only[0, best] = 0.0
+    with pytest.raises(ValueError, match="forbidden"):
+        ps.em_planning(mdp, DISCOUNT, iterations=1, log_policy=only)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ and log p_0 - log q = sum_t log prior(a_t|s_t) - log q(a_t|s_t).
 
 The sampler q is a policy optimised against the current reward (the "guided" part); to cover
 the demonstrations the paper samples from the mixture of the sampler and the demonstrations,
-q_mix = 1/2 q_sampler + 1/2 q_demo (`mixture_log_prob`), q_demo a density fitted to the
+q_mix = (n_s q_sampler + n_d q_demo) / (n_s + n_d) in the set's own proportions
+(`mixture_log_prob`; the equal mixture for n_s = n_d), q_demo a density fitted to the
 demonstrations.
 
 Tabular proofs (tests/irl/test_gcl.py): log Z-hat against `infer(..., "exact").log_evidence`,
@@ -57,11 +58,20 @@ def importance_log_partition(log_target, log_proposal):
     return logsumexp(log_target - log_proposal) - jnp.log(jnp.asarray(n, log_target.dtype))
 
 
-def mixture_log_prob(*log_probs):
-    """log of the equal mixture 1/K sum_k q_k(tau) from K (n,) arrays of log q_k(tau): the
-    density of samples drawn half from the sampler and half from the demonstrations (K = 2)."""
+def mixture_log_prob(*log_probs, counts=None):
+    """log of the mixture sum_k w_k q_k(tau) from K (n,) arrays of log q_k(tau), the density of a
+    sample set drawn n_k from each q_k: w_k = n_k / sum_j n_j for `counts` = (n_1, ..., n_K), the
+    equal mixture w_k = 1/K (e.g. half from the sampler, half from the demonstrations) for None."""
     stacked = jnp.stack([jnp.asarray(x) for x in log_probs])
-    return logsumexp(stacked, axis=0) - jnp.log(jnp.asarray(len(log_probs), stacked.dtype))
+    if counts is None:
+        counts = (1,) * len(log_probs)
+    if len(counts) != len(log_probs) or min(counts) <= 0:
+        raise ValueError(
+            f"counts must give a positive count for each of the {len(log_probs)} densities, "
+            f"got {tuple(counts)}."
+        )
+    log_w = jnp.log(jnp.asarray(counts, stacked.dtype) / sum(counts))
+    return logsumexp(stacked + log_w.reshape((-1,) + (1,) * (stacked.ndim - 1)), axis=0)
 
 
 def gcl_objective(

@@ -9,8 +9,9 @@ One round of `gcl_irl` (one jitted function):
 2. draw `samples` trajectories of `segment` steps from the current (stochastic) SAC actor, with
    log q_sampler(tau) = sum_t log pi(a_t|s_t) (`actor_log_prob`);
 3. `cost_steps` Adam steps on -`gcl_objective`: demonstrations' segments against the samples
-   and the demonstrations' own segments (the paper's mixture), each weighted by the equal
-   mixture q = 1/2 q_sampler + 1/2 q_demo, q_demo a linear-Gaussian policy
+   and the demonstrations' own segments (the paper's mixture), each weighted by the mixture in
+   the set's own proportions, q = (n_s q_sampler + n_d q_demo) / (n_s + n_d) (n_s = `samples`,
+   n_d the demonstration segments), q_demo a linear-Gaussian policy
    a ~ N(W s + b, Sigma) fitted to the demonstrations by least squares (Finn et al. 2016 fit
    a density to the demonstrations in the same way). The action prior is flat and the dynamics
    terms cancel, so log p_0 - log q is minus the policies' terms; temperature 1 in r's units.
@@ -249,7 +250,8 @@ def _round_fn(env, sac_config, optimizer, log_q_demo, sizes):
         shape = all_u.shape[:2]
         log_sampler = jnp.sum(actor_log_prob(sac.actor, flat_x, flat_u).reshape(shape), 1)
         log_demo = jnp.sum(log_q_demo(flat_x, flat_u).reshape(shape), 1)
-        log_mix = jax.lax.stop_gradient(mixture_log_prob(log_sampler, log_demo))
+        counts = (samples, demo_x.shape[0])  # the set's own proportions, not 1/2 each
+        log_mix = jax.lax.stop_gradient(mixture_log_prob(log_sampler, log_demo, counts=counts))
 
         def loss(reward):
             sampled = jnp.sum(reward.batch(flat_x, flat_u).reshape(shape), 1)

@@ -169,7 +169,8 @@ def em_planning(
             argmax_a Q̂ (policy iteration).
         horizon: truncation of the message sums (see `em_messages`).
         log_policy: (S, A) initial log pi; default the action prior restricted to the allowed
-            actions. The reward-weighted update never gives mass to an action outside its support.
+            actions. Its mass on forbidden actions is removed (renormalised); the reward-weighted
+            update never gives mass to an action outside its support.
 
     Returns:
         `EMPlan`, with L(pi_k) for k = 0..iterations (non-decreasing, up to rounding).
@@ -185,6 +186,13 @@ def em_planning(
             raise ValueError(f"log_policy must have shape {mdp.reward.shape}, got {policy.shape}.")
         if is_concrete(policy) and not np.allclose(np.sum(policy, -1), 1.0, atol=1e-6):
             raise ValueError("log_policy must be normalised over actions: sum_a pi(a|s) = 1.")
+        # forbidden actions keep no mass (their Q-hat counts the future, so the M-step would)
+        policy = jnp.where(allowed, policy, 0.0)
+        if is_concrete(policy) and not np.all(np.sum(policy, -1) > 0):
+            raise ValueError(
+                "log_policy puts all its mass on forbidden actions (reward -inf or action prior 0) "
+                "in some state: give it mass on an allowed action there."
+            )
     policy = policy / jnp.sum(policy, axis=-1, keepdims=True)
     arrays = (mdp.dense_transitions(), rescale_reward(mdp.reward), mdp.initial, allowed)
     return _em_loop(arrays, policy, discount, horizon, iterations, greedy)

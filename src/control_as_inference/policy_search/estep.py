@@ -47,9 +47,9 @@ class TemperatureSolution(NamedTuple):
     """The temperature of a KL-bounded E-step (`solve_temperature`).
 
     temperature: () eta > 0, finite. With `active`, mean_b KL(q_b || p_b) = epsilon at this eta
-        (up to the bisection's resolution, and never above epsilon); without, the documented lower
-        limit of the search, _MIN_RATIO * 2 spread / epsilon (spread := 1 when all values are
-        equal), where the weights are greedy to working precision.
+        (up to the bisection's resolution, never above epsilon beyond the dtype's rounding);
+        without, the documented lower limit of the search, _MIN_RATIO * 2 spread / epsilon
+        (spread := 1 when all values are equal), where the weights are greedy to working precision.
     kl: () mean_b KL(q_b || p_b) of the weights at `temperature` (<= epsilon).
     active: () bool, whether the KL bound binds (a root of g' was found in the search interval).
     """
@@ -74,14 +74,23 @@ def _check(values, epsilon, log_prior):
             "values (sample returns or Q-values) contain NaN or inf; a NaN or infinite return "
             "gives no E-step weights: remove or clip those samples."
         )
-    if is_concrete(epsilon) and not (jnp.ndim(epsilon) == 0 and float(epsilon) > 0):
-        raise ValueError(f"epsilon (the KL bound) must be a scalar > 0, got {epsilon!r}.")
+    if is_concrete(epsilon) and not (
+        jnp.ndim(epsilon) == 0 and float(epsilon) > 0 and np.isfinite(float(epsilon))
+    ):
+        raise ValueError(f"epsilon (the KL bound) must be a finite scalar > 0, got {epsilon!r}.")
     if log_prior is None:
         log_prior = np.full(values.shape, -np.log(values.shape[-1]), dtype=dtype)
     else:
         log_prior = jnp.broadcast_to(jnp.asarray(log_prior, dtype=dtype), values.shape)
         if is_concrete(log_prior) and not np.all(np.asarray(log_prior) < np.inf):
             raise ValueError("log_prior must be log-probabilities (< inf, -inf for zero mass).")
+        if is_concrete(log_prior):
+            total = np.asarray(jax.nn.logsumexp(log_prior, axis=-1))
+            if not np.allclose(total, 0.0, atol=1e-4):
+                raise ValueError(
+                    "log_prior must be normalised over the last axis (logsumexp = 0; an all -inf "
+                    "row has no mass): pass log pi_old(a|s), e.g. jax.nn.log_softmax(logits)."
+                )
     return values, jnp.asarray(epsilon, dtype=dtype), log_prior
 
 
@@ -136,6 +145,8 @@ def estep_weights(
     softmax(values / eta) over the last axis. Returns (..., N), each row summing to 1.
     """
     values, _, log_prior = _check(values, 1.0, log_prior)
+    if is_concrete(eta) and not (jnp.ndim(eta) == 0 and 0 < float(eta) < np.inf):
+        raise ValueError(f"eta (the E-step temperature) must be a finite scalar > 0, got {eta!r}.")
     return _weights(values, jnp.asarray(eta, dtype=values.dtype), log_prior)
 
 
@@ -182,7 +193,8 @@ def solve_temperature(
     eta), so KL <= epsilon / 2 at eta_max and the root, if any, lies below it. If KL(eta_min) <=
     epsilon the bound cannot bind (module docstring): eta_min is returned with active = False; all
     values equal (spread 0) gives spread := 1 and active = False: the weights are p itself for any
-    eta. The returned eta is the bracket's upper end, so its KL never exceeds epsilon.
+    eta. The returned eta is the bracket's upper end, so its KL never exceeds epsilon (beyond the
+    dtype's rounding: float32 may report epsilon (1 + 1e-6)).
 
     values: (..., N), N >= 2, finite; epsilon > 0; log_prior: (..., N) or None (uniform).
     iterations: bisection steps (100: below float64 resolution). Jit- and vmap-able (checks
