@@ -133,6 +133,7 @@ def test_float32_meets_the_bound_to_float32_precision(rng):
         (np.zeros(5), 0.0, "epsilon"),
         (np.zeros(5), -1.0, "epsilon"),
         (np.zeros(5), float("nan"), "epsilon"),
+        (np.zeros(5), float("inf"), "epsilon"),
         (np.zeros(1), 0.1, "N >= 2"),
         (np.zeros((3, 1)), 0.1, "N >= 2"),
         (np.array([0.0, np.nan, 1.0]), 0.1, "NaN"),
@@ -144,6 +145,17 @@ def test_bad_input_names_the_setting(values, epsilon, message):
         ps.solve_temperature(values, epsilon)
     with pytest.raises(ValueError, match=message):
         ps.temperature_dual(1.0, values, epsilon)
+
+
+def test_a_bad_eta_or_an_unnormalised_prior_is_named():
+    values = np.array([0.0, 1.0])
+    for eta in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="eta"):
+            ps.estep_weights(values, eta)
+    for log_prior in (np.zeros(2), np.full(2, -np.inf)):
+        with pytest.raises(ValueError, match="normalised"):
+            ps.solve_temperature(values, 0.1, log_prior=log_prior)
+    ps.solve_temperature(values, 0.1, log_prior=np.log([0.3, 0.7]))  # a normalised one is fine
 
 
 def test_awr_weights_are_the_fixed_temperature_e_step_clipped(rng):
