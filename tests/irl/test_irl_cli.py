@@ -52,6 +52,11 @@ def test_method_errors_are_named(tmp_path):
     np.savez(few, states=np.zeros((1, 2, 2)), actions=np.zeros((1, 1, 1)))
     out = run("--method", "lqr", "--demos", str(few), "--horizon", "10")
     assert out.returncode != 0 and "n + m + 1 = 4" in out.stderr
+    # an option the method does not read is refused, not ignored
+    out = run("--method", "lqr", "--plot", str(tmp_path / "x.png"), "--features", "state-action")
+    assert out.returncode == 2 and "--features, --plot do not apply to --method lqr" in out.stderr
+    out = run("--method", "variational", "--inference", "exact")
+    assert out.returncode == 2 and "drop --inference" in out.stderr
 
 
 @pytest.mark.slow  # two maxent fits in subprocesses

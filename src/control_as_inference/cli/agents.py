@@ -55,11 +55,11 @@ def default_text(name: str) -> str:
 def add_parsers(sub) -> None:
     train_ = sub.add_parser(
         "train",
-        help="train SAC, discrete SAC or soft Q-learning on a gymnasium environment",
+        help="train SAC, discrete SAC, soft Q-learning or MPO on a gymnasium environment",
         description="SAC (continuous actions), discrete SAC or soft Q-learning (discrete "
-        "actions) in JAX on a gymnasium environment; logs to OUT/log.csv, checkpoints to OUT "
-        "(atomically), Ctrl-C saves and exits. Defaults: rl-zoo's Pendulum-v1 settings for "
-        "sac, CartPole-v1 settings for dsac/sql.",
+        "actions), or MPO (either) in JAX on a gymnasium environment; logs to OUT/log.csv, "
+        "checkpoints to OUT (atomically), Ctrl-C saves and exits. Defaults: rl-zoo's "
+        "Pendulum-v1 settings for sac, CartPole-v1 settings for dsac/sql.",
     )
     train_.add_argument(
         "agent",

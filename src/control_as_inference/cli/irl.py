@@ -16,11 +16,14 @@ DEMO_OPTIONAL = {"lengths": "(N,)"}
 def add_parsers(sub) -> None:
     irl = sub.add_parser(
         "irl",
-        help="maximum-entropy inverse RL: recover a reward from demonstrations",
-        description="Fits a reward on one-hot state (or state-action) features to demonstrations "
-        "read from an .npz file (arrays states (N, T+1), actions (N, T), optional lengths (N,)) "
-        "or sampled from ENV's posterior under its own reward; reports how the recovered "
-        "reward's soft-optimal policy scores under the true reward.",
+        help="inverse RL: recover a reward from demonstrations (maxent, lqr, gcl, airl)",
+        description="--method maxent (default) fits a reward on one-hot state (or state-action) "
+        "features to demonstrations read from an .npz file (arrays states (N, T+1), actions "
+        "(N, T), optional lengths (N,)) or sampled from ENV's posterior under its own reward, "
+        "and reports how the recovered reward's soft-optimal policy scores under the true "
+        "reward. --method lqr fits a quadratic reward to linear-Gaussian demonstrations "
+        "exactly, gcl learns a neural reward by guided cost learning (continuous ENV, --demos), "
+        "airl runs tabular AIRL; options a method does not read are refused.",
     )
     add_env(irl)
     add_inference(irl, methods=False)
@@ -58,6 +61,13 @@ def add_parsers(sub) -> None:
     )
     irl.add_argument("--plot", metavar="FILE.png", help="true and recovered reward side by side")
     irl.add_argument("--save-demos", metavar="FILE.npz", help="write the demonstrations used")
+    checked = ("steps", "sampler_steps", "out", "resume", "plot", "save_demos", "temperature")
+    checked += ("inference", "discount", "num", "features", "infinite", "max_iterations", "l2")
+    actions = {a.dest: a for a in irl._actions if a.dest in (*checked, "horizon")}
+    irl.set_defaults(
+        option_defaults={d: a.default for d, a in actions.items()},
+        option_flags={d: a.option_strings[-1] for d, a in actions.items()},
+    )
 
 
 def read_demos(path: str):

@@ -60,10 +60,54 @@ def add_method_options(parser) -> None:
     )
 
 
+# the options of `cai irl` that each method reads; any other option given a value that is not its
+# default is refused (as `cai train` refuses another agent's options), never silently ignored
+_RUN = ("steps", "sampler_steps", "out", "resume")
+_TABULAR = ("inference", "discount", "num", "features", "infinite", "max_iterations", "l2")
+_USES = {
+    "maxent": (*_TABULAR, "plot", "save_demos", "temperature", "horizon"),
+    "lqr": (
+        "discount",
+        "num",
+        "infinite",
+        "max_iterations",
+        "save_demos",
+        "temperature",
+        "horizon",
+    ),
+    "gcl": _RUN,
+    "airl": ("discount", "num", "max_iterations", "save_demos", "temperature", "horizon"),
+}
+
+
+def refuse_unused(args, defaults: dict, flags: dict) -> None:
+    """UsageError naming the options set away from their defaults that --method does not read.
+    `defaults` and `flags`: each checked option's default and flag, by dest."""
+    used = _USES[args.method]
+    unused = [
+        flags[d]
+        for d in sorted(set(defaults) - set(used))
+        if getattr(args, d, defaults[d]) != defaults[d]
+    ]
+    if unused:
+        verb = "does" if len(unused) == 1 else "do"
+        raise UsageError(
+            f"{', '.join(unused)} {verb} not apply to --method {args.method} (of these options it "
+            f"reads only {', '.join(flags[d] for d in used if d in flags)}): leave them out"
+        )
+
+
 def dispatch(args) -> bool:
-    """Run --method lqr | gcl | airl and return True; False for maxent (irl.py runs it)."""
+    """Run --method lqr | gcl | airl and return True; False for maxent (irl.py runs it).
+    Options the method does not read are refused (`refuse_unused`)."""
     if args.method in LEGACY:  # backward compatible: `--method exact` was maxent's inference
+        if args.inference != args.option_defaults["inference"]:
+            raise UsageError(
+                f"--method {args.method} already sets maxent's inference: drop --inference, or "
+                "use --method maxent --inference ..."
+            )
         args.inference, args.method = args.method, "maxent"
+    refuse_unused(args, args.option_defaults, args.option_flags)
     if args.method == "lqr":
         run_lqr(args)
         return True
@@ -121,7 +165,9 @@ def run_lqr(args) -> None:
     )
     reward = QuadraticReward(jnp.asarray(reward.Q, f64), jnp.asarray(reward.R, f64))
     gamma, alpha = args.discount, args.temperature
-    horizon = None if args.infinite else (args.horizon or 30)
+    horizon = None if args.infinite else (30 if args.horizon is None else args.horizon)
+    if horizon is not None:
+        at_least("--horizon", horizon, 1)
     if horizon is None:
         truth = soft_lqr_infinite(system, reward, alpha, discount=gamma)
         terminal = (truth.P, truth.p, jnp.zeros((), f64))
