@@ -72,6 +72,7 @@ def test_library_switch_and_environment(tmp_path, monkeypatch):
         "path = cai.enable_compilation_cache(sys.argv[1])\n"
         "assert jax.config.jax_compilation_cache_dir == str(path)\n"
         "assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0\n"
+        "assert jax.config.jax_compilation_cache_max_size == 1 << 30\n"
         "jax.block_until_ready(jax.jit(lambda x: x * 2 + 1)(jax.numpy.ones(3)))\n"
         "print(sum(1 for p in path.rglob('*') if p.is_file()))\n"
     )
@@ -96,3 +97,5 @@ def test_library_switch_and_environment(tmp_path, monkeypatch):
         enable_compilation_cache(tmp_path / "file")
     with pytest.raises(ValueError, match="min_compile_seconds"):
         enable_compilation_cache(tmp_path / "d", min_compile_seconds=-1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        enable_compilation_cache(tmp_path / "d", max_bytes=0)

@@ -55,22 +55,33 @@ def cache_enabled_by_environment() -> bool:
     )
 
 
+MAX_BYTES = 1 << 30
+"""The cache's default size limit: 1 GiB; JAX evicts the least recently used programs above it."""
+
+
 def enable_compilation_cache(
-    path: str | os.PathLike | None = None, min_compile_seconds: float = MIN_COMPILE_SECONDS
+    path: str | os.PathLike | None = None,
+    min_compile_seconds: float = MIN_COMPILE_SECONDS,
+    max_bytes: int = MAX_BYTES,
 ) -> Path:
     """Turn on JAX's persistent compilation cache in `path` (default: `default_cache_dir()`),
     caching every program that took at least `min_compile_seconds` to compile. Sets the JAX
     options `jax_compilation_cache_dir` and `jax_persistent_cache_min_compile_time_secs` for
-    this process; programs compiled from then on are read from and written to the directory.
-    Returns the directory (created, mode 0o700, if missing)."""
+    this process; programs compiled from then on are read from and written to the directory,
+    which JAX keeps under `max_bytes` (`jax_compilation_cache_max_size`; -1: no limit) by
+    evicting the least recently used. Returns the directory (created, mode 0o700, if missing;
+    an existing directory keeps its permissions)."""
     import jax
 
     if not min_compile_seconds >= 0:
         raise ValueError(f"min_compile_seconds must be >= 0, got {min_compile_seconds}.")
+    if not (isinstance(max_bytes, int) and (max_bytes > 0 or max_bytes == -1)):
+        raise ValueError(f"max_bytes must be a positive int or -1 (no limit), got {max_bytes!r}.")
     directory = Path(path).expanduser() if path is not None else default_cache_dir()
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"path {str(directory)!r} exists and is not a directory.")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    jax.config.update("jax_compilation_cache_max_size", max_bytes)
     return directory
