@@ -41,6 +41,7 @@ from ..agents.replay import buffer_add, buffer_sample
 from ..agents.sac import SACConfig, SACState, act_many, sac_init, update_many
 from ..tabular.value_iteration import ConvergenceWarning
 from .airl import airl_discriminator_loss, airl_logits, shaped_reward
+from .demonstrations import check_trajectories
 from .result import IRLResult
 
 
@@ -69,25 +70,10 @@ def continuous_demonstrations(
             action_dim) and (N,), lengths outside [1, T], non-finite values in the steps
             used, or fewer than `min_transitions` demonstrated transitions.
     """
-    states, actions = np.asarray(states, np.float32), np.asarray(actions, np.float32)
-    if actions.ndim != 3 or actions.shape[-1] != action_dim or actions.shape[0] == 0:
-        raise ValueError(
-            f"actions must have shape (N, T, m) with m = {action_dim} (the environment's action "
-            f"dimension) and N >= 1; got {actions.shape}."
-        )
-    num, length = actions.shape[:2]
-    if states.shape != (num, length + 1, obs_dim):
-        raise ValueError(
-            f"states must have shape (N, T+1, d) = {(num, length + 1, obs_dim)} for actions of "
-            f"shape {actions.shape} and the environment's d = {obs_dim}; got {states.shape}."
-        )
-    lengths = np.full(num, length) if lengths is None else np.asarray(lengths)
-    if lengths.shape != (num,) or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(f"lengths must be (N,) = ({num},) integers, got {lengths.shape}.")
-    if lengths.min() < 1 or lengths.max() > length:
-        raise ValueError(
-            f"lengths must lie in [1, {length}]; got [{lengths.min()}, {lengths.max()}]."
-        )
+    states, actions, lengths = check_trajectories(
+        states, actions, lengths, obs_dim, action_dim, "environment"
+    )
+    states, actions = states.astype(np.float32), actions.astype(np.float32)
     demos = ContinuousDemos(states, actions, lengths)
     obs, act, next_obs = demos.transitions()
     for name, x in (("states", np.concatenate([obs, next_obs])), ("actions", act)):

@@ -180,3 +180,33 @@ def check_demonstrations(demos: Demonstrations, action_prior, horizon: int | Non
             f"{int(states[i, j])} at step {j}, which the mdp's action_prior forbids (zero "
             "probability); no reward can explain it."
         )
+
+
+def check_trajectories(states, actions, lengths, state_dim: int, action_dim: int, owner: str):
+    """Shapes of continuous (possibly ragged) demonstrations: states (N, T+1, state_dim),
+    actions (N, T, action_dim) with N >= 1, lengths (N,) integers in [1, T] (default all T).
+    `owner` names where the dimensions come from in the messages ("environment" with d,
+    "system" with n). Returns (states, actions, lengths) as numpy arrays; ValueError naming the
+    array otherwise. Finiteness and counts are the caller's (they depend on the method)."""
+    symbol = "d" if owner == "environment" else "n"
+    states, actions = np.asarray(states), np.asarray(actions)
+    if actions.ndim != 3 or actions.shape[-1] != action_dim or actions.shape[0] == 0:
+        raise ValueError(
+            f"actions must have shape (N, T, m) with m = {action_dim} (the {owner}'s action "
+            f"dimension) and N >= 1; got {actions.shape}."
+        )
+    num, length = actions.shape[:2]
+    if states.shape != (num, length + 1, state_dim):
+        raise ValueError(
+            f"states must have shape (N, T+1, {symbol}) = {(num, length + 1, state_dim)} for "
+            f"actions of shape {actions.shape} and the {owner}'s {symbol} = {state_dim}; got "
+            f"{states.shape}."
+        )
+    lengths = np.full(num, length) if lengths is None else np.asarray(lengths)
+    if lengths.shape != (num,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be (N,) = ({num},) integers, got {lengths.shape}.")
+    if lengths.min() < 1 or lengths.max() > length:
+        raise ValueError(
+            f"lengths must lie in [1, T = {length}]; got [{lengths.min()}, {lengths.max()}]."
+        )
+    return states, actions, lengths

@@ -59,6 +59,7 @@ from .._core import check_int, check_positive
 from ..lqr.model import LinearGaussianSystem, QuadraticReward
 from ..lqr.soft_lqr import soft_lqr, soft_lqr_infinite
 from ..tabular.value_iteration import ConvergenceWarning
+from .demonstrations import check_trajectories
 from .result import IRLResult
 
 FIELDS = ("Q", "R", "N", "q_x", "q_u")
@@ -265,23 +266,8 @@ def _check_demos(system, states, actions, horizon, lengths):
         raise ValueError(f"system must be a LinearGaussianSystem, got {type(system).__name__}.")
     n, m = system.state_dim, system.action_dim
     dtype = system.A.dtype
-    states, actions = np.asarray(states), np.asarray(actions)
-    if actions.ndim != 3 or actions.shape[-1] != m or actions.shape[0] == 0:
-        raise ValueError(
-            f"actions must have shape (N, T, m) with m = {m} (the system's action dimension) and "
-            f"N >= 1; got {actions.shape}."
-        )
-    num, length = actions.shape[:2]
-    if states.shape != (num, length + 1, n):
-        raise ValueError(
-            f"states must have shape (N, T+1, n) = {(num, length + 1, n)} for actions of shape "
-            f"{actions.shape} and the system's n = {n}; got {states.shape}."
-        )
-    lengths = np.full(num, length) if lengths is None else np.asarray(lengths)
-    if lengths.shape != (num,) or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(f"lengths must be (N,) = ({num},) integers, got {lengths.shape}.")
-    if num and (lengths.min() < 1 or lengths.max() > length):
-        raise ValueError(f"lengths must lie in [1, T = {length}].")
+    states, actions, lengths = check_trajectories(states, actions, lengths, n, m, "system")
+    length = actions.shape[1]
     valid = np.arange(length)[None] < lengths[:, None]  # (N, T)
     states = np.where(np.concatenate([valid[:, :1], valid], 1)[..., None], states, 0.0)
     actions = np.where(valid[..., None], actions, 0.0)  # padding: zeros
