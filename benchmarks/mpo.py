@@ -4,8 +4,9 @@ equal environment steps and seeds; return curves (a figure) and steps per second
 Every run is its own process with XLA's Eigen pool off, pinned to one core when BENCH_CORE is set
 (`os.sched_setaffinity`); --jobs runs that many at once (steps/s then share the machine).
 All three use one set of shared settings: learning rate 1e-3, batch 256, buffer 1e6 (holds the
-whole run), learning starts 100, gamma 0.99, tau 0.005, one update per step, and the same hidden
-widths (--hidden) for every network; SAC learns its temperature (ours: eq. 18; SBX: its own).
+whole run), --learning-starts (100) random steps, gamma 0.99, tau 0.005, one update per step, the
+same hidden widths (--hidden) for every network; SAC learns its temperature (ours: eq. 18; SBX:
+its own).
 MPO's own settings are MPOConfig's defaults unless given (--num-samples, --epsilon,
 --epsilon-mean, --epsilon-covariance). Reported per run: steps/s over the whole run
 (compilation included), the training episodes' returns (the curves) and the mean return of 10
@@ -14,6 +15,8 @@ deterministic episodes (reset seeds 1000-1009) at the end.
     python benchmarks/mpo.py                                   # 3 seeds x 15,000 steps
     python benchmarks/mpo.py --seeds 1 --steps 3000 --hidden 64,64   # quick
     python benchmarks/mpo.py --figure docs/mpo_pendulum.png
+    python benchmarks/mpo.py --env HalfCheetah-v5 --steps 30000 --learning-starts 5000 \
+        --json build/mpo_halfcheetah.json --figure docs/mpo_halfcheetah.png   # MuJoCo
 
 SBX is optional (`pip install sbx-rl`); without it its rows say why they failed.
 """
@@ -26,7 +29,7 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from _child import run_child
 
@@ -49,11 +52,15 @@ def _evaluate(policy, env, episodes=10):
     return float(np.mean(returns))
 
 
-def child(library: str, seed: int, steps: int, env_id: str, hidden: tuple, mpo: dict) -> dict:
+def child(
+    library: str, seed: int, steps: int, env_id: str, hidden: tuple, mpo: dict, learning_starts: int
+) -> dict:
     if "BENCH_CORE" in os.environ:  # one core per run (a quiet machine, --jobs 1)
         os.sched_setaffinity(0, {int(os.environ["BENCH_CORE"])})
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
-    shared = dict(learning_rate=1e-3, batch_size=256, learning_starts=100, gamma=0.99, tau=0.005)
+    shared = dict(
+        learning_rate=1e-3, batch_size=256, learning_starts=learning_starts, gamma=0.99, tau=0.005
+    )
     if library in ("mpo", "sac"):
         import jax
 
@@ -123,6 +130,9 @@ def main():
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--hidden", default="256,256", help="widths of every network's layers")
+    parser.add_argument(
+        "--learning-starts", type=int, default=100, help="random-action steps before updates"
+    )
     for name in ("num_samples", "epsilon", "epsilon_mean", "epsilon_covariance"):
         kind = int if name == "num_samples" else float
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
@@ -139,7 +149,10 @@ def main():
         if getattr(args, k) is not None
     }
     if args.child:
-        print(json.dumps(child(args.child, args.seed, args.steps, args.env, hidden, mpo)))
+        outcome = child(
+            args.child, args.seed, args.steps, args.env, hidden, mpo, args.learning_starts
+        )
+        print(json.dumps(outcome))
         return 0
     print(
         f"{args.env}, {args.steps} steps, hidden {hidden}, MPO settings {mpo or 'defaults'}, "
@@ -156,21 +169,26 @@ def main():
             __file__,
             library,
             *("--seed", seed, "--steps", args.steps, "--env", args.env),
-            *("--hidden", args.hidden, *mpo_args),
+            *("--hidden", args.hidden, "--learning-starts", args.learning_starts, *mpo_args),
         )
 
+    # Each run is printed (and the JSON rewritten) as it finishes: an interrupted sweep keeps them.
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = list(pool.map(one, runs))
-    for (library, seed), (r, error) in zip(runs, outcomes, strict=True):
-        if error:
-            print(f"{library:12s} {seed:4d}  failed: {error}", flush=True)
-            continue
-        results.setdefault(library, []).append(r)
-        last = statistics.mean(ret for _, ret in r["curve"][-5:])
-        print(
-            f"{library:12s} {seed:4d} {r['steps_per_s']:8.1f} {last:11.1f} {r['return']:12.1f}",
-            flush=True,
-        )
+        futures = {pool.submit(one, run): run for run in runs}
+        for future in as_completed(futures):
+            (library, seed), (r, error) = futures[future], future.result()
+            if error:
+                print(f"{library:12s} {seed:4d}  failed: {error}", flush=True)
+                continue
+            results.setdefault(library, []).append(r)
+            last = statistics.mean(ret for _, ret in r["curve"][-5:])
+            print(
+                f"{library:12s} {seed:4d} {r['steps_per_s']:8.1f} {last:11.1f} {r['return']:12.1f}",
+                flush=True,
+            )
+            if args.json:
+                with open(args.json, "w", encoding="utf-8") as handle:
+                    json.dump({"args": vars(args), "results": results}, handle)
     print()
     for library, rows in results.items():
         finals = [r["return"] for r in rows]
@@ -180,9 +198,6 @@ def main():
             f"{LABELS[library]:12s} median steps/s {rate:7.1f}, eval return "
             f"{statistics.mean(finals):7.1f} +- {spread:5.1f} (mean +- sd over seeds)"
         )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"args": vars(args), "results": results}, handle)
     if args.figure and results:
         title = f"{args.env}: MPO and SAC, {args.steps} steps, hidden {args.hidden}"
         _figure({k: [r["curve"] for r in v] for k, v in results.items()}, args.figure, title)
