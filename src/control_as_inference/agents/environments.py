@@ -32,8 +32,9 @@ def make_env(env_id: str, discrete: bool = False):
         )
     if not discrete and (not isinstance(space, gym.spaces.Box) or len(space.shape) != 1):
         raise ValueError(
-            f"env_id: SAC needs a continuous (Box) action space; {env_id} has {space} "
-            "(use the discrete agents, dsac or sql)."
+            f"env_id: SAC and MPO's Gaussian policy need a continuous (Box) action space; "
+            f"{env_id} has {space} (use the discrete agents, dsac or sql, or "
+            "MPOConfig(policy='categorical'))."
         )
     if len(env.observation_space.shape) != 1:
         raise ValueError(

@@ -19,6 +19,12 @@ With `num_envs` N each scan step acts for N copies, stores N transitions and mak
 `config.gradient_steps` updates (update-to-data ratio gradient_steps / N, as `train.train`);
 `steps` counts transitions and must be a multiple of N. `returns` is (steps / N, N): a copy's
 episode return at the step where the episode ended, NaN elsewhere.
+
+Non-finite rewards: `make_train` resets the environment and steps it once from the middle of the
+action box (eagerly, keys 0 and 1) and refuses a non-finite reward or observation with a
+ValueError. Inside the scan no Python runs, so a reward that turns non-finite later cannot raise:
+that episode's return is logged as -inf (never NaN, which means "no episode ended here"), so that
+a mean over the logged returns shows it; the networks are then NaN too.
 """
 
 from __future__ import annotations
@@ -162,9 +168,28 @@ def _agent_functions(config):
     return init, mpo_act_many, mpo_update_many
 
 
+def check_env(env: JaxEnv) -> None:
+    """Reset `env` and step it once from the middle of its action box (eagerly, keys 0 and 1): a
+    ValueError when the reward or an observation is not finite (skipped when the functions close
+    over traced values)."""
+    obs, env_state = env.reset(jax.random.key(0))
+    action = (jnp.asarray(env.low, jnp.float32) + jnp.asarray(env.high, jnp.float32)) / 2
+    next_obs, _, reward, _, _ = env.step(jax.random.key(1), env_state, action)
+    for field, value in (("observation", obs), ("reward", reward), ("observation", next_obs)):
+        if isinstance(value, jax.core.Tracer):
+            return
+        if not bool(jnp.all(jnp.isfinite(value))):
+            raise ValueError(
+                f"{field}: the environment returned a non-finite {field} ({value}) after a reset "
+                "and one step from the middle of the action box; rewards and observations must "
+                "be finite numbers: fix the JaxEnv's reset or step."
+            )
+
+
 def make_train(config: SACConfig | MPOConfig, env: JaxEnv, steps: int, num_envs: int = 1):
     """A pure function key -> (final state, (steps / num_envs, num_envs) episode returns)
-    (module docstring); config is SAC's or MPO's (a Gaussian policy)."""
+    (module docstring); config is SAC's or MPO's (a Gaussian policy). The environment is checked
+    first (`check_env`)."""
     check_int("steps", steps, 1)
     check_int("num_envs", num_envs, 1)
     if steps % num_envs:
@@ -173,6 +198,7 @@ def make_train(config: SACConfig | MPOConfig, env: JaxEnv, steps: int, num_envs:
         raise ValueError(f"num_envs ({num_envs}) must not exceed buffer_size.")
     n, loop_steps = num_envs, steps // num_envs
     init, act, learn_many = _agent_functions(config)
+    check_env(env)
 
     def train(key):
         k_init, k_env, key = jax.random.split(key, 3)
@@ -195,7 +221,8 @@ def make_train(config: SACConfig | MPOConfig, env: JaxEnv, steps: int, num_envs:
                 state = learn_many(state, config, config.gradient_steps)[0]
             episode_return = episode_return + reward
             done = jnp.logical_or(terminated, truncated)
-            logged = jnp.where(done, episode_return, jnp.nan)
+            finite = jnp.where(jnp.isfinite(episode_return), episode_return, -jnp.inf)
+            logged = jnp.where(done, finite, jnp.nan)
             reset_obs, reset_state = jax.vmap(env.reset)(jax.random.split(k_reset, n))
 
             def where_done(new, old):

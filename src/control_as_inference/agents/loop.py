@@ -3,8 +3,9 @@
 Each loop step steps every copy once, stores their n transitions, makes the agent's
 `gradient_steps` updates and acts for all copies, in one jitted call (`registry.observe_packed`).
 A copy whose episode ended was reset in the same step: the transition stores the episode's last
-observation, the next action is chosen for the reset one. Checkpoints are written whenever the
-step count crosses a multiple of `checkpoint_every`, at the end, and on Ctrl-C.
+observation, the next action is chosen for the reset one. A non-finite reward or observation
+stops the run with a ValueError before it is stored (`check_transition`). Checkpoints are written
+whenever the step count crosses a multiple of `checkpoint_every`, at the end, and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -55,6 +56,26 @@ def _step_envs(env, action):
     return next_obs, reward, terminated, done, last_obs
 
 
+def check_transition(reward, last_obs, next_obs, step: int, out: str | None) -> None:
+    """Refuse a non-finite reward or observation from the environment before it reaches the replay
+    buffer (where it would turn every later update into NaN): a ValueError naming the field, the
+    environment step (as log.csv counts them: `step` before this loop step, plus the copies) and
+    the copy."""
+    fields = (("reward", reward), ("observation", last_obs), ("observation", next_obs))
+    for field, values in fields:
+        values = np.asarray(values)
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            copy = int(np.flatnonzero(bad)[0])
+            kept = f"; the last checkpoint in {out} is kept" if out is not None else ""
+            raise ValueError(
+                f"{field}: the environment returned a non-finite {field} ({values[copy]}) "
+                f"at environment step {step + len(values)} (copy {copy}); rewards and "
+                "observations must be finite numbers: fix the environment or wrap it "
+                f"(gymnasium.wrappers.TransformReward / TransformObservation){kept}."
+            )
+
+
 def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult:
     """Run the loop from `loop` and `state` up to `plan.steps` environment steps (module
     docstring); the logger is closed at the end."""
@@ -79,6 +100,7 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
                         save_checkpoint(out, state, position)
                     break
                 next_obs, reward, terminated, done, last_obs = _step_envs(env, action)
+                check_transition(reward, last_obs, next_obs, step, out)
                 episode_return = episode_return + reward
                 episode_length = episode_length + 1
                 packed = pack_transitions(obs, action, reward, last_obs, terminated, next_obs)
