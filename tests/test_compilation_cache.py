@@ -99,3 +99,44 @@ def test_library_switch_and_environment(tmp_path, monkeypatch):
         enable_compilation_cache(tmp_path / "d", min_compile_seconds=-1)
     with pytest.raises(ValueError, match="max_bytes"):
         enable_compilation_cache(tmp_path / "d", max_bytes=0)
+
+
+def test_entries_written_without_a_size_limit_do_not_break_the_limited_cache(tmp_path):
+    """An entry written with max_bytes=-1 has no KEY-atime file; JAX's size-limited cache then
+    failed (FileNotFoundError) at every later write, so nothing new was cached. Enabling the
+    limited cache stamps the missing files (negative control: JAX alone warns)."""
+    code = (
+        "import sys, warnings, jax, control_as_inference as cai\n"
+        "from pathlib import Path\n"
+        "path, limit, ours = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == '1'\n"
+        "if ours:\n"
+        "    cai.enable_compilation_cache(path, max_bytes=limit)\n"
+        "else:\n"
+        "    jax.config.update('jax_compilation_cache_dir', str(path))\n"
+        "    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)\n"
+        "    jax.config.update('jax_compilation_cache_max_size', limit)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    jax.block_until_ready(jax.jit(lambda x: x * float(sys.argv[4]))(jax.numpy.ones(3)))\n"
+        "print(sum('compilation cache' in str(w.message) for w in caught))\n"
+    )
+
+    def run(path, limit, ours, factor):
+        args = [str(path), str(limit), "1" if ours else "0", str(factor)]
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout)
+
+    for ours in (False, True):
+        path = tmp_path / ("ours" if ours else "jax")
+        assert run(path, -1, ours, 2.0) == 0  # no limit: entries without KEY-atime
+        assert not list(path.glob("*-atime")) and list(path.glob("*-cache"))
+        warnings_seen = run(path, 1 << 30, ours, 3.0)  # a limit, and a new program to write
+        if ours:
+            assert warnings_seen == 0
+            caches, atimes = list(path.glob("*-cache")), list(path.glob("*-atime"))
+            assert len(atimes) == len(caches) >= 2  # the new program was written
+        else:
+            assert warnings_seen >= 1  # JAX alone: "Error writing persistent compilation cache"

@@ -81,7 +81,24 @@ def enable_compilation_cache(
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"path {str(directory)!r} exists and is not a directory.")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if max_bytes != -1:
+        _stamp_access_times(directory)
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
     jax.config.update("jax_compilation_cache_max_size", max_bytes)
     return directory
+
+
+def _stamp_access_times(directory: Path) -> None:
+    """Give every entry written without a size limit (`max_bytes=-1`, or plain JAX sharing the
+    directory) the access-time file that JAX's size-limited cache keeps beside it (KEY-atime: 8
+    bytes, nanoseconds, little-endian; here the entry's modification time). Without it, JAX's
+    eviction fails on that entry with FileNotFoundError at every later write: each new program
+    is left uncached and every command warns."""
+    for entry in directory.glob("*-cache"):
+        atime = entry.with_name(entry.name.removesuffix("-cache") + "-atime")
+        if not atime.exists():
+            try:
+                atime.write_bytes(entry.stat().st_mtime_ns.to_bytes(8, "little"))
+            except OSError:  # a read-only or vanished entry: JAX's own warning says so later
+                pass

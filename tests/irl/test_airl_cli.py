@@ -18,6 +18,8 @@ def test_cai_irl_method_airl(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "airl (state-only g" in out and "the learned g's policy" in out
+    # the grid's reward is state-only: g is compared with it over the 10 visited states
+    assert "spread" in out and "over the 10 demonstrated states" in out
     rows = dict(
         line.strip().rsplit(None, 1) for line in out.splitlines() if line.startswith("  the ")
     )

@@ -5,6 +5,7 @@ true one and how its soft-optimal policy scores under the true reward."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 from ._io import UsageError, at_least, fixed, save_npz, table
@@ -15,6 +16,7 @@ def run_airl(args) -> None:
     import jax
     import numpy as np
 
+    from ..irl import as_demonstrations
     from ..irl.airl import airl_irl
     from ..tabular import ConvergenceWarning, expected_return, sample_policy, soft_value_iteration
     from .irl import read_demos
@@ -56,9 +58,23 @@ def run_airl(args) -> None:
             ("the action prior (no reward)", np.asarray(mdp.log_action_prior)),
         )
     ]
-    # g is identified only where the demonstrations go
-    visited = np.unique(np.asarray(demos[0]))
-    offset = (np.asarray(fit.reward)[:, 0] - np.asarray(mdp.reward).mean(axis=1))[visited]
+    # g is identified only where the demonstrations go (padding after a trajectory's end is not
+    # a visit), and it can equal the true reward only when that reward is state-only
+    padded = as_demonstrations(*demos)
+    states, lengths = np.asarray(padded.states), np.asarray(padded.lengths)
+    visited = np.unique(np.concatenate([s[: n + 1] for s, n in zip(states, lengths, strict=True)]))
+    true = np.asarray(mdp.reward)
+    if np.allclose(true, true[:, :1]):
+        offset = (np.asarray(fit.reward)[:, 0] - true[:, 0])[visited]
+        comparison = (
+            f"spread {np.ptp(offset):.3g} over the {len(visited)} demonstrated states "
+            "(0: equal up to a constant)"
+        )
+    else:
+        comparison = (
+            "not compared: the true reward depends on the action, and AIRL's g is a state-only "
+            f"reward ({len(visited)} demonstrated states)"
+        )
     print(describe(loaded, "infinite"))
     print(f"demonstrations: {source}")
     converged = "converged" if fit.converged else "not converged"
@@ -68,16 +84,12 @@ def run_airl(args) -> None:
                 ("method", "airl (state-only g, exact soft value iteration as generator)"),
                 ("rounds", f"{fit.iterations} ({converged})"),
                 ("discriminator -L", f"{fit.objective[-1]:.4f} (chance: -1.3863)"),
-                (
-                    "g - true reward",
-                    f"spread {np.ptp(offset):.3g} over the {len(visited)} demonstrated states "
-                    "(0: equal up to a constant)",
-                ),
+                ("g - true reward", comparison),
             ]
         )
     )
     for warning in caught:
-        print(f"warning: {warning.message}")
+        print(f"warning: {warning.message}", file=sys.stderr)
     print(f"\nexpected true return over {steps} steps (discount {gamma:g}) of")
     print(table([(name, fixed(value)) for name, value in returns]))
 
