@@ -18,6 +18,10 @@ The reward to re-optimise elsewhere is g(s) (`learned_reward_env` swaps it into 
 h is the shaping term (the soft value up to a constant where the theory of `airl.py` holds).
 Demonstrations are continuous arrays (`continuous_demonstrations`, `.npz` files with states
 (N, T+1, d), actions (N, T, m) and optional lengths (N,)).
+Checkpoints (`checkpoint_dir`): after every round the whole state (g, h, their Adam state, the
+SAC state with its buffer, the environment's state and observation, the running episode return,
+the RNG key) and the round's curve are written (`irl.round_checkpoint`); `resume=True` continues
+from them, and the resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import optax
 from jaxtyping import Array
 
 from .._core import check_int, check_positive
-from ..agents.common import dataclasses_replace
+from ..agents.common import dataclasses_replace, key_data
 from ..agents.jax_train import JaxEnv
 from ..agents.networks import mlp, tanh_gaussian_log_prob
 from ..agents.replay import buffer_add, buffer_sample
@@ -43,6 +47,7 @@ from ..tabular.value_iteration import ConvergenceWarning
 from .airl import airl_discriminator_loss, airl_logits, shaped_reward
 from .demonstrations import check_trajectories
 from .result import IRLResult
+from .round_checkpoint import read_round_checkpoint, round_checkpoint_path, write_round_checkpoint
 
 
 class ContinuousDemos(NamedTuple):
@@ -152,7 +157,7 @@ class _Carry(NamedTuple):
     obs: Array
     env_state: object
     episode_return: Array
-    key: Array
+    key: Array  # raw uint32 key data (serialisable)
 
 
 def airl_sac(
@@ -163,6 +168,9 @@ def airl_sac(
     steps: int = 30_000,
     sac_config: SACConfig | None = None,
     config: AIRLConfig | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
 ) -> IRLResult:
     """AIRL with SAC as the generator (module docstring).
 
@@ -177,6 +185,10 @@ def airl_sac(
             loss rose to 3.5 on Pendulum-v1) and a buffer as large as the run (every round
             relabels all of it); its gamma is f's.
         config: the discriminator's settings (`AIRLConfig`).
+        checkpoint_dir, resume: write a checkpoint (`checkpoint_dir/airl.eqx` and `.json`)
+            after every round; continue from it (with the settings it was written with: a
+            different buffer or network size is a ValueError; `steps` may grow).
+        progress: a tqdm bar of the rounds (True always, False never, None only on a terminal).
 
     Returns:
         `IRLResult` with method "airl": reward_model the `AIRLNetworks` (reward g via
@@ -184,7 +196,13 @@ def airl_sac(
         (log 4 = 1.386 is a discriminator at chance), converged False (a stochastic game has
         no stopping statistic; the ConvergenceWarning of a discriminator that beats the
         generator at the end, -L > -0.9, says so).
+
+    Raises:
+        ValueError: bad settings or demonstrations, resume without checkpoint_dir, or a
+            checkpoint of other settings. FileNotFoundError: resume and no checkpoint.
     """
+    from tqdm.auto import tqdm
+
     steps = check_int("steps", steps, 1)
     config = AIRLConfig() if config is None else config
     rounds = -(-steps // check_int("round_steps", config.round_steps, 1))
@@ -200,20 +218,33 @@ def airl_sac(
         *demonstrations, obs_dim=env.obs_dim, action_dim=action_dim
     )
     expert = tuple(jnp.asarray(x) for x in demonstrations.transitions())
+    path = round_checkpoint_path(checkpoint_dir, "airl.eqx", resume)
     k_sac, k_nets, k_env, key = jax.random.split(key, 4)
     nets = AIRLNetworks(env.obs_dim, config.hidden, k_nets)
     optimizer = optax.adam(config.learning_rate)
     sac = sac_init(sac_config, env.obs_dim, env.low, env.high, k_sac)
     obs, env_state = env.reset(k_env)
     opt_state = optimizer.init(eqx.filter(nets, eqx.is_inexact_array))
-    carry = _Carry(sac, nets, opt_state, obs, env_state, jnp.zeros((), jnp.float32), key)
-    run = _round_fn(env, sac_config, config, optimizer)
+    obs, zero = obs.astype(jnp.float32), jnp.zeros((), jnp.float32)
+    carry = _Carry(sac, nets, opt_state, obs, env_state, zero, key_data(key))
     objective = []
-    for _ in range(rounds):
-        # optax's Adam relies on implicit int32/float promotion; allow it for this call
-        with jax.numpy_dtype_promotion("standard"):
-            carry, (loss, _) = run(carry, expert)
-        objective.append(-float(loss))
+    if resume:
+        carry, objective = read_round_checkpoint(path, carry)
+    run = _round_fn(env, sac_config, config, optimizer)
+    disable = None if progress is None else not progress
+    bar = tqdm(total=rounds, initial=len(objective), desc="airl_sac", disable=disable, leave=False)
+    try:
+        for _ in range(len(objective), rounds):
+            # optax's Adam relies on implicit int32/float promotion; allow it for this call
+            with jax.numpy_dtype_promotion("standard"):
+                carry, (loss, _) = run(carry, expert)
+            objective.append(-float(loss))
+            bar.set_postfix(objective=f"{objective[-1]:.4g}")
+            bar.update()
+            if path is not None:
+                write_round_checkpoint(path, carry, objective)
+    finally:
+        bar.close()
     objective = np.asarray(objective)
     if objective[-1] > -0.9:
         warnings.warn(
@@ -227,7 +258,7 @@ def airl_sac(
         reward_model=carry.nets,
         solution=carry.sac,
         objective=objective,
-        iterations=rounds,
+        iterations=len(objective),
         method="airl",
         value=carry.nets.h,
     )
@@ -260,7 +291,7 @@ def _round_fn(env: JaxEnv, sac_config: SACConfig, config: AIRLConfig, optimizer)
                 lambda s: s,
                 sac,
             )
-            episode_return = episode_return + reward
+            episode_return = episode_return + reward.astype(jnp.float32)
             done = jnp.logical_or(terminated, truncated)
             logged = jnp.where(done, episode_return, jnp.nan)
             reset_obs, reset_state = env.reset(k_reset)
