@@ -190,10 +190,11 @@ def test_a_resumed_run_equals_an_uninterrupted_one(actor, tmp_path, capsys):
     assert "airl_sac" in capsys.readouterr().err  # the bar was drawn
     resumed = fit(6, 3, checkpoint_dir=here, resume=True, progress=False)
     assert resumed.iterations == 3 and int(resumed.solution.step) == 120
-    np.testing.assert_allclose(resumed.objective, straight.objective, rtol=1e-5)
+    # bit-identical: the same jitted rounds on the same state (rtol 1e-5 would do, too)
+    np.testing.assert_array_equal(resumed.objective, straight.objective)
     leaves = jax.tree_util.tree_leaves
     for got, want in zip(leaves(resumed.reward_model), leaves(straight.reward_model), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(got, want)
     # negative control: the checkpoint of another seed, resumed under seed 6, is another run
     fit(7, 2, checkpoint_dir=other)
     foreign = fit(6, 3, checkpoint_dir=other, resume=True)
