@@ -187,7 +187,8 @@ def airl_sac(
         config: the discriminator's settings (`AIRLConfig`).
         checkpoint_dir, resume: write a checkpoint (`checkpoint_dir/airl.eqx` and `.json`)
             after every round; continue from it (with the settings it was written with: a
-            different buffer or network size is a ValueError; `steps` may grow).
+            different buffer or network size is a ValueError; `steps` may grow only with an
+            explicit `sac_config.buffer_size`, since the default buffer holds `steps`).
         progress: a tqdm bar of the rounds (True always, False never, None only on a terminal).
 
     Returns:
