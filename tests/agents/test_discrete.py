@@ -34,6 +34,7 @@ def problem():
     return mdp, cai.soft_value_iteration(mdp, ALPHA, GAMMA)
 
 
+@pytest.mark.slow  # a learning run (about 20 s of CPU)
 def test_soft_q_learning_converges_to_soft_value_iteration(problem):
     mdp, exact = problem
     q = tabular_soft_q_learning(
@@ -54,6 +55,7 @@ def test_hard_backup_negative_control(problem, monkeypatch):
     assert float(jnp.max(jnp.abs(q - exact.q))) > 0.5
 
 
+@pytest.mark.slow  # a learning run (about 30 s of CPU)
 def test_discrete_sac_reaches_the_soft_optimal_policy(problem):
     mdp, exact = problem
     q1, log_pi = tabular_discrete_sac(

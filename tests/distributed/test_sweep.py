@@ -15,6 +15,7 @@ from control_as_inference.envs import builtin
 pytest.importorskip("ray")
 
 
+@pytest.mark.slow  # Ray starts workers that each import JAX: 2-3 CPU-minutes, the default's largest
 def test_local_sweep_returns_every_run_and_reports_failures(tmp_path):
     runs = grid(env=["bridge", "cliff"], temperature=[0.3, 1.0], method=["exact", "variational"])
     runs += [
