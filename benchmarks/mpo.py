@@ -127,6 +127,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--libraries", default=",".join(LIBRARIES))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, ...")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        help="no runs: the summary (and --figure) of these --json files together",
+    )
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--hidden", default="256,256", help="widths of every network's layers")
@@ -161,7 +168,14 @@ def main():
     print(f"{'library':12s} {'seed':>4s} {'steps/s':>8s} {'last 5 ep.':>11s} {'eval return':>12s}")
     results = {}
     mpo_args = [x for k, v in mpo.items() for x in ("--" + k.replace("_", "-"), v)]
-    runs = [(library, seed) for seed in range(args.seeds) for library in args.libraries.split(",")]
+    libraries = args.libraries.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = [] if args.merge else [(library, seed) for seed in seeds for library in libraries]
+    for path in args.merge or ():
+        with open(path, encoding="utf-8") as handle:
+            for library, rows in json.load(handle)["results"].items():
+                if library in libraries:
+                    results.setdefault(library, []).extend(rows)
 
     def one(run):
         library, seed = run

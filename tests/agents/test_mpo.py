@@ -19,6 +19,8 @@ from control_as_inference.agents.mpo_losses import (
     categorical_kl,
     decoupled_gaussian_kls,
     diagonal_gaussian_log_prob,
+    multiplier_loss,
+    project_multipliers,
 )
 from control_as_inference.agents.registry import promotion
 from control_as_inference.agents.replay import buffer_add_many
@@ -206,6 +208,47 @@ def test_kl_bounds_hold_on_every_update_and_fail_without_the_multipliers(discret
     free = dataclasses_replace(state, log_multipliers=jnp.full_like(state.log_multipliers, -18))
     _, loose = _scan_updates(free, config, 200)
     assert np.max(np.asarray(loose[first])) > 1.5 * config.epsilon_mean
+
+
+def _adam_on_log_multiplier(loss, kls, epsilon=1e-3, learning_rate=0.01):
+    """log alpha after one Adam step per C in kls on `loss`, from log alpha = log 10."""
+    import optax
+
+    optimizer = optax.adam(learning_rate)
+
+    def step(carry, kl):
+        log_alpha, state = carry
+        grad = jax.grad(loss)(log_alpha, kl[None], jnp.array([epsilon]))
+        update, state = optimizer.update(grad, state)
+        log_alpha = project_multipliers(log_alpha + update)
+        return (log_alpha, state), log_alpha[0]
+
+    log_alpha = jnp.array([np.log(10.0)])
+    with promotion():  # optax's Adam mixes its int32 count with floats
+        _, path = jax.lax.scan(step, (log_alpha, optimizer.init(log_alpha)), jnp.asarray(kls))
+    return np.asarray(path)
+
+
+def test_multipliers_fall_as_fast_as_they_rose():
+    """A bound violated for 1,000 updates (C = 2 epsilon), then slack for 1,000 (C = 0): the
+    gradient of the multipliers' loss in log alpha is epsilon - C (+-epsilon here), so Adam's
+    steps have the same size both ways and log alpha ends back near its start. The negative
+    control is the Lagrangian's own gradient alpha (epsilon - C): alpha climbs to the projection
+    cap e^18, and Adam's second moment (filled with gradients as large as alpha) keeps the way
+    down slow: alpha is still above 1e6 at the end (on HalfCheetah-v5 this froze the policy)."""
+    kls = [2e-3] * 1000 + [0.0] * 1000
+    ours = _adam_on_log_multiplier(multiplier_loss, kls)
+    grad = jax.grad(multiplier_loss)(jnp.array([0.3]), jnp.array([2.0]), jnp.array([1.0]))
+    np.testing.assert_allclose(grad, [-1.0])  # epsilon - C, whatever alpha is
+    start = np.log(10.0)
+    assert ours[999] > start + 8  # it rose while the bound was violated
+    assert abs(ours[-1] - start) < 0.5  # and came back down at the same pace
+
+    def lagrangian(log_alpha, kls, epsilons):  # the update before the fix
+        return jnp.sum(jnp.exp(log_alpha) * (epsilons - jax.lax.stop_gradient(kls)))
+
+    old = _adam_on_log_multiplier(lagrangian, kls)
+    assert old[999] > start + 8 and old[-1] > np.log(1e6)
 
 
 def test_an_update_changes_what_it_may_and_nothing_else():

@@ -22,12 +22,21 @@ covariance (decoupled): the mean is fitted with the old sigma, the covariance wi
 and the Lagrangian with multipliers alpha = exp(log alpha) >= 0, one per bound,
 
     policy:       L_mu + L_sigma + sg(alpha_mu) C_mu + sg(alpha_sigma) C_sigma
-    multipliers:  alpha_mu (epsilon_mu - sg(C_mu)) + alpha_sigma (epsilon_sigma - sg(C_sigma))
+    multipliers:  log alpha_mu (epsilon_mu - sg(C_mu))
+                  + log alpha_sigma (epsilon_sigma - sg(C_sigma))
 
 is minimised by gradient steps in the policy and in log alpha (a multiplier grows while its bound
 is violated and shrinks while it is slack); after each step log alpha is projected onto
-[LOG_MULTIPLIER_MIN, LOG_MULTIPLIER_MAX]. A categorical policy has one bound on
-C = mean_b KL(pi_old(.|s_b) || pi(.|s_b)) and weights over all actions (B, A).
+[LOG_MULTIPLIER_MIN, LOG_MULTIPLIER_MAX]. The multipliers' loss is the Lagrangian's dual term
+with its gradient in log alpha divided by alpha: epsilon - C instead of alpha (epsilon - C), the
+same sign and fixed points. With alpha (epsilon - C) the gradient spans as many orders of
+magnitude as alpha, and Adam's second moment, filled while a bound was violated and alpha grew,
+kept the steps back down tiny: on HalfCheetah-v5 the covariance multiplier reached 1.3e7 within
+2,000 updates and stayed above 4e5 for thousands more, its penalty dominated the shared
+network's normalised step and the policy stopped learning (benchmarks/RESULTS.md, issue 20).
+
+A categorical policy has one bound on C = mean_b KL(pi_old(.|s_b) || pi(.|s_b)) and weights
+over all actions (B, A).
 
 Shapes: B states, N samples per state, m action dimensions, A actions. u are the Gaussian's
 samples (before any squashing: KL divergences and the weighted likelihood's gradient are
@@ -103,11 +112,10 @@ def categorical_mstep_loss(
 
 
 def multiplier_loss(log_multipliers, kls, epsilons) -> Array:
-    """sum_k alpha_k (epsilon_k - sg(C_k)), alpha = exp(log_multipliers): its gradient in
-    log alpha_k is alpha_k (epsilon_k - C_k), so a descent step raises alpha_k while its bound
-    is violated (C_k > epsilon_k) and lowers it while the bound is slack."""
-    alpha = jnp.exp(log_multipliers)
-    return jnp.sum(alpha * (epsilons - sg(kls)))
+    """sum_k log alpha_k (epsilon_k - sg(C_k)): its gradient in log alpha_k is epsilon_k - C_k,
+    so a descent step raises alpha_k while its bound is violated (C_k > epsilon_k) and lowers it
+    while the bound is slack, at a rate that does not depend on alpha_k (module docstring)."""
+    return jnp.sum(log_multipliers * (epsilons - sg(kls)))
 
 
 def project_multipliers(log_multipliers) -> Array:
