@@ -150,11 +150,23 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(","))
-    mpo = {
-        k: getattr(args, k)
-        for k in ("num_samples", "epsilon", "epsilon_mean", "epsilon_covariance")
-        if getattr(args, k) is not None
-    }
+    mpo_keys = ("num_samples", "epsilon", "epsilon_mean", "epsilon_covariance")
+    mpo = {k: getattr(args, k) for k in mpo_keys if getattr(args, k) is not None}
+    if args.merge:  # the settings are the files', and must agree
+        loaded = []
+        for path in args.merge:
+            with open(path, encoding="utf-8") as handle:
+                loaded.append((path, json.load(handle)))
+        same = ("env", "steps", "hidden", "learning_starts", *mpo_keys)
+        first = loaded[0][1]["args"]
+        for path, data in loaded[1:]:
+            differ = [k for k in same if data["args"].get(k) != first.get(k)]
+            if differ:
+                parser.error(f"--merge: {path} differs from {args.merge[0]} in {differ}")
+        for k in same:
+            setattr(args, k, first.get(k))
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+        mpo = {k: first[k] for k in mpo_keys if first.get(k) is not None}
     if args.child:
         outcome = child(
             args.child, args.seed, args.steps, args.env, hidden, mpo, args.learning_starts
@@ -171,11 +183,21 @@ def main():
     libraries = args.libraries.split(",")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs = [] if args.merge else [(library, seed) for seed in seeds for library in libraries]
-    for path in args.merge or ():
-        with open(path, encoding="utf-8") as handle:
-            for library, rows in json.load(handle)["results"].items():
-                if library in libraries:
-                    results.setdefault(library, []).extend(rows)
+    for path, data in loaded if args.merge else ():
+        for library, rows in data["results"].items():
+            if library not in libraries:
+                continue
+            have = {r.get("seed") for r in results.get(library, [])} - {None}
+            twice = have & {r.get("seed") for r in rows}
+            if twice:
+                parser.error(f"--merge: {path} repeats {library}'s seeds {sorted(twice)}")
+            results.setdefault(library, []).extend(rows)
+
+    def write_json():
+        if args.json:  # atomically: an interrupt mid-write keeps the previous file
+            with open(args.json + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump({"args": vars(args), "results": results}, handle)
+            os.replace(args.json + ".tmp", args.json)
 
     def one(run):
         library, seed = run
@@ -194,15 +216,15 @@ def main():
             if error:
                 print(f"{library:12s} {seed:4d}  failed: {error}", flush=True)
                 continue
-            results.setdefault(library, []).append(r)
+            results.setdefault(library, []).append({"seed": seed, **r})
             last = statistics.mean(ret for _, ret in r["curve"][-5:])
             print(
                 f"{library:12s} {seed:4d} {r['steps_per_s']:8.1f} {last:11.1f} {r['return']:12.1f}",
                 flush=True,
             )
-            if args.json:
-                with open(args.json, "w", encoding="utf-8") as handle:
-                    json.dump({"args": vars(args), "results": results}, handle)
+            write_json()
+    if args.merge:
+        write_json()
     print()
     for library, rows in results.items():
         finals = [r["return"] for r in rows]

@@ -17,11 +17,18 @@ from control_as_inference.cli import main
 
 
 class _Spoiled(gym.Wrapper):
-    """The wrapped environment, whose reward (or observation) is NaN on its `at`-th step."""
+    """The wrapped environment, whose reward (or observation) is NaN on its `at`-th step (at 0:
+    the observation of its first reset)."""
 
     def __init__(self, env, at: int, field: str = "reward"):
         super().__init__(env)
         self.at, self.field, self.count = at, field, 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        if self.at == 0 and self.count == 0:
+            obs = np.full_like(obs, np.nan)
+        return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -50,7 +57,7 @@ def test_nan_reward_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_
     with pytest.raises(
         ValueError,
         match=r"reward: .*non-finite reward \(nan\) at environment step"
-        r" 150 \(copy 0\).*checkpoint",
+        r" 150 \(as log.csv counts; copy 0 of 1\).*checkpoint",
     ):
         train(SAC, env_id, jax.random.key(0), 400, out=out, checkpoint_every=100, progress=False)
     # the checkpoint of step 100 is intact and resumes (a new copy of the env: NaN at its 150th)
@@ -65,12 +72,25 @@ def test_nan_observation_is_refused_like_a_reward():
         train(SAC, env_id, jax.random.key(0), 10, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore:.*not within the observation space")  # gymnasium's checker
+def test_nan_first_observation_is_refused_and_no_checkpoint_is_claimed(tmp_path):
+    """The reset's observation is checked too; before the first checkpoint the message does not
+    say one is kept (none was written)."""
+    env_id = _register("NaNResetPendulum", "Pendulum-v1", at=0, field="obs")
+    out = str(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"observation: .*at environment step 1") as error:
+        train(SAC, env_id, jax.random.key(0), 10, out=out, checkpoint_every=100, progress=False)
+    assert "checkpoint" not in str(error.value)
+
+
 def test_nan_reward_is_refused_for_discrete_mpo_on_vectorised_envs():
     env_id = _register("NaNRewardCartPole", "CartPole-v1", at=4)
     config = MPOConfig(
         policy="categorical", hidden=(8,), buffer_size=100, batch_size=8, learning_starts=1000
     )
-    with pytest.raises(ValueError, match=r"reward: .*at environment step 8 \(copy 0\)"):
+    with pytest.raises(
+        ValueError, match=r"reward: .*at environment step 8 \(as log.csv counts; copy 0 of 2\)"
+    ):
         train(config, env_id, jax.random.key(0), 40, num_envs=2, progress=False)
 
 

@@ -172,8 +172,15 @@ def check_env(env: JaxEnv) -> None:
     """Reset `env` and step it once from the middle of its action box (eagerly, keys 0 and 1): a
     ValueError when the reward or an observation is not finite (skipped when the functions close
     over traced values)."""
+    low, high = jnp.asarray(env.low, jnp.float32), jnp.asarray(env.high, jnp.float32)
+    if not isinstance(low, jax.core.Tracer) and not isinstance(high, jax.core.Tracer):
+        if not (bool(jnp.all(jnp.isfinite(low))) and bool(jnp.all(jnp.isfinite(high)))):
+            raise ValueError(
+                f"low, high: the action box must be finite (got {low}, {high}): the Gaussian "
+                "actors squash into it; give the JaxEnv finite bounds."
+            )
     obs, env_state = env.reset(jax.random.key(0))
-    action = (jnp.asarray(env.low, jnp.float32) + jnp.asarray(env.high, jnp.float32)) / 2
+    action = (low + high) / 2
     next_obs, _, reward, _, _ = env.step(jax.random.key(1), env_state, action)
     for field, value in (("observation", obs), ("reward", reward), ("observation", next_obs)):
         if isinstance(value, jax.core.Tracer):

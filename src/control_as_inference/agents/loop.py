@@ -10,6 +10,7 @@ whenever the step count crosses a multiple of `checkpoint_every`, at the end, an
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, NamedTuple
 
@@ -56,21 +57,26 @@ def _step_envs(env, action):
     return next_obs, reward, terminated, done, last_obs
 
 
-def check_transition(reward, last_obs, next_obs, step: int, out: str | None) -> None:
+def check_transition(reward, last_obs, next_obs, step: int, out: str | None, obs=None) -> None:
     """Refuse a non-finite reward or observation from the environment before it reaches the replay
     buffer (where it would turn every later update into NaN): a ValueError naming the field, the
     environment step (as log.csv counts them: `step` before this loop step, plus the copies) and
-    the copy."""
+    the copy. `obs` (the observations acted on) is checked too when given: the loop passes the
+    first reset's, which no earlier step has checked."""
     fields = (("reward", reward), ("observation", last_obs), ("observation", next_obs))
+    if obs is not None:
+        fields = (("observation", obs), *fields)
     for field, values in fields:
         values = np.asarray(values)
         bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
         if bad.any():
             copy = int(np.flatnonzero(bad)[0])
-            kept = f"; the last checkpoint in {out} is kept" if out is not None else ""
+            saved = out is not None and os.path.exists(os.path.join(out, "checkpoint.eqx"))
+            kept = f"; the last checkpoint in {out} is kept" if saved else ""
             raise ValueError(
                 f"{field}: the environment returned a non-finite {field} ({values[copy]}) "
-                f"at environment step {step + len(values)} (copy {copy}); rewards and "
+                f"at environment step {step + len(values)} (as log.csv counts; copy {copy} of "
+                f"{len(values)}); rewards and "
                 "observations must be finite numbers: fix the environment or wrap it "
                 f"(gymnasium.wrappers.TransformReward / TransformObservation){kept}."
             )
@@ -90,6 +96,7 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
     name = getattr(config, "algorithm", "sac")  # "dsac" or "sql"; MPOConfig: "mpo"
     bar = tqdm(total=plan.steps, initial=step, desc=name, disable=disable, unit="step")
     interrupted = False
+    checked_first = False
     with promotion(), StopOnSigint() as stop:
         try:
             while step < plan.steps:
@@ -100,7 +107,9 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
                         save_checkpoint(out, state, position)
                     break
                 next_obs, reward, terminated, done, last_obs = _step_envs(env, action)
-                check_transition(reward, last_obs, next_obs, step, out)
+                first = obs if not checked_first else None  # the reset's, unchecked
+                check_transition(reward, last_obs, next_obs, step, out, first)
+                checked_first = True
                 episode_return = episode_return + reward
                 episode_length = episode_length + 1
                 packed = pack_transitions(obs, action, reward, last_obs, terminated, next_obs)

@@ -231,6 +231,11 @@ def airl_sac(
     objective = []
     if resume:
         carry, objective = read_round_checkpoint(path, carry)
+        if len(objective) > rounds:
+            raise ValueError(
+                f"steps: the checkpoint at {path} has {len(objective)} rounds, more than the "
+                f"{rounds} of steps={steps}: resume with the same or a larger steps."
+            )
     run = _round_fn(env, sac_config, config, optimizer)
     disable = None if progress is None else not progress
     bar = tqdm(total=rounds, initial=len(objective), desc="airl_sac", disable=disable, leave=False)
