@@ -435,6 +435,7 @@ def test_plan_pendulum_writes_a_plot_and_a_video(tmp_path):
 SMALL_RUN = ("--buffer-size", "2000", "--batch-size", "64", "--learning-starts", "50")
 
 
+@pytest.mark.slow  # four `cai` processes that each compile SAC: ~45 s, over the default budget
 def test_train_resume_evaluate(tmp_path):
     run_dir = str(tmp_path / "run")
     out = run("train", "sac", "Pendulum-v1", "--steps", "400", "--out", run_dir, *SMALL_RUN)

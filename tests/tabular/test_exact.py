@@ -1,6 +1,7 @@
 """Exact inference against brute-force enumeration of every trajectory (and other identities)."""
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -312,7 +313,7 @@ def _primitives(jaxpr) -> set[str]:
     names = set()
     for eqn in jaxpr.eqns:
         names.add(eqn.primitive.name)
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
             names |= _primitives(sub)
     return names
 
