@@ -18,12 +18,12 @@ One round of `gcl_irl` (one jitted function):
 
 Only the reward network is the result: re-optimise it elsewhere with `learned_reward_env`.
 Checkpoints (`checkpoint_dir`): every round the reward network, its optimiser, the SAC state and
-the round are written (equinox serialisation); `resume=True` continues from them.
+the round are written, each file atomically (`irl.round_checkpoint`); `resume=True` continues
+from them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import NamedTuple
 
@@ -43,6 +43,7 @@ from ..agents.sac import SACConfig, SACState, act_many, sac_init, update_many
 from .airl_sac import actor_episode, actor_log_prob, continuous_demonstrations
 from .gcl import gcl_objective, mixture_log_prob
 from .result import IRLResult
+from .round_checkpoint import read_round_checkpoint, write_round_checkpoint
 
 
 class GCLReward(eqx.Module):
@@ -171,10 +172,8 @@ def gcl_irl(
     carry = _Carry(sac, reward, opt_state, first_obs, env_state, jax.random.key_data(key))
     start, curve = 0, []
     if resume:
-        carry = eqx.tree_deserialise_leaves(path, carry)
-        with open(path + ".json") as handle:
-            meta = json.load(handle)
-        start, curve = meta["round"], meta["objective"]
+        carry, curve = read_round_checkpoint(path, carry)
+        start = len(curve)
     sizes = (samples, segment, sampler_steps, cost_steps)
     run = _round_fn(env, sac_config, optimizer, log_q_demo, sizes)
     disable = None if progress is None else not progress
@@ -187,10 +186,7 @@ def gcl_irl(
             bar.set_postfix(objective=f"{curve[-1]:.4g}")
             bar.update()
             if path is not None:
-                os.makedirs(checkpoint_dir, exist_ok=True)
-                eqx.tree_serialise_leaves(path, carry)
-                with open(path + ".json", "w") as handle:
-                    json.dump({"round": len(curve), "objective": curve}, handle)
+                write_round_checkpoint(path, carry, curve)
     finally:
         bar.close()
     return IRLResult(
