@@ -48,6 +48,7 @@ _EXPORTS = {
 _SUBPACKAGES = (
     "agents",
     "distributed",
+    "engine",
     "envs",
     "irl",
     "kl",
@@ -77,7 +78,19 @@ def __dir__() -> list[str]:
 
 
 if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
-    from . import agents, distributed, envs, irl, kl, lqr, mppi, plotting, policy_search, tabular
+    from . import (
+        agents,
+        distributed,
+        engine,
+        envs,
+        irl,
+        kl,
+        lqr,
+        mppi,
+        plotting,
+        policy_search,
+        tabular,
+    )
     from .distributed import shard_mdp
     from .irl import (
         Demonstrations,
