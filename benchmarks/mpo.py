@@ -35,6 +35,8 @@ from _child import run_child
 
 LIBRARIES = ("mpo", "sac", "sbx")
 LABELS = {"mpo": "MPO (ours)", "sac": "SAC (ours)", "sbx": "SAC (SBX)"}
+# one colour per learner, the same in every figure whatever order the runs finish in
+COLORS = {"mpo": "tab:green", "sac": "tab:blue", "sbx": "tab:orange"}
 
 
 def _evaluate(policy, env, episodes=10):
@@ -108,17 +110,20 @@ def _figure(curves: dict, path: str, title: str) -> None:
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for library, runs in curves.items():
+    for library in sorted(curves, key=LIBRARIES.index):
+        runs = curves[library]
         length = min(len(c) for c in runs)
         steps = np.array([s for s, _ in runs[0][:length]])
         returns = np.array([[r for _, r in c[:length]] for c in runs])
-        ax.plot(steps, returns.mean(0), label=f"{LABELS[library]} ({len(runs)} seeds)")
-        ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
+        color = COLORS[library]
+        label = f"{LABELS[library]} ({len(runs)} seeds)"
+        ax.plot(steps, returns.mean(0), color=color, label=label)
+        ax.fill_between(steps, returns.min(0), returns.max(0), color=color, alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("training episode return")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")  # where it covers the fewest curves
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
