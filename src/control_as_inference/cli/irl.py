@@ -6,11 +6,9 @@ from __future__ import annotations
 import sys
 
 from ._io import UsageError, at_least, fixed, is_grid, save_figure, save_npz, table
+from .irl_demos import read_demos
 from .irl_methods import add_method_options, dispatch
 from .tabular import add_env, add_inference, describe, horizon_of, load
-
-DEMO_ARRAYS = {"states": "(N, T+1)", "actions": "(N, T)"}
-DEMO_OPTIONAL = {"lengths": "(N,)"}
 
 
 def add_parsers(sub) -> None:
@@ -68,18 +66,6 @@ def add_parsers(sub) -> None:
         option_defaults={d: a.default for d, a in actions.items()},
         option_flags={d: a.option_strings[-1] for d, a in actions.items()},
     )
-
-
-def read_demos(path: str):
-    """`irl.Demonstrations` from an .npz file with states, actions and optionally lengths."""
-    from ..envs import read_npz
-    from ..irl import as_demonstrations
-
-    arrays = read_npz(path, DEMO_ARRAYS, DEMO_OPTIONAL)
-    try:
-        return as_demonstrations(arrays["states"], arrays["actions"], arrays.get("lengths"))
-    except ValueError as error:
-        raise UsageError(f"{path}: {error}") from None
 
 
 def run(args) -> None:

@@ -19,7 +19,7 @@ def run_airl(args) -> None:
     from ..irl import as_demonstrations
     from ..irl.airl import airl_irl
     from ..tabular import ConvergenceWarning, expected_return, sample_policy, soft_value_iteration
-    from .irl import read_demos
+    from .irl_demos import read_demos
 
     at_least("-n", args.num, 1)
     at_least("--max-iterations", args.max_iterations, 1)
