@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
-from ._io import numbers, save_figure, writing
+from ._io import UsageError, at_least, numbers, save_figure, writing
 from .tabular import DEFAULT_ENV
 
 
@@ -62,27 +63,109 @@ def add_parsers(sub) -> None:
     sweep.set_defaults(handler=run, x64=None)
 
 
-def run(args) -> None:
-    from ..distributed import grid, plot_sweep, run_sweep, write_table
+# the options each --task reads, with their defaults: an option of the other task given a value
+# other than its default is refused (never silently ignored)
+SOLVE_ONLY = {"envs": [DEFAULT_ENV], "methods": "exact,variational", "discounts": "1"}
+MPPI_ONLY = {"samples": "1000", "seeds": "0", "steps": 200}
+METHODS = ("exact", "variational")
 
+
+def _flag(dest: str) -> str:
+    return "ENV" if dest == "envs" else "--" + dest.replace("_", "-")
+
+
+def _refuse_other_task(args) -> None:
+    other = MPPI_ONLY if args.task == "solve" else SOLVE_ONLY
+    given = [_flag(d) for d, default in other.items() if getattr(args, d) != default]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --task "
+            f"{args.task}: leave {'it' if len(given) == 1 else 'them'} out"
+        )
+
+
+def _finite_positive(name: str, values) -> None:
+    for value in values:
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{name} must be finite and > 0, got {value:g}")
+
+
+def check_runs(args):
+    """Every setting checked before Ray starts (a bad value would otherwise fail every run
+    inside Ray): the run grid, or UsageError naming the option. The library (and JAX) is
+    imported only once the options are known to be good."""
+    if args.num_cpus is not None:
+        at_least("--num-cpus", args.num_cpus, 1)
+    if args.horizon is not None:
+        at_least("--horizon", args.horizon, 1)
+    _refuse_other_task(args)
     temperatures = numbers(args.temperatures, "--temperatures")
+    _finite_positive("--temperatures", temperatures)
     if args.task == "solve":
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        runs = grid(
-            env=args.envs,
+        methods = _checked_methods(args.methods)
+        discounts = _checked_discounts(args.discounts)
+        envs = _checked_envs(args.envs)  # loads each: imports the library
+        from ..distributed import grid
+
+        return grid(
+            env=envs,
             temperature=temperatures,
             method=methods,
-            discount=numbers(args.discounts, "--discounts"),
+            discount=discounts,
             horizon=[args.horizon or 30],
         )
-    else:
-        runs = grid(
-            temperature=temperatures,
-            samples=numbers(args.samples, "--samples", int),
-            seed=numbers(args.seeds, "--seeds", int),
-            horizon=[args.horizon or 15],
-            steps=[args.steps],
-        )
+    samples = numbers(args.samples, "--samples", int)
+    seeds = numbers(args.seeds, "--seeds", int)
+    for name, values, low in (("--samples", samples, 1), ("--seeds", seeds, 0)):
+        for value in values:
+            at_least(name, value, low)
+    at_least("--steps", args.steps, 1)
+    from ..distributed import grid
+
+    return grid(
+        temperature=temperatures,
+        samples=samples,
+        seed=seeds,
+        horizon=[args.horizon or 15],
+        steps=[args.steps],
+    )
+
+
+def _checked_envs(envs: list[str]) -> list[str]:
+    from ..envs import load_env
+
+    for env in dict.fromkeys(envs):
+        try:
+            load_env(env)
+        except ValueError as error:
+            raise UsageError(f"ENV {env}: {error}") from None
+    return envs
+
+
+def _checked_methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise UsageError("--methods is empty")
+    for method in methods:
+        if method not in METHODS:
+            raise UsageError(
+                f"--methods: unknown method {method!r} (choose from exact, variational)"
+            )
+    return methods
+
+
+def _checked_discounts(text: str) -> list[float]:
+    discounts = numbers(text, "--discounts")
+    for gamma in discounts:
+        if not 0 < gamma <= 1:
+            raise UsageError(f"--discounts must lie in (0, 1], got {gamma:g}")
+    return discounts
+
+
+def run(args) -> int | None:
+    runs = check_runs(args)
+    from ..distributed import plot_sweep, run_sweep, write_table
+
     rows = run_sweep(runs, args.task, args.address, args.num_cpus, progress=sys.stderr.isatty())
     metrics = [c for c in dict.fromkeys(k for row in rows for k in row) if c not in runs[0]]
     print(f"{len(rows)} runs ({sum(not r['error'] for r in rows)} succeeded) on Ray")
@@ -101,5 +184,9 @@ def run(args) -> None:
         with writing(args.out):
             write_table(rows, args.out)
         print(f"table written to {args.out}")
+    if all(row["error"] for row in rows):  # nothing to plot: say so, exit 1
+        print(f"cai sweep: error: all {len(rows)} runs failed (errors above)", file=sys.stderr)
+        return 1
     if args.plot:
         save_figure(plot_sweep(rows, x="temperature"), args.plot)
+    return None

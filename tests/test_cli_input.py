@@ -1,0 +1,83 @@
+"""Issue 30: every `cai` input checked before any work (in a subprocess, as a user runs it):
+settings out of range or non-finite, sizes that cannot fit in memory, options a command will
+not read; and the sweep's exit code when every run failed."""
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+from control_as_inference.cli import sweep as sweep_cli
+
+
+def run(*args, cwd=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "control_as_inference.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def one_line_error(out, command: str) -> str:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cai {command}: error: "), out.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # before: Ray never scheduled a task (hung); now refused before Ray starts
+        (("--num-cpus", "0", "--temperatures", "1"), "--num-cpus must be >= 1, got 0"),
+        # before: Ray started, every run failed, exit 0
+        (("--temperatures", "0,-1"), "--temperatures must be finite and > 0, got 0"),
+        (("--temperatures", "inf"), "--temperatures must be finite and > 0, got inf"),
+        (("nosuchenv",), "ENV nosuchenv: unknown environment 'nosuchenv'"),
+        (("--methods", "exact,magic"), "--methods: unknown method 'magic'"),
+        (("--discounts", "1.5"), "--discounts must lie in (0, 1], got 1.5"),
+        (("--horizon", "0"), "--horizon must be >= 1, got 0"),
+        (("--task", "mppi", "--samples", "0"), "--samples must be >= 1, got 0"),
+        (("--task", "mppi", "--steps", "0"), "--steps must be >= 1, got 0"),
+        # options of the other task are refused, not ignored
+        (("--samples", "0"), "--samples does not apply to --task solve"),
+        (("--task", "mppi", "cliff"), "ENV does not apply to --task mppi"),
+    ],
+)
+def test_sweep_checks_every_setting_before_ray(args, message):
+    out = run("sweep", *args, timeout=60)
+    assert message in one_line_error(out, "sweep")
+
+
+def test_sweep_exits_1_when_every_run_failed(monkeypatch, capsys):
+    """Runs that fail inside Ray (say a worker without the file an ENV names) are reported in
+    the table; when none succeeded the command says so and exits 1, not 0."""
+    import control_as_inference.distributed as distributed
+
+    def failing(runs, *_, **__):
+        return [dict(run, error="RuntimeError: worker lost") for run in runs]
+
+    monkeypatch.setattr(distributed, "run_sweep", failing)
+    args = sweep_cli_args("--temperatures", "1,2")
+    assert sweep_cli.run(args) == 1
+    captured = capsys.readouterr()
+    assert "4 runs (0 succeeded)" in captured.out
+    assert "all 4 runs failed" in captured.err
+
+    def half(runs, *_, **__):
+        rows = [dict(run, error="") for run in runs]
+        rows[0]["error"] = "RuntimeError: worker lost"
+        return rows
+
+    monkeypatch.setattr(distributed, "run_sweep", half)
+    assert sweep_cli.run(sweep_cli_args("--temperatures", "1,2")) is None
+
+
+def sweep_cli_args(*argv) -> types.SimpleNamespace:
+    from control_as_inference.cli import build_parser
+
+    return build_parser().parse_args(["sweep", *argv])
