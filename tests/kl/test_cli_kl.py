@@ -26,7 +26,10 @@ def test_cai_kl_composes_the_goals_and_draws_them(tmp_path, capsys):
     [
         (["kl", "--weights", "1,2,3"], "one weight per goal (2)"),
         (["kl", "no-such-map.txt"], "not found"),
-        (["kl", "--miss-cost", "-1"], "--miss-cost must be >= 0"),
+        (["kl", "--miss-cost", "-1"], "--miss-cost must be finite and >= 0"),
+        (["kl", "--miss-cost", "inf"], "--miss-cost must be finite and >= 0"),
+        (["kl", "--cost", "-1"], "--cost must be finite and >= 0"),
+        (["kl", "--cost", "nan"], "--cost must be finite and >= 0"),
     ],
 )
 def test_cai_kl_bad_arguments_exit_2_with_one_line(argv, message, capsys):

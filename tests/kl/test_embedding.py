@@ -63,3 +63,25 @@ def test_gap_against_exact_value_iteration(rng):
     np.testing.assert_allclose(
         gap.gap, np.max(np.abs(np.asarray(gap.solution.v) - v)[n]), rtol=1e-9
     )
+
+
+def test_nearly_collinear_actions_give_a_negative_state_cost_that_is_refused():
+    import pytest
+
+    eps = 1e-3  # two laws of state 0 differ by eps, their costs by 1: m1 - m0 = 1 / eps, so
+    # p(0|0) = 1 and q(0) = m0 = -500: a self-loop that pays e^500 per visit (no solution)
+    transitions = np.zeros((3, 2, 3))
+    transitions[0, 0] = [0.5, 0.5, 0.0]
+    transitions[0, 1] = [0.5 + eps, 0.5 - eps, 0.0]
+    transitions[1, :, 2] = 1.0
+    transitions[2, :, 2] = 1.0
+    cost = np.array([[2.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    terminal = np.array([False, False, True])
+    with pytest.raises(ValueError, match=r"embed_mdp.*negative.*state 0.*no solution.*collinear"):
+        kl.embed_mdp(transitions, cost, terminal)
+    with pytest.raises(ValueError, match="embed_mdp"):
+        kl.embedding_gap(transitions, cost, terminal)
+    # negative control: laws far apart embed (q may be mildly negative) and solve
+    transitions[0, 1] = [0.9, 0.1, 0.0]
+    gap = kl.embedding_gap(transitions, cost, terminal)
+    assert bool(gap.solution.converged) and np.all(np.isfinite(gap.solution.v))

@@ -43,3 +43,22 @@ def test_first_exit_refuses_models_without_an_exit():
         kl.first_exit(kl.LMDP(stuck, [1.0, 1.0, 0.0], np.array([False, False, True])))
     with pytest.raises(ValueError, match="method must be one of"):
         kl.first_exit(kl.LMDP(np.eye(2), [1.0, 1.0], np.array([False, True])), method="cg")
+
+
+def test_negative_interior_costs_are_refused_naming_the_field_and_the_fix():
+    passive = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]])
+    terminal = np.array([False, False, True])
+    with pytest.raises(ValueError, match=r"cost must be >= 0 at non-terminal states.*state 0"):
+        kl.LMDP(passive, [-1.0, 1.0, 0.0], terminal)
+    with pytest.raises(ValueError, match="Shift every cost up"):
+        kl.LMDP(passive, [1.0, -1e-3, 0.0])  # no terminal mask: every state is interior
+    # a negative cost at a terminal state is a reward paid once on arrival: allowed
+    lmdp = kl.LMDP(passive, [1.0, 1.0, -np.log(2.0)], terminal)
+    assert np.all(np.isfinite(kl.first_exit(lmdp).v))
+    with pytest.raises(ValueError, match=r"cost must be finite and >= 0.*-1"):
+        kl.grid_lmdp("G..\n...", cost=-1.0)
+    with pytest.raises(ValueError, match="lava_cost must be finite and >= 0"):
+        kl.grid_lmdp("G.L\n...", lava_cost=float("nan"))
+    grid = kl.grid_lmdp("G..\n..G")
+    with pytest.raises(ValueError, match="miss_cost must be finite and >= 0"):
+        kl.goal_components(grid, miss_cost=float("inf"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import pathlib
 
-from ._io import UsageError, at_least, numbers, save_figure, table
+from ._io import UsageError, numbers, save_figure, table
 
 
 def add_parsers(sub) -> None:
@@ -67,7 +68,9 @@ def run(args) -> None:
 
     from .. import kl
 
-    at_least("--miss-cost", args.miss_cost, 0)
+    for flag, value in (("--cost", args.cost), ("--miss-cost", args.miss_cost)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"{flag} must be finite and >= 0, got {value}")
     grid = kl.grid_lmdp(_layout(args.map), cost=args.cost)
     goals = len(grid.goals)
     weights = [1.0] * goals if args.weights is None else numbers(args.weights, "--weights")

@@ -74,9 +74,43 @@ def embed_mdp(transitions, cost, terminal, final_cost=None) -> Embedding:
 
     Returns:
         An `Embedding(lmdp, match_residual)`; terminal rows of p are self-loops.
+
+    The state costs q may be negative (exact matching can need it; the LMDP is built without
+    `LMDP`'s q >= 0 check, which `jit` skips): its first-exit problem is still solvable while
+    rho(diag(exp(-q_N)) P_NN) < 1.
+
+    Raises:
+        ValueError: for wrong shapes, or when negative state costs leave the first-exit problem
+            without a solution (nearly collinear action laws with different costs give q far
+            below 0).
     """
     transitions, cost, terminal, final_cost = _check_mdp(transitions, cost, terminal, final_cost)
-    return _embed(transitions, cost, terminal, final_cost)
+    embedding = _embed(transitions, cost, terminal, final_cost)
+    _check_embedded_costs(embedding.lmdp)
+    return embedding
+
+
+def _check_embedded_costs(lmdp: LMDP) -> None:
+    """Refuse an embedding whose negative state costs leave its first-exit problem without a
+    solution: rho(G P_NN) >= 1 with G = diag(exp(-q_N)) (checked only when some q_N < 0)."""
+    if not is_concrete(lmdp.cost):
+        return
+    q, interior = np.asarray(lmdp.cost, np.float64), ~np.asarray(lmdp.terminal)
+    if not (interior & (q < 0)).any():
+        return
+    p = np.asarray(lmdp.passive, np.float64)[np.ix_(interior, interior)]
+    gain = np.exp(np.minimum(-q[interior], 700.0))
+    radius = float(np.max(np.abs(np.linalg.eigvals(gain[:, None] * p)))) if p.size else 0.0
+    if radius >= 1 - 1e-9:
+        s = int(np.argmin(np.where(interior, q, np.inf)))
+        raise ValueError(
+            f"embed_mdp: the embedded state costs are negative (q = {q[s]:.4g} at state {s}) "
+            f"and large enough that the LMDP's first-exit problem has no solution (spectral "
+            f"radius of diag(exp(-q)) P on interior states {radius:.3g} >= 1: the cost is "
+            f"unbounded below). Matching every action's cost exactly needs it: the laws "
+            f"transitions[{s}] are nearly collinear while their costs cost[{s}] differ. Merge "
+            "nearly identical actions, bring their costs closer, or raise that state's costs."
+        )
 
 
 @jax.jit

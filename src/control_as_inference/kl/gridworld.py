@@ -56,6 +56,14 @@ def _rows(layout) -> list[str]:
     return rows
 
 
+def _check_cell_cost(name: str, value) -> None:
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"{name} must be finite and >= 0, got {value}; a negative cost per step makes the "
+            "first-exit cost unbounded below (use a negative final cost for a rewarding goal)."
+        )
+
+
 def grid_lmdp(
     layout, cost: float = 1.0, final_costs=None, lava_cost: float = 20.0, dtype=np.float64
 ) -> KLGrid:
@@ -68,8 +76,11 @@ def grid_lmdp(
         lava_cost: q of an L cell.
 
     Raises:
-        ValueError: for unknown characters, no goal, or a wrong number of final costs.
+        ValueError: for unknown characters, no goal, a wrong number of final costs, or a cost
+            or lava_cost that is negative or not finite.
     """
+    _check_cell_cost("cost", cost)
+    _check_cell_cost("lava_cost", lava_cost)
     rows = _rows(layout)
     cells = [(i, j) for i, row in enumerate(rows) for j, c in enumerate(row) if c != "#"]
     kind = [rows[i][j] for i, j in cells]
@@ -96,6 +107,7 @@ def goal_components(grid: KLGrid, miss_cost: float = 50.0) -> list[LMDP]:
     """One first-exit problem per goal: arriving at goal g costs 0, at any other goal
     `miss_cost` (so exp(-miss_cost) is its desirability). All share p and the interior costs,
     so their solutions compose exactly (`compose`)."""
+    _check_cell_cost("miss_cost", miss_cost)
     out = []
     for g in grid.goals:
         q = np.array(grid.lmdp.cost)

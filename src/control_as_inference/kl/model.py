@@ -49,20 +49,39 @@ def _check_rows(name: str, p) -> None:
         )
 
 
+def _check_interior_costs(cost, terminal) -> None:
+    """q >= 0 at non-terminal states (concrete values only): with a negative state cost the
+    first-exit cost can be unbounded below (rho(G P_NN) >= 1, z infinite)."""
+    if not (is_concrete(cost) and is_concrete(terminal)):
+        return
+    q, interior = np.asarray(cost), ~np.asarray(terminal)
+    bad = interior & (q < 0)
+    if bad.any():
+        where = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"cost must be >= 0 at non-terminal states, got {float(q[where]):.6g} at state "
+            f"{where} ({int(bad.sum())} negative): a negative state cost can make the cost "
+            "unbounded below (z infinite). Shift every cost up by a constant (the average-cost "
+            "and discounted optimal laws do not change), or mark the state terminal (a terminal "
+            "cost, paid once, may be negative)."
+        )
+
+
 class LMDP(eqx.Module):
     """A linearly-solvable MDP: passive dynamics, state costs and terminal states.
 
     Args:
         passive: dense (S, S) array p[s, s'] = p(s'|s), or `Successors(index, prob)` with
             (S, K) integer successors and their probabilities (padding: probability 0).
-        cost: (S,) state cost q(s); at a terminal state, the final cost paid on arrival. Must be
-            finite (a huge cost such as 1e4 is fine: every solver works in log space).
+        cost: (S,) state cost q(s) >= 0; at a terminal state, the final cost paid on arrival
+            (any sign). Must be finite (a huge cost such as 1e4 is fine: every solver works in
+            log space).
         terminal: (S,) booleans marking the terminal (first-exit) states; None: no terminal
             state (finite-horizon, average-cost and discounted problems ignore the mask).
 
     Raises:
         ValueError: naming the field, for wrong shapes, NaN or inf, negative or unnormalised
-            probabilities, or out-of-range successor indices.
+            probabilities, out-of-range successor indices, or a negative non-terminal cost.
     """
 
     passive: Float[Array, "S S"] | Successors
@@ -118,6 +137,7 @@ class LMDP(eqx.Module):
                 f"terminal must be a boolean mask of shape (S,) = ({num_states},), got "
                 f"{terminal.dtype} {terminal.shape}; e.g. jnp.zeros(S, bool).at[goals].set(True)."
             )
+        _check_interior_costs(cost, terminal)
         self.passive = passive
         self.cost = cost
         self.terminal = terminal
