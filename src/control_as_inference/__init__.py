@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # public name -> the subpackage that defines it
 _EXPORTS = {
-    "ConvergenceWarning": "tabular",
+    "ConvergenceWarning": "engine",
     "Demonstrations": "irl",
     "IRLResult": "irl",
     "Posterior": "tabular",

@@ -14,4 +14,22 @@ lives here, public and documented:
 The engine imports no family; every family may import the names in this `__all__`.
 """
 
-__all__: list[str] = []
+from .solvers import (
+    ConvergenceWarning,
+    SolverResult,
+    bicgstab,
+    fixed_point,
+    implicit_fixed_point,
+    sup_norm,
+    warn_unconverged,
+)
+
+__all__ = [
+    "ConvergenceWarning",
+    "SolverResult",
+    "bicgstab",
+    "fixed_point",
+    "implicit_fixed_point",
+    "sup_norm",
+    "warn_unconverged",
+]

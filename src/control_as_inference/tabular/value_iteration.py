@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import functools
 import numbers
-import warnings
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._core import check_discount, check_int, check_temperature, is_concrete
+from .._core import check_discount, check_int, check_temperature
+from ..engine import fixed_point, warn_unconverged
 from .inference import Spec, backup
 from .mdp import TabularMDP
-
-
-class ConvergenceWarning(RuntimeWarning):
-    """Soft value iteration stopped at max_iterations before reaching its tolerance."""
 
 
 class SoftValueSolution(eqx.Module):
@@ -36,9 +32,12 @@ class SoftValueSolution(eqx.Module):
         q: (S, A) soft Q-values.
         v: (S,) soft values.
         log_policy: (S, A) log pi(a|s) = log p(a|s) + (Q - V)/temperature.
-        converged: () whether max |V_k+1 - V_k| <= tol * (1 + max |V_k+1|).
+        converged: () whether `error` <= tol * (1 + max |V|) (module `engine.solvers`).
         iterations: () number of backups done.
         residual: () the last max |V_k+1 - V_k|.
+        error: () the bound on max |V - V*| against the true fixed point V*: for discount
+            gamma < 1, gamma / (1 - gamma) * residual (certified, exact arithmetic); for
+            discount 1 the same with gamma estimated from successive residuals (an estimate).
     """
 
     q: Float[Array, "S A"]
@@ -47,6 +46,7 @@ class SoftValueSolution(eqx.Module):
     converged: Bool[Array, ""]
     iterations: Int[Array, ""]
     residual: Float[Array, ""]
+    error: Float[Array, ""]
 
     @property
     def policy(self) -> Float[Array, "S A"]:
@@ -66,9 +66,12 @@ def soft_value_iteration(
         mdp: the model; its reward must be stationary (S, A).
         temperature: alpha > 0.
         discount: gamma in (0, 1].
-        tol: relative tolerance on the residual max |V_k+1 - V_k| / (1 + max |V_k+1|); default
-            10 machine epsilons of the model's dtype. For discount < 1 the distance to the fixed
-            point is at most residual * discount / (1 - discount).
+        tol: tolerance on the error max |V - V*| relative to 1 + max |V| (V* the true fixed
+            point): stop when gamma / (1 - gamma) * max |V_k+1 - V_k| <= tol (1 + max |V_k+1|)
+            (gamma estimated from successive residuals when discount = 1). Default None: the
+            rounding floor, a residual of 10 machine epsilons of the model's dtype relative to
+            1 + max |V|, i.e. an error bound of 10 eps gamma / (1 - gamma) (1 + max |V|); rounding
+            alone puts the computed fixed point about eps (1 + max |V|) / (1 - gamma) off.
         max_iterations: cap on the number of backups.
 
     Returns:
@@ -82,53 +85,47 @@ def soft_value_iteration(
         )
     temperature = check_temperature(temperature, mdp.dtype)
     discount = check_discount(discount, mdp.dtype)
-    if tol is None:
-        tol = 10 * float(jnp.finfo(mdp.dtype).eps)
-    if not (isinstance(tol, numbers.Real) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}.")
+    if tol is not None and not (isinstance(tol, numbers.Real) and tol > 0):
+        raise ValueError(f"tol must be a positive number or None, got {tol!r}.")
     max_iterations = check_int("max_iterations", max_iterations, 1)
-    sol = _iterate(mdp, temperature, discount, jnp.asarray(tol, mdp.dtype), max_iterations)
-    if is_concrete(sol.converged) and not bool(sol.converged):
-        warnings.warn(
-            f"soft_value_iteration did not converge in {int(sol.iterations)} iterations "
-            f"(residual {float(sol.residual):.3g}). With discount = 1 the values diverge unless "
-            "every policy reaches a zero-reward absorbing state; lower the discount or raise "
-            "max_iterations.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    tol = None if tol is None else jnp.asarray(tol, mdp.dtype)
+    sol = _iterate(mdp, temperature, discount, tol, max_iterations)
+    warn_unconverged(
+        sol,
+        "soft_value_iteration",
+        "With discount = 1 the values diverge unless every policy reaches a zero-reward "
+        "absorbing state; lower the discount, raise max_iterations or tol.",
+    )
     return sol
 
 
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _iterate(mdp, temperature, discount, tol, max_iterations) -> SoftValueSolution:
+    """V_k+1 = B(V_k) from V_0 = 0 on the engine's `fixed_point` (rate gamma in the sup norm)."""
     spec = Spec.of(mdp, temperature, discount, "variational")
 
     def variational_backup(v):
         q, v_new, log_pi, _ = backup(mdp, spec, v, mdp.reward)
         return q, v_new, log_pi
 
-    def not_done(carry):
-        _, i, residual, scale = carry
-        return (i < max_iterations) & (residual > tol * (1 + scale))
-
-    def body(carry):
-        v, i, _, _ = carry
-        _, v_new, _ = variational_backup(v)
-        residual = jnp.max(jnp.abs(v_new - v))
-        return v_new, i + 1, residual, jnp.max(jnp.abs(v_new))
-
     v0 = jnp.zeros((mdp.num_states,), mdp.dtype)
-    inf = jnp.asarray(jnp.inf, mdp.dtype)
-    v, iterations, residual, scale = jax.lax.while_loop(
-        not_done, body, (v0, jnp.asarray(0), inf, jnp.zeros((), mdp.dtype))
+    result = fixed_point(
+        lambda v: variational_backup(v)[1],
+        v0,
+        tol=tol,
+        max_iterations=max_iterations,
+        rate=discount,
+        distance=lambda new, old: jnp.max(jnp.abs(new - old)),
+        norm=lambda v: jnp.max(jnp.abs(v)),
     )
+    v = result.solution
     q, _, log_pi = variational_backup(v)
     return SoftValueSolution(
         q=q,
         v=v,
         log_policy=log_pi,
-        converged=residual <= tol * (1 + scale),
-        iterations=iterations,
-        residual=residual,
+        converged=result.converged,
+        iterations=result.iterations,
+        residual=result.residual,
+        error=result.error,
     )
