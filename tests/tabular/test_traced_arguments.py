@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import control_as_inference as cai
-from control_as_inference.tabular import inference
+from control_as_inference.engine import setting
 
 TEMPERATURE = "temperature must be finite and > 0"
 DISCOUNT = "discount must lie in"
@@ -56,6 +56,6 @@ def test_good_traced_values_give_the_concrete_answers(mdp):
 def test_negative_control_without_the_check_a_traced_zero_is_nan(mdp, monkeypatch):
     """The tests above see the check: without it, temperature 0 under jit is a silent NaN."""
     monkeypatch.setattr(
-        inference, "check_traced", lambda temperature, discount: (temperature, discount)
+        setting, "checked_when_run", lambda temperature, discount, *_: (temperature, discount)
     )
     assert np.isnan(jax.jit(evidence(mdp))(0.0))

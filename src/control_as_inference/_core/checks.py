@@ -58,22 +58,38 @@ def check_scalar(name: str, value, dtype, hint: str = ""):
     return value
 
 
-def check_temperature(temperature, dtype):
-    """alpha > 0 and finite, as a 0-d array (may be traced: then only the shape is checked)."""
+HARD_LIMIT = (
+    "for the hard (temperature -> 0) limit use a small positive value or most_probable_trajectory"
+)
+TEMPERATURE_DOMAIN = "temperature must be finite and > 0"
+
+
+def check_temperature(temperature, dtype, hint: str = HARD_LIMIT):
+    """alpha > 0 and finite, as a 0-d array (may be traced: then only the shape is checked;
+    `engine.Setting` adds the check that runs with the computation)."""
     temperature = check_scalar("temperature", temperature, dtype, "; use jax.vmap for a sweep")
     if is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
-        raise ValueError(
-            f"temperature must be finite and > 0, got {float(temperature)}; for the hard "
-            "(temperature -> 0) limit use a small positive value or most_probable_trajectory."
-        )
+        raise ValueError(f"{TEMPERATURE_DOMAIN}, got {float(temperature)}; {hint}.")
     return temperature
 
 
-def check_discount(discount, dtype):
-    """gamma in (0, 1], as a 0-d array (may be traced)."""
-    discount = check_scalar("discount", discount, dtype)
-    if is_concrete(discount) and not (0 < discount <= 1):
-        raise ValueError(f"discount must lie in (0, 1], got {float(discount)}.")
+def discount_domain(name: str = "discount", geometric: bool = False) -> str:
+    """The one wording of the discount's domain (engine/setting.py documents it): gamma in
+    (0, 1]; a geometric sum over an unbounded horizon with no absorbing state to end it
+    (`geometric=True`) needs gamma < 1."""
+    if geometric:
+        return f"{name} must lie in (0, 1) (an unbounded geometric horizon needs {name} < 1)"
+    return f"{name} must lie in (0, 1]"
+
+
+def check_discount(discount, dtype, *, geometric: bool = False, name: str = "discount"):
+    """gamma in (0, 1] (or (0, 1) if `geometric`), as a 0-d array of `dtype` (None: the value's
+    own; may be traced: then only the shape is checked)."""
+    discount = check_scalar(name, discount, dtype)
+    if is_concrete(discount):
+        inside = 0 < discount < 1 if geometric else 0 < discount <= 1
+        if not inside:
+            raise ValueError(f"{discount_domain(name, geometric)}, got {float(discount)}.")
     return discount
 
 

@@ -14,6 +14,7 @@ lives here, public and documented:
 The engine imports no family; every family may import the names in this `__all__`.
 """
 
+from .setting import Setting, checked_when_run
 from .solvers import (
     ConvergenceWarning,
     SolverResult,
@@ -26,8 +27,10 @@ from .solvers import (
 
 __all__ = [
     "ConvergenceWarning",
+    "Setting",
     "SolverResult",
     "bicgstab",
+    "checked_when_run",
     "fixed_point",
     "implicit_fixed_point",
     "sup_norm",

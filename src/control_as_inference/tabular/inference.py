@@ -21,17 +21,11 @@ one-step kernels of `passes` (re-exported here). What the result keeps is the ca
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._core import (
-    check_discount,
-    check_int,
-    check_method,
-    check_temperature,
-    is_concrete,
-)
+from .._core import check_int, is_concrete
+from ..engine import Setting, checked_when_run
 from .mdp import TabularMDP
 from .passes import (  # noqa: F401  (re-exported: the steps' historical home)
     MESSAGES,
@@ -98,7 +92,7 @@ def infer(
         horizon: H >= 0, number of decisions (a Python int).
         temperature: alpha > 0 (scalar; may be traced, e.g. under `jax.vmap`: a traced value
             is checked when the computation runs, which then raises instead of returning NaN;
-            see `check_traced`).
+            see `engine.Setting`).
         method: "exact" (sum-product on the graphical model: optimistic posterior dynamics and
             start state) or "variational" (soft Bellman backup with the true dynamics; maximum
             entropy RL).
@@ -142,36 +136,11 @@ def check_arguments(
     mdp, horizon, temperature, method, discount, terminal_value, keep=None
 ) -> InferenceArgs:
     """Validate `infer`'s arguments (ValueError naming the field; traced values are checked
-    when the computation runs, `check_traced`)."""
-    check_method(method)
-    horizon = check_horizon(horizon)
-    temperature, discount = check_traced(
-        check_temperature(temperature, mdp.dtype), check_discount(discount, mdp.dtype)
-    )
+    when the computation runs: `engine.Setting`)."""
+    setting = Setting(temperature, discount, check_horizon(horizon), method, dtype=mdp.dtype)
     terminal_value = check_terminal_value(terminal_value, mdp)
-    check_reward_horizon(mdp, horizon)
-    keep = check_keep(keep)
-    return InferenceArgs(horizon, temperature, discount, terminal_value, method, keep)
+    check_reward_horizon(mdp, setting.horizon)
+    return InferenceArgs(setting, terminal_value, check_keep(keep))
 
 
-TRACED_TEMPERATURE = "temperature must be finite and > 0 (checked on a traced value)"
-TRACED_DISCOUNT = "discount must lie in (0, 1] (checked on a traced value)"
-
-
-def check_traced(temperature, discount):
-    """(temperature, discount), each checked when the computation runs if it is traced.
-
-    Under `jax.jit`, `jax.vmap` or `jax.grad` Python cannot see a traced value, so the
-    ValueError of `check_temperature` / `check_discount` cannot be raised, and temperature 0
-    would give NaN. `equinox.error_if` puts the check into the computation instead: running it
-    raises a runtime error with the message (`equinox.EquinoxRuntimeError` under
-    `equinox.filter_jit`, JAX's runtime error under `jax.jit`; EQX_ON_ERROR=nan in the
-    environment returns NaN instead). Concrete values were checked already and cost nothing.
-    """
-    if not is_concrete(temperature):
-        bad = ~((temperature > 0) & jnp.isfinite(temperature))
-        temperature = eqx.error_if(temperature, bad, TRACED_TEMPERATURE)
-    if not is_concrete(discount):
-        bad = ~((discount > 0) & (discount <= 1))
-        discount = eqx.error_if(discount, bad, TRACED_DISCOUNT)
-    return temperature, discount
+check_traced = checked_when_run  # the old name (engine.setting.checked_when_run)

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ..engine import Setting
 from .mdp import TabularMDP
 from .passes import MARGINALS, MESSAGES, Spec, backward_kept, evidence, forward_kept
 
@@ -70,6 +71,11 @@ class Posterior(eqx.Module):
         return self.v.shape[-2] - 1
 
     @property
+    def setting(self) -> Setting:
+        """The `engine.Setting` inferred with (temperature, discount, horizon, method)."""
+        return Setting.unchecked(self.temperature, self.discount, self.horizon, self.method)
+
+    @property
     def q(self) -> Array:
         """(H, S, A) (leading batch axes first, if any; so for every property below)."""
         return self._read("q")
@@ -102,15 +108,29 @@ class Posterior(eqx.Module):
 
 
 class InferenceArgs(eqx.Module):
-    """`infer`'s arguments once checked: horizon, method and keep are static (Python values, part
-    of the jit cache key), the others arrays of the model's dtype."""
+    """`infer`'s arguments once checked: the `engine.Setting` (horizon and method static, part of
+    the jit cache key; temperature and discount arrays of the model's dtype), V_H and keep
+    (static)."""
 
-    horizon: int = eqx.field(static=True)
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
+    setting: Setting
     terminal_value: Float[Array, " S"]
-    method: str = eqx.field(static=True)
     keep: tuple[str, ...] = eqx.field(static=True, default=KEPT)
+
+    @property
+    def horizon(self) -> int:
+        return self.setting.horizon
+
+    @property
+    def temperature(self) -> Array:
+        return self.setting.temperature
+
+    @property
+    def discount(self) -> Array:
+        return self.setting.discount
+
+    @property
+    def method(self) -> str:
+        return self.setting.method
 
 
 def solve(mdp: TabularMDP, args: InferenceArgs) -> Posterior:
@@ -163,9 +183,8 @@ def _derived(post: Posterior, name: str) -> Array:
         return jnp.zeros(shape, post.v.dtype)
 
     def derive(post: Posterior) -> Array:
-        args = InferenceArgs(
-            post.horizon, post.temperature, post.discount, post.v[-1], post.method, KEPT
-        )
+        setting = Setting.unchecked(post.temperature, post.discount, post.horizon, post.method)
+        args = InferenceArgs(setting, post.v[-1], KEPT)
         return solve(post.mdp, args).kept[name]
 
     for _ in range(post.v.ndim - 2):
