@@ -81,3 +81,41 @@ def sweep_cli_args(*argv) -> types.SimpleNamespace:
     from control_as_inference.cli import build_parser
 
     return build_parser().parse_args(["sweep", *argv])
+
+
+def test_run_sweep_refuses_no_cpu():
+    """num_cpus=0 started a Ray instance that never scheduled a task (a hang)."""
+    from control_as_inference.distributed import run_sweep
+
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match="num_cpus must be >= 1"):
+            run_sweep([{"env": "bridge"}], num_cpus=bad, progress=False)
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        # before: an out-of-memory traceback after allocating (70 GB, 248 GB in the issue)
+        (("solve", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
+        (("sample", "-n", str(10**12)), "-n 1000000000000 needs about"),
+        (("compare", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
+        (("plan", "pendulum", "--samples", str(10**12)), "--samples 1000000000000 needs about"),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_in_one_line(args, option):
+    line = one_line_error(run("--no-compilation-cache", *args), args[0])
+    assert option in line and "GB of memory" in line
+
+
+def test_size_estimate_and_limit():
+    """The estimate counts the posterior's arrays; the limit is half the memory given."""
+    from control_as_inference.cli._io import UsageError
+    from control_as_inference.cli._sizes import check_size, posterior_bytes
+    from control_as_inference.envs import builtin
+
+    mdp = builtin("bridge").mdp  # 22 states, 4 actions
+    s, a = mdp.num_states, mdp.num_actions
+    assert posterior_bytes(mdp, 10) == 8 * (10 * 4 * s * a + 2 * 11 * s)
+    check_size("--horizon", 10, 1000, memory=2000)  # exactly half: allowed
+    with pytest.raises(UsageError, match=r"--horizon 10 needs about 1e-06 GB .* lower --horizon"):
+        check_size("--horizon", 10, 1001, memory=2000)

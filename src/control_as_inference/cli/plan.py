@@ -6,6 +6,7 @@ import os
 import sys
 
 from ._io import UsageError, at_least, save_figure, table, writing
+from ._sizes import check_trajectories, finite_positive
 
 
 def add_parsers(sub) -> None:
@@ -63,6 +64,12 @@ def run(args) -> None:
     from ..mppi import pendulum_config, pendulum_episode, save_gif
 
     at_least("--steps", args.steps, 1)
+    at_least("--samples", args.samples, 1)
+    at_least("--horizon", args.horizon, 1)
+    finite_positive("--temperature", args.temperature)
+    finite_positive("--noise", args.noise)
+    # the sampled action sequences and their rollouts of one planning step
+    check_trajectories("--samples", args.samples, args.horizon)
     if args.video:
         _check_video()
     config = pendulum_config(

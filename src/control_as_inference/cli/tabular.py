@@ -20,6 +20,7 @@ from ._io import (
     table,
     writing,
 )
+from ._sizes import check_horizon, check_trajectories
 
 DEFAULT_ENV = "bridge"
 
@@ -185,8 +186,11 @@ def with_prior(mdp, prior: str | None):
 
 
 def horizon_of(args, loaded) -> int:
-    """--horizon, or the environment's default."""
-    return loaded.horizon if args.horizon is None else args.horizon
+    """--horizon, or the environment's default; refused when a posterior over it cannot fit in
+    memory (`_sizes.check_horizon`)."""
+    horizon = loaded.horizon if args.horizon is None else args.horizon
+    check_horizon(loaded.mdp, horizon)
+    return horizon
 
 
 def positive_horizon(args) -> None:
@@ -292,6 +296,7 @@ def sample(args) -> None:
     at_least("-n", args.num, 1)
     positive_horizon(args)
     loaded = load(args)
+    check_trajectories("-n", args.num, horizon_of(args, loaded))
     post = infer_on(args, loaded)
     states, actions = sample_posterior(post, jax.random.key(args.seed), args.num)
     scores = np.asarray(log_prob(post, states, actions))

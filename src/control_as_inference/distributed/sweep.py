@@ -172,6 +172,9 @@ def run_sweep(
     runs = list(runs)
     if not runs or not all(isinstance(run, dict) for run in runs):
         raise ValueError("runs must be a non-empty list of parameter dicts.")
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not num_cpus >= 1):
+        # Ray would start with no CPU and never schedule a task (each needs one): a hang
+        raise ValueError(f"num_cpus must be >= 1 (each run needs one CPU), got {num_cpus!r}.")
     ray = _ray()
     if address is not None:
         _check_address(address)
