@@ -12,16 +12,23 @@ in JAX, with a gymnasium training loop and a fully jitted path on the JAX pendul
                                environments.py
     evaluation.py              evaluate_agent: returns of the deterministic policy
     jax_train.py               acting and learning in one `lax.scan` on a JAX environment
+
+Building blocks for learners built on SAC (the sample-based IRL loop of `irl` uses them):
+`act_many`, the replay buffer (`ReplayBuffer`, `buffer_add`, `buffer_sample`), `mlp` and
+`tanh_gaussian_log_prob`.
 """
 
 from .discrete_agent import DiscreteConfig, DiscreteState
 from .evaluation import evaluate_agent
 from .logger import read_log
 from .mpo import MPOConfig, MPOState, mpo_init, mpo_update
+from .networks import mlp, tanh_gaussian_log_prob
+from .replay import ReplayBuffer, buffer_add, buffer_sample
 from .sac import (
     SACConfig,
     SACState,
     act,
+    act_many,
     actor_loss,
     critic_loss,
     observe,
@@ -37,14 +44,19 @@ __all__ = [
     "DiscreteState",
     "MPOConfig",
     "MPOState",
+    "ReplayBuffer",
     "SACConfig",
     "SACState",
     "TrainResult",
     "act",
+    "act_many",
     "actor_loss",
+    "buffer_add",
+    "buffer_sample",
     "critic_loss",
     "evaluate_agent",
     "load_run",
+    "mlp",
     "mpo_init",
     "mpo_update",
     "observe",
@@ -52,6 +64,7 @@ __all__ = [
     "resume",
     "run_config",
     "sac_init",
+    "tanh_gaussian_log_prob",
     "temperature_loss",
     "train",
     "update",

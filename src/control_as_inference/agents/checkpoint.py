@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import numpy as np
 
+from .._core import atomic_write
+
 
 class LoopState(NamedTuple):
     """Where the loop stands between two steps (saved with a checkpoint); one row or entry per
@@ -30,16 +32,6 @@ class LoopState(NamedTuple):
     action: np.ndarray  # (n, m) floats or (n,) ints
     episode_return: np.ndarray  # (n,)
     episode_length: np.ndarray  # (n,)
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, flush it to disk, rename it to `path`."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def write_run_settings(out: str, run: dict) -> None:

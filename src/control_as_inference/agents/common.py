@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
-from .._core import check_int, check_positive
+from .._core import check_int, check_positive, dataclasses_replace, key_data  # noqa: F401
 from .networks import Parameter
 from .replay import buffer_add_many
 
@@ -116,20 +116,6 @@ def gradient_step(opt: optax.GradientTransformation, objective, module, opt_stat
     value, grads = eqx.filter_value_and_grad(on_params, has_aux=has_aux)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
     return value, eqx.apply_updates(module, updates), opt_state
-
-
-def key_data(key) -> Array:
-    """Raw uint32 key data of a typed or raw `jax.random` key (what a state stores: it
-    serialises)."""
-    return jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-
-
-def dataclasses_replace(module, **changes):
-    """A copy of an equinox module with some fields replaced."""
-    names = tuple(changes)
-    return eqx.tree_at(
-        lambda m: tuple(getattr(m, n) for n in names), module, tuple(changes[n] for n in names)
-    )
 
 
 def polyak(online, target, tau):
