@@ -17,9 +17,9 @@ def make_env(env_id: str, discrete: bool = False):
     own environments ("cai/LinearGaussian-v0") are registered first."""
     import gymnasium as gym
 
-    from ..envs.linear_gaussian import register
+    from ..envs import register_gymnasium
 
-    register()
+    register_gymnasium()
 
     try:
         env = gym.make(env_id)

@@ -235,7 +235,7 @@ def mpo_policy(env_id: str) -> str:
     gaussian otherwise (`make_envs` then checks the space)."""
     import gymnasium as gym
 
-    from ..envs.linear_gaussian import register
+    from ..envs import register_gymnasium as register
 
     register()
     try:

@@ -16,8 +16,7 @@ def run_airl(args) -> None:
     import jax
     import numpy as np
 
-    from ..irl import as_demonstrations
-    from ..irl.airl import airl_irl
+    from ..irl import airl_irl, as_demonstrations
     from ..tabular import ConvergenceWarning, expected_return, sample_policy, soft_value_iteration
     from .irl_demos import read_demos
 

@@ -144,7 +144,7 @@ def run_lqr(args) -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    from ..envs.linear_gaussian import default_problem
+    from ..envs import double_integrator_problem as default_problem
     from ..irl import lqr_irl, lqr_log_likelihood
     from ..lqr import (
         LinearGaussianSystem,
@@ -231,7 +231,7 @@ def run_gcl(args) -> None:
         raise UsageError("--resume needs --out DIR (the directory of the checkpoint)")
     env_id = "Pendulum-v1" if args.env in (None, _default_env()) else args.env
     states, actions, lengths = _demos(args.demos)
-    from ..irl.gcl_sac import gcl_irl
+    from ..irl import gcl_irl
 
     try:
         fit = gcl_irl(

@@ -56,7 +56,7 @@ def _layout(path: str | None) -> str:
 
 
 def _grid_text(grid, values) -> str:
-    from ..kl.gridworld import on_grid
+    from ..kl import on_grid
 
     cells = on_grid(grid, values)
     rows = [" ".join("   #" if c != c else f"{c + 0.0:4.1f}" for c in row) for row in cells]
@@ -99,7 +99,7 @@ def run(args) -> None:
     print(f"\nv = -log z of the composite (weights {','.join(f'{w:g}' for w in weights)}):")
     print(_grid_text(grid, np.asarray(composite.v)))
     if args.plot:
-        from ..kl.figures import plot_composition
+        from ..kl import plot_composition
 
         labels = [f"goal {g} alone" for g in range(goals)] + ["composite"]
         save_figure(plot_composition(grid, parts, composite, labels), args.plot)

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ..tabular.mdp import Successors, TabularMDP
+from ..tabular import Successors, TabularMDP
 
 
 def state_spec(ndim: int, state_axis: int, mesh_axis: str) -> PartitionSpec:

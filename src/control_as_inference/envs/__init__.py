@@ -11,6 +11,8 @@ from .gridworld import (
     builtin,
     make_gridworld,
 )
+from .linear_gaussian import default_problem as double_integrator_problem
+from .linear_gaussian import register as register_gymnasium
 from .registry import (
     GRID_HORIZON,
     GYM_HORIZON,
@@ -38,12 +40,14 @@ __all__ = [
     "MapWarning",
     "builtin",
     "default_horizon",
+    "double_integrator_problem",
     "evaluate_policy",
     "from_gymnasium",
     "load_env",
     "load_mdp",
     "make_gridworld",
     "read_npz",
+    "register_gymnasium",
     "simulate",
 ]
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import check_int, check_positive
-from ..lqr.model import LinearGaussianSystem, QuadraticReward
+from ..lqr import LinearGaussianSystem, QuadraticReward
 from .double_integrator import double_integrator_matrices
 
 ENV_ID = "cai/LinearGaussian-v0"

@@ -41,9 +41,9 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-from .._core import check_discount, check_int, check_positive, check_temperature
-from ..tabular.mdp import TabularMDP
-from ..tabular.value_iteration import ConvergenceWarning, soft_value_iteration
+from .._core import check_int, check_positive, is_concrete
+from ..engine import ConvergenceWarning, Setting
+from ..tabular import TabularMDP, soft_value_iteration
 from .demonstrations import Demonstrations, as_demonstrations, check_demonstrations
 from .result import IRLResult
 
@@ -182,7 +182,9 @@ def airl_irl(
         demonstrations: `Demonstrations`, a (states, actions) pair, or an (S, A) array of the
             expert's state-action occupancy (any scale) from mdp.initial, discounted by
             `discount`, infinite horizon.
-        temperature: alpha > 0, of the generator and of D.
+        temperature: alpha > 0, of the generator and of D; may be traced (`jax.vmap` over
+            temperatures: the result's arrays gain a batch axis, `converged` is then an array
+            and no warning is issued).
         discount: gamma in (0, 1) of the generator, of the occupancies and of f.
         state_only: g(s) (True) or g(s, a) (False: the action-dependent negative control).
         shaping_discount: the gamma in f; default `discount` (another value is a negative
@@ -207,12 +209,13 @@ def airl_irl(
             action prior, an occupancy of the wrong shape or with negative or non-finite
             entries, or a non-positive temperature, discount outside (0, 1) or counts < 1.
     """
-    alpha = float(check_temperature(temperature, mdp.dtype))
-    gamma = float(check_discount(discount, mdp.dtype))
-    if gamma >= 1.0:
-        raise ValueError(f"discount must be < 1 for AIRL's infinite horizon, got {discount}.")
+    dtype = mdp.dtype
+    setting = Setting(temperature, discount, None, "variational", dtype=dtype, geometric=True)
+    gamma = float(setting.discount)  # the expert's occupancy is weighted in numpy
     shaping = (
-        gamma if shaping_discount is None else check_positive("shaping_discount", shaping_discount)
+        setting.discount
+        if shaping_discount is None
+        else jnp.asarray(check_positive("shaping_discount", shaping_discount), dtype)
     )
     rounds = check_int("rounds", rounds, 1)
     steps = check_int("steps", steps, 1)
@@ -220,23 +223,22 @@ def airl_irl(
     tol = check_positive("tol", tol)
     data, max_length = _expert_data(mdp, demonstrations, gamma)
     data = _Data(*(jnp.asarray(x) for x in data))
-    dtype = mdp.dtype
     shape = (mdp.num_states,) if state_only else (mdp.num_states, mdp.num_actions)
     params = TabularAIRL(jnp.zeros(shape, dtype), jnp.zeros(mdp.num_states, dtype))
     if optimizer is None:
         optimizer = optax.adam(lr)
-    setting = _Setting(alpha, gamma, shaping, max_length, steps, optimizer)
+    fit = _Fit(setting, shaping, max_length, steps, optimizer)
     # optax's Adam relies on implicit int32/float promotion; allow it for this call
     with jax.numpy_dtype_promotion("standard"):
-        (params, solution), (objective, optimality, moved) = _fit(
-            params, mdp, data, setting, rounds
-        )
+        (params, solution), (objective, optimality, moved) = _fit(params, mdp, data, fit, rounds)
     params = TabularAIRL(
         params.g - (1 - shaping) * jnp.mean(params.h), params.h - jnp.mean(params.h)
     )
-    objective, optimality, moved = (np.asarray(x) for x in (objective, optimality, moved))
-    converged = bool(optimality[-1] < tol and moved[-1] < tol)
-    if not converged:
+    converged = (optimality[-1] < tol) & (moved[-1] < tol)
+    if is_concrete(converged):  # else traced (a vmap over temperature): arrays, no warning
+        objective, optimality, moved = (np.asarray(x) for x in (objective, optimality, moved))
+        converged = bool(converged)
+    if is_concrete(converged) and not converged:
         warnings.warn(
             f"airl_irl did not converge in {rounds} rounds: the discriminator's gradient is "
             f"{optimality[-1]:.3g} and the policy moved by {moved[-1]:.3g} in the last round "
@@ -263,33 +265,38 @@ def airl_irl(
     )
 
 
-class _Setting(NamedTuple):
-    alpha: float
-    gamma: float
-    shaping: float
+class _Fit(NamedTuple):
+    """What the tabular fit reads besides the model and the data: the `engine.Setting`
+    (temperature and discount: arrays, may be traced), the shaping discount (array), the
+    longest demonstration (0: infinite), the optimiser steps per round and the optimiser."""
+
+    setting: Setting
+    shaping: Array
     max_length: int
     steps: int
     optimizer: optax.GradientTransformation
 
 
-def _generator(params: TabularAIRL, mdp: TabularMDP, setting) -> tuple:
+def _generator(params: TabularAIRL, mdp: TabularMDP, fit: _Fit) -> tuple:
     """Exact soft value iteration on E_{s'}[f]: (SoftValueSolution, (S, A, S) f)."""
     transitions = mdp.dense_transitions()
-    f = params.f(setting.shaping)
+    f = params.f(fit.shaping)
     reward = jnp.einsum("sat,sat->sa", transitions, f)
     solution = soft_value_iteration(
-        eqx.tree_at(lambda m: m.reward, mdp, reward), setting.alpha, setting.gamma
+        eqx.tree_at(lambda m: m.reward, mdp, reward),
+        fit.setting.temperature,
+        fit.setting.discount,
     )
     return solution, f
 
 
-def _tabular_loss(params: TabularAIRL, mdp, data: _Data, log_policy, policy_weights, setting):
+def _tabular_loss(params: TabularAIRL, mdp, data: _Data, log_policy, policy_weights, fit: _Fit):
     """L over all (s, a, s'): expert weights data.expert (S, A, S), generator weights
     policy_weights (S, A, S); D from f of params and log_policy (S, A)."""
     logits = airl_logits(
-        params.f(setting.shaping),
+        params.f(fit.shaping),
         log_policy[:, :, None],
-        setting.alpha,
+        fit.setting.temperature,
         mdp.log_action_prior[:, :, None],
     ).reshape(-1)
     return airl_discriminator_loss(
@@ -298,8 +305,8 @@ def _tabular_loss(params: TabularAIRL, mdp, data: _Data, log_policy, policy_weig
 
 
 @eqx.filter_jit
-def _fit(params, mdp, data, setting, rounds):
-    optimizer = setting.optimizer
+def _fit(params, mdp, data, fit: _Fit, rounds):
+    optimizer = fit.optimizer
     transitions = mdp.dense_transitions()
 
     def round_(carry, _):
@@ -309,31 +316,31 @@ def _fit(params, mdp, data, setting, rounds):
             solution.policy,
             data.starts,
             data.lengths,
-            setting.gamma,
-            setting.max_length,
+            fit.setting.discount,
+            fit.max_length,
         )
         weights = rho[:, :, None] * transitions
 
         def step(inner, _):
             p, s = inner
             loss, grad = jax.value_and_grad(_tabular_loss)(
-                p, mdp, data, solution.log_policy, weights, setting
+                p, mdp, data, solution.log_policy, weights, fit
             )
             updates, s = optimizer.update(grad, s)
             return (optax.apply_updates(p, updates), s), (loss, grad)
 
         (params, opt_state), (losses, grads) = jax.lax.scan(
-            step, (params, opt_state), None, setting.steps
+            step, (params, opt_state), None, fit.steps
         )
         last = jax.tree_util.tree_map(lambda x: x[-1], grads)
         optimality = jnp.max(
             jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(last)])
         )
-        new_solution, _ = _generator(params, mdp, setting)
+        new_solution, _ = _generator(params, mdp, fit)
         moved = jnp.max(jnp.abs(jnp.exp(new_solution.log_policy) - solution.policy))
         return (params, opt_state, new_solution), (-losses[-1], optimality, moved)
 
-    solution, _ = _generator(params, mdp, setting)
+    solution, _ = _generator(params, mdp, fit)
     carry = (params, optimizer.init(params), solution)
     (params, _, solution), history = jax.lax.scan(round_, carry, None, rounds)
     return (params, solution), history

@@ -43,7 +43,7 @@ from ..agents.jax_train import JaxEnv
 from ..agents.networks import mlp, tanh_gaussian_log_prob
 from ..agents.replay import buffer_add, buffer_sample
 from ..agents.sac import SACConfig, SACState, act_many, sac_init, update_many
-from ..tabular.value_iteration import ConvergenceWarning
+from ..engine import ConvergenceWarning
 from .airl import airl_discriminator_loss, airl_logits, shaped_reward
 from .demonstrations import check_trajectories
 from .result import IRLResult

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..tabular.mdp import TabularMDP
+from ..tabular import TabularMDP
 from .objective import FitSpec, end_terms, solve
 from .statistics import DemoStatistics
 

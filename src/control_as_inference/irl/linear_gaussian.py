@@ -56,9 +56,8 @@ import numpy as np
 import optax
 
 from .._core import check_int, check_positive
-from ..lqr.model import LinearGaussianSystem, QuadraticReward
-from ..lqr.soft_lqr import soft_lqr, soft_lqr_infinite
-from ..tabular.value_iteration import ConvergenceWarning
+from ..engine import ConvergenceWarning
+from ..lqr import LinearGaussianSystem, QuadraticReward, soft_lqr, soft_lqr_infinite
 from .demonstrations import check_trajectories
 from .result import IRLResult
 

@@ -22,9 +22,8 @@ import optax
 from jaxtyping import Array
 
 from .._core import check_int, check_positive
-from ..tabular.inference import infer
-from ..tabular.mdp import TabularMDP
-from ..tabular.value_iteration import ConvergenceWarning, soft_value_iteration
+from ..engine import ConvergenceWarning
+from ..tabular import TabularMDP, infer, soft_value_iteration
 from .diagnosis import (
     check_now,
     default_tolerance,

@@ -65,8 +65,7 @@ from .._core import (
     check_temperature,
     is_concrete,
 )
-from ..tabular.inference import Spec, backup, backward
-from ..tabular.mdp import TabularMDP
+from ..tabular import Spec, TabularMDP, backup, backward
 from .demonstrations import Demonstrations, as_demonstrations, check_demonstrations
 from .statistics import (
     DemoStatistics,

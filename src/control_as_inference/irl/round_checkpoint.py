@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..agents.checkpoint import atomic_write
+from .._core import atomic_write
 
 
 def round_checkpoint_path(checkpoint_dir: str | None, name: str, resume: bool) -> str | None:

@@ -13,8 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import is_concrete
-from ..tabular.inference import Posterior
-from ..tabular.mdp import TabularMDP
+from ..tabular import Posterior, TabularMDP
 from .demonstrations import Demonstrations, as_demonstrations
 
 # ----------------------------------------------------------------------------- reward models

@@ -8,8 +8,9 @@ embedding of a standard MDP.
 
 from .composition import Composite, SoftQComposite, compose, compose_soft_q, mixed_cost
 from .embedding import Embedding, EmbeddingGap, embed_mdp, embedding_gap, value_iteration
+from .figures import plot_composition
 from .first_exit import KLSolution, first_exit
-from .gridworld import TWO_GOALS, KLGrid, goal_components, grid_lmdp
+from .gridworld import TWO_GOALS, KLGrid, goal_components, grid_lmdp, on_grid
 from .horizon import AverageCostSolution, average_cost, discounted, finite_horizon
 from .model import LMDP, to_tabular
 from .zlearning import Transitions, ZLearning, sample_transitions, z_learning
@@ -37,6 +38,8 @@ __all__ = [
     "goal_components",
     "grid_lmdp",
     "mixed_cost",
+    "on_grid",
+    "plot_composition",
     "sample_transitions",
     "to_tabular",
     "value_iteration",
