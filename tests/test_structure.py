@@ -3,6 +3,13 @@
 - Library code never imports the command line (`control_as_inference.cli`).
 - No module imports another subpackage's underscore names (modules or attributes); the one shared
   private module is `control_as_inference._core`.
+- A module imports a family (or the engine) only through names in that family's `__all__`, from the
+  family package itself (`from ..tabular import infer`, never `from ..tabular.inference import`);
+  the engine's names may also come from its public modules.
+- The command line (`cli`) has no import circle, counting imports inside functions.
+- One list of the families (`cai.FAMILIES`, `cai.FOUNDATIONS`) drives the lazy exports, this file
+  and the docs: every family has an API page, a row in the API index, a nav entry and a line on the
+  layout page.
 - The subpackages depend on each other without cycles.
 - No source file much over 400 lines; no private function with more than 7 parameters.
 - `import control_as_inference` is cheap (no JAX) and every family is reachable from it.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -23,6 +31,7 @@ import control_as_inference as cai
 
 PACKAGE = "control_as_inference"
 ROOT = pathlib.Path(cai.__file__).parent
+DOCS = pathlib.Path(__file__).parent.parent / "docs"
 MAX_LINES = 420
 MAX_PRIVATE_PARAMETERS = 7
 
@@ -79,6 +88,74 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
         if private or (name is not None and name.startswith("_")):
             found.append(f"{module} imports a private name of {there}: {target} {name or ''}")
     return found
+
+
+def public_names(package: str) -> set[str]:
+    """The names of a subpackage's `__all__`, read from its source (no import)."""
+    tree = ast.parse((ROOT / package / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                return set(ast.literal_eval(node.value))
+    raise AssertionError(f"{package}/__init__.py has no literal __all__")
+
+
+def boundary_violations(
+    module: str, source: str, exported: dict[str, set[str]], is_package: bool = False
+) -> list[str]:
+    """Imports of another family (a key of `exported`) that bypass its `__all__`: a submodule
+    (`..tabular.inference`), or a name the family does not export. The engine's public modules may
+    be named, with a name of the engine's `__all__`."""
+    found = []
+    home = room(module)
+    for target, name in imports(module, source, is_package):
+        if target == PACKAGE and name is not None:
+            target, name = f"{PACKAGE}.{name}", None
+        there = room(target)
+        if there == home or there not in exported:
+            continue
+        package = f"{PACKAGE}.{there}"
+        through = target == package or (there in cai.FOUNDATIONS and name is not None)
+        if not through or (name is not None and name not in exported[there]):
+            found.append(f"{module} bypasses {there}'s __all__: {target} {name or ''}")
+    return found
+
+
+def test_families_are_imported_only_through_their_all():
+    exported = {name: public_names(name) for name in (*cai.FOUNDATIONS, *cai.FAMILIES)}
+    found = []
+    for module, path in modules().items():
+        found += boundary_violations(module, path.read_text(), exported, path.name == "__init__.py")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "module, snippet",
+    [
+        (f"{PACKAGE}.irl.objective", "from ..tabular.inference import infer"),  # a submodule
+        (f"{PACKAGE}.irl.airl_sac", "from ..agents import key_data"),  # not in __all__
+        (f"{PACKAGE}.lqr.riccati", "from ..engine.solvers import not_exported"),
+        (f"{PACKAGE}.cli.kl", "def f():\n    import control_as_inference.kl.gridworld\n"),
+    ],
+)
+def test_negative_control_the_boundary_rule_catches(module, snippet):
+    exported = {
+        "tabular": {"infer"},
+        "agents": {"sac_init"},
+        "engine": {"fixed_point"},
+        "kl": set(),
+    }
+    assert boundary_violations(module, snippet, exported)
+
+
+def test_boundary_rule_allows_the_family_package_and_the_engine():
+    exported = {"tabular": {"infer"}, "engine": {"fixed_point"}}
+    source = (
+        "from ..tabular import infer\nfrom .. import tabular\nfrom ..engine.solvers import "
+        "fixed_point\nfrom .passes import backward\nfrom .._core import once"
+    )
+    assert boundary_violations(f"{PACKAGE}.irl.maxent", source, exported) == []
 
 
 def test_no_module_reaches_into_another_packages_private_rooms():
@@ -138,6 +215,41 @@ def test_subpackages_depend_on_each_other_without_cycles():
     assert dependency_cycles({"cli": {"distributed"}, "distributed": {"cli"}})  # negative control
 
 
+def module_graph(room_name: str, sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """module -> the modules of the same room it imports, at module level or inside functions
+    (`from . import irl` counts as importing the module `irl`). `sources`: module -> (source,
+    is_package)."""
+    graph: dict[str, set[str]] = {}
+    for module, (source, is_package) in sources.items():
+        for target, name in imports(module, source, is_package):
+            if name is not None and f"{target}.{name}" in sources:
+                target = f"{target}.{name}"
+            if room(target) == room_name and target != module:
+                graph.setdefault(module, set()).add(target)
+    return graph
+
+
+def test_the_command_line_has_no_import_circle():
+    sources = {
+        module: (path.read_text(), path.name == "__init__.py")
+        for module, path in modules().items()
+        if room(module) == "cli"
+    }
+    cycles = dependency_cycles(module_graph("cli", sources))
+    assert not cycles, cycles
+
+
+def test_negative_control_an_import_circle_inside_functions_is_caught():
+    cli = f"{PACKAGE}.cli"
+    sources = {
+        f"{cli}.irl": ("from .irl_methods import dispatch", False),
+        f"{cli}.irl_methods": ("def f():\n    from .irl_airl import run_airl\n", False),
+        f"{cli}.irl_airl": ("def g():\n    from . import irl\n", False),
+        cli: ("from . import irl", True),
+    }
+    assert dependency_cycles(module_graph("cli", sources))
+
+
 def test_no_source_file_much_over_400_lines():
     long = {
         str(path.relative_to(ROOT)): n
@@ -173,8 +285,7 @@ def test_import_is_cheap_and_every_family_is_reachable():
     code = (
         "import sys, control_as_inference as cai\n"
         "assert 'jax' not in sys.modules, 'importing the package imported jax'\n"
-        "for name in ('agents', 'distributed', 'envs', 'irl', 'kl', 'lqr', 'mppi', 'policy_search',"
-        " 'tabular'):\n"
+        "for name in (*cai.FOUNDATIONS, *cai.FAMILIES, 'plotting'):\n"
         "    getattr(cai, name)\n"
         "cai.envs.from_gymnasium; cai.lqr.soft_lqr; cai.mppi.mppi_step; cai.irl.maxent_irl\n"
         "cai.kl.first_exit\n"
@@ -187,8 +298,7 @@ def test_public_names_are_unique_across_families():
     """One meaning per public name: no two families export the same name for different objects."""
     owners: dict[str, object] = {}
     clashes = []
-    families = ("agents", "distributed", "envs", "irl", "kl", "lqr", "mppi", "policy_search")
-    for family in (*families, "tabular"):
+    for family in (*cai.FOUNDATIONS, *cai.FAMILIES):
         module = getattr(cai, family)
         for name in module.__all__:
             value = getattr(module, name)
@@ -207,3 +317,69 @@ def test_renamed_evaluate_functions_keep_a_deprecated_alias(family, new):
         assert module.evaluate is getattr(module, new)
     with pytest.raises(AttributeError):
         module.no_such_name
+
+
+def test_every_subpackage_is_in_the_one_list():
+    folders = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"_core", "cli"}
+    assert folders == {*cai.FOUNDATIONS, *cai.FAMILIES}, folders ^ {*cai.FOUNDATIONS, *cai.FAMILIES}
+    assert cai._SUBPACKAGES == (*cai.FOUNDATIONS, *cai.FAMILIES, "plotting")
+
+
+def shadowed(family: str) -> list[str]:
+    """Public names of a family that are also the names of its modules (`irl.airl_sac`): the docs'
+    renderer (griffe) takes the module, so the package's API block leaves the function out."""
+    modules = {p.stem for p in (ROOT / family).glob("*.py")}
+    return sorted(public_names(family) & modules)
+
+
+def docs_omissions(
+    family: str, api: dict[str, str], index: str, layout: str, nav: str, hidden=()
+) -> list[str]:
+    """What the docs lack for one family: its API page (docs/api/FAMILY.md rendering the package,
+    and each `hidden` name explicitly), its row in the API index, its nav entry, its line in the
+    layout page's tree."""
+    missing = []
+    page = api.get(family, "")
+    if f"::: {PACKAGE}.{family}\n" not in page:
+        missing.append(f"docs/api/{family}.md with '::: {PACKAGE}.{family}'")
+    for name in hidden:
+        if f"::: {PACKAGE}.{family}.{name}.{name}\n" not in page:
+            missing.append(f"'::: {PACKAGE}.{family}.{name}.{name}' in docs/api/{family}.md")
+    if f"[`{PACKAGE}.{family}`]({family}.md)" not in index:
+        missing.append(f"a row for {family} in docs/api/index.md")
+    if f"api/{family}.md" not in nav:
+        missing.append(f"api/{family}.md in mkdocs.yml's nav")
+    if not re.search(rf"^    {family}/ ", layout, flags=re.MULTILINE):
+        missing.append(f"a line '    {family}/' in docs/layout.md")
+    return missing
+
+
+def read_docs() -> tuple[dict[str, str], str, str, str]:
+    api = {p.stem: p.read_text() for p in (DOCS / "api").glob("*.md") if p.stem != "index"}
+    index = (DOCS / "api" / "index.md").read_text()
+    nav = (DOCS.parent / "mkdocs.yml").read_text()
+    return api, index, (DOCS / "layout.md").read_text(), nav
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="the docs are not beside the tests")
+def test_docs_api_pages_index_and_layout_follow_the_one_list():
+    api, index, layout, nav = read_docs()
+    names = (*cai.FOUNDATIONS, *cai.FAMILIES)
+    missing = []
+    for name in names:
+        missing += docs_omissions(name, api, index, layout, nav, shadowed(name))
+    assert not missing, missing
+    assert set(api) == {*names, "plotting"}, "an API page for something not in the one list"
+    assert "DESIGN.md" not in layout  # the design notes are not shipped: the page stands alone
+
+
+@pytest.mark.skipif(not DOCS.is_dir(), reason="the docs are not beside the tests")
+def test_negative_control_docs_omissions_are_caught():
+    api, index, layout, nav = read_docs()
+    assert docs_omissions("newfamily", api, index, layout, nav)  # a family with no docs at all
+    index = index.replace("(policy_search.md)", "(policy-search.md)")
+    layout = layout.replace("    policy_search/ ", "    policy/ ")
+    assert len(docs_omissions("policy_search", api, index, layout, nav)) == 2
+    assert shadowed("irl") and "airl_sac" in shadowed("irl")
+    api["irl"] = api["irl"].replace(f"{PACKAGE}.irl.airl_sac.airl_sac", "")
+    assert docs_omissions("irl", api, index, layout, nav, ["airl_sac"])  # the page before the fix

@@ -4,10 +4,10 @@
     post = cai.infer(cai.TabularMDP(transitions, reward), horizon=20, temperature=0.5)
     cai.lqr.soft_lqr(...); cai.mppi.mppi_step(...); cai.envs.from_gymnasium("FrozenLake-v1")
 
-The flat names below (the tabular model, inference and inverse RL) and the families as
-attributes (`cai.tabular`, `cai.envs`, `cai.lqr`, `cai.mppi`, `cai.agents`, `cai.irl`,
-`cai.kl`, `cai.policy_search`, `cai.distributed`, `cai.plotting`) are loaded on first use (PEP
-562), so `import control_as_inference` does not import JAX until something needs it.
+The flat names below (the tabular model, inference and inverse RL), the engine (`cai.engine`),
+the families as attributes (`FAMILIES`: `cai.tabular`, `cai.envs`, `cai.lqr`, ...) and
+`cai.plotting` are loaded on first use (PEP 562), so `import control_as_inference` does not
+import JAX until something needs it.
 """
 
 from __future__ import annotations
@@ -45,19 +45,24 @@ _EXPORTS = {
     "shard_mdp": "distributed",
     "soft_value_iteration": "tabular",
 }
-_SUBPACKAGES = (
-    "agents",
-    "distributed",
-    "engine",
+# The one list of the families, in the order the docs present them. It drives the lazy exports
+# below, tests/test_structure.py (the import rules, the import test) and the docs (every family
+# has an API page, a row in docs/api/index.md, a nav entry and a line in docs/layout.md, checked
+# by tests/test_structure.py). A new family adds its folder and its name here.
+FAMILIES = (
+    "tabular",
     "envs",
-    "irl",
-    "kl",
     "lqr",
     "mppi",
-    "plotting",
+    "agents",
     "policy_search",
-    "tabular",
+    "irl",
+    "kl",
+    "distributed",
 )
+# what every family may import and which imports no family: the engine (public)
+FOUNDATIONS = ("engine",)
+_SUBPACKAGES = (*FOUNDATIONS, *FAMILIES, "plotting")
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
