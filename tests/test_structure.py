@@ -323,6 +323,15 @@ def test_every_subpackage_is_in_the_one_list():
     folders = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"_core", "cli"}
     assert folders == {*cai.FOUNDATIONS, *cai.FAMILIES}, folders ^ {*cai.FOUNDATIONS, *cai.FAMILIES}
     assert cai._SUBPACKAGES == (*cai.FOUNDATIONS, *cai.FAMILIES, "plotting")
+    # the static analysers' copy (a literal `from . import (...)` under TYPE_CHECKING)
+    tree = ast.parse((ROOT / "__init__.py").read_text())
+    static = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None
+        for alias in node.names
+    }
+    assert static == set(cai._SUBPACKAGES), static ^ set(cai._SUBPACKAGES)
 
 
 def shadowed(family: str) -> list[str]:
