@@ -143,7 +143,7 @@ def test_bad_input_is_named():
         airl_irl(mdp, np.full((2, 5), np.nan))
     with pytest.raises(ValueError, match="out of range"):
         airl_irl(mdp, ([[0, 7]], [[1]]))
-    with pytest.raises(ValueError, match="discount must be < 1"):
+    with pytest.raises(ValueError, match=r"discount must lie in \(0, 1\)"):
         airl_irl(mdp, np.ones((2, 5)), discount=1.0)
 
 

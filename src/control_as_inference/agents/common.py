@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array
 
-from .._core import check_int, check_positive, dataclasses_replace, key_data  # noqa: F401
+from .._core import check_discount, check_int, check_positive, dataclasses_replace, key_data  # noqa: F401
 from .networks import Parameter
 from .replay import buffer_add_many
 
@@ -67,8 +67,8 @@ def check_learning_settings(config) -> None:
         raise ValueError(
             f"batch_size ({config.batch_size}) must not exceed buffer_size ({config.buffer_size})."
         )
-    if not 0 <= config.gamma <= 1:
-        raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}.")
+    # the learners' discount keeps its conventional name; the one domain (engine.Setting)
+    check_discount(config.gamma, None, name="gamma")
     if not 0 < config.tau <= 1:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}.")
     if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):

@@ -105,10 +105,10 @@ class Setting(eqx.Module):
         temperature=1.0,
         discount=1.0,
         horizon=None,
-        method: str = "exact",
+        method="exact",
         *,
         dtype=None,
-        geometric: bool = False,
+        geometric=False,
     ):
         dtype = float_dtype(temperature, discount) if dtype is None else dtype
         self.method = check_method(method)

@@ -58,13 +58,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._core import (
-    check_discount,
-    check_int,
-    check_method,
-    check_temperature,
-    is_concrete,
-)
+from .._core import check_int, check_method, is_concrete
+from ..engine import Setting
 from ..tabular import Spec, TabularMDP, backup, backward
 from .demonstrations import Demonstrations, as_demonstrations, check_demonstrations
 from .statistics import (
@@ -81,19 +76,32 @@ class FitSpec(eqx.Module):
     the model and the demonstrations.
 
     Attributes:
-        temperature: () alpha; discount: () gamma.
+        setting: the `engine.Setting` (temperature alpha (), discount gamma (), horizon H
+            (static; None for the discounted infinite horizon), method (static)); read through
+            the properties of the same names.
         tol: () relative tolerance of the infinite-horizon value iteration (and its adjoint).
-        horizon: H (static), or None for the discounted infinite horizon.
-        method: "variational" or "exact" (static).
         max_iterations: cap on the infinite-horizon value iteration (static).
     """
 
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
+    setting: Setting
     tol: Float[Array, ""]
-    horizon: int | None = eqx.field(static=True)
-    method: str = eqx.field(static=True)
     max_iterations: int = eqx.field(static=True, default=1_000_000)
+
+    @property
+    def temperature(self) -> Array:
+        return self.setting.temperature
+
+    @property
+    def discount(self) -> Array:
+        return self.setting.discount
+
+    @property
+    def horizon(self) -> int | None:
+        return self.setting.horizon
+
+    @property
+    def method(self) -> str:
+        return self.setting.method
 
 
 def setup(mdp, demonstrations, horizon, temperature, discount, method):
@@ -108,15 +116,16 @@ def setup(mdp, demonstrations, horizon, temperature, discount, method):
     check_method(method)
     if horizon is not None:
         horizon = check_int("horizon (or None for the infinite horizon)", horizon, 1)
-    temperature = check_temperature(temperature, mdp.dtype)
-    discount = check_discount(discount, mdp.dtype)
     if horizon is None and method == "exact":
         raise ValueError(
             "method='exact' needs a finite horizon; the infinite horizon uses soft value "
             "iteration (method='variational')."
         )
-    if horizon is None and is_concrete(discount) and float(discount) >= 1:
-        raise ValueError("horizon=None (infinite) needs discount < 1.")
+    # the infinite horizon's occupancies are geometric sums: discount < 1
+    setting = Setting(
+        temperature, discount, horizon, method, dtype=mdp.dtype, geometric=horizon is None
+    )
+    discount = setting.discount
     if method == "exact" and is_concrete(discount) and float(discount) != 1:
         raise ValueError(
             "method='exact' with discount < 1 treats the discount as termination, which "
@@ -135,7 +144,7 @@ def setup(mdp, demonstrations, horizon, temperature, discount, method):
     else:
         stats = occupancy_statistics(demonstrations, mdp, horizon)
     tol = jnp.asarray(10 * float(jnp.finfo(mdp.dtype).eps), mdp.dtype)
-    return mdp, stats, FitSpec(temperature, discount, tol, horizon, method)
+    return mdp, stats, FitSpec(setting, tol)
 
 
 def stationary_value(mdp: TabularMDP, spec: FitSpec, v_init):

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._core import check_int, check_temperature
-from ..tabular import ConvergenceWarning
+from .._core import check_int
+from ..engine import ConvergenceWarning, Setting
 from .model import BackupSpec, CostToGo, StepMatrices
 from .riccati import backward_pass
 
@@ -193,7 +193,7 @@ def soft_ilqr(
     if x0.ndim != 1:
         raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
     dtype = x0.dtype
-    temperature = check_temperature(temperature, dtype)
+    temperature = Setting(temperature, 1.0, horizon, "variational", dtype=dtype).temperature
     n = x0.shape[0]
     if initial_actions is None:
         if action_dim is None:

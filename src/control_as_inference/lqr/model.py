@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._core import float_dtype, is_concrete
+from ..engine import Setting
 
 
 def check_matrix(name, x, shape, dtype, symmetric=False, definite=None):
@@ -203,17 +204,19 @@ class GaussianPolicyStep(NamedTuple):
     Sigma: Array
 
 
-class BackupSpec(eqx.Module):
-    """What every backup reads besides the step's matrices: temperature alpha (), discount
-    gamma () and exact (static: the optimistic exact continuation, or the variational one)."""
+class BackupSpec(Setting):
+    """What every backup reads besides the step's matrices, as the one `engine.Setting`:
+    temperature alpha (), discount gamma () and exact (`Setting.exact`: the optimistic exact
+    continuation, or the variational one); horizon None (a backup is one step).
 
-    temperature: Float[Array, ""]
-    discount: Float[Array, ""]
-    exact: bool = eqx.field(static=True)
+    BackupSpec(temperature, discount, exact) keeps the old call; the values are the caller's,
+    already checked (as `Setting.unchecked`)."""
 
-    @property
-    def method(self) -> str:
-        return "exact" if self.exact else "variational"
+    def __init__(self, temperature, discount, exact: bool):
+        self.temperature = temperature
+        self.discount = discount
+        self.horizon = None
+        self.method = "exact" if exact else "variational"
 
 
 class SoftLQRSolution(eqx.Module):

@@ -13,9 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._core import check_discount, check_int, check_scalar, is_concrete
+from .._core import check_discount, check_int, check_scalar, check_temperature, is_concrete
+from ..engine import Setting, checked_when_run
 
 NOISE_MODES = ("plain", "antithetic")
+BEST_SAMPLE = (
+    "a small temperature keeps only the best samples (its limit is the best sampled sequence)"
+)
 
 
 class MPPIConfig(eqx.Module):
@@ -122,13 +126,9 @@ class MPPIConfig(eqx.Module):
                 )
             action_low = jnp.asarray(action_low, dtype)
             action_high = jnp.asarray(action_high, dtype)
-        temperature = check_scalar("temperature", temperature, dtype)
-        if is_concrete(temperature) and not (temperature > 0 and jnp.isfinite(temperature)):
-            raise ValueError(
-                f"temperature must be finite and > 0, got {float(temperature)}; a small "
-                "temperature keeps only the best samples (its limit is the best sampled sequence)."
-            )
-        discount = check_discount(discount, dtype)
+        temperature, discount = checked_when_run(  # the engine's checks (engine.Setting)
+            check_temperature(temperature, dtype, BEST_SAMPLE), check_discount(discount, dtype)
+        )
         rate = check_scalar("adaptation_rate", adaptation_rate, dtype)
         if is_concrete(rate) and not (0 < rate <= 1):
             raise ValueError(f"adaptation_rate must lie in (0, 1], got {float(rate)}.")
@@ -153,6 +153,12 @@ class MPPIConfig(eqx.Module):
     @property
     def action_dim(self) -> int:
         return self.noise_cov.shape[0]
+
+    @property
+    def setting(self) -> Setting:
+        """Temperature, discount and horizon as the `engine.Setting` (method "exact": the
+        importance weights exp(R / alpha) are the trajectory posterior's)."""
+        return Setting.unchecked(self.temperature, self.discount, self.horizon, "exact")
 
 
 class MPPIState(eqx.Module):

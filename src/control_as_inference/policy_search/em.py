@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._core import check_int, is_concrete, safe_log
+from .._core import check_discount, check_int, is_concrete, safe_log
 from ..tabular import TabularMDP
 
 
@@ -97,11 +97,12 @@ def _check_mdp(mdp, discount, horizon):
         raise ValueError(
             f"reward: EM planning needs a stationary (S, A) reward, got shape {mdp.reward.shape}."
         )
-    if not (isinstance(discount, float | int) and 0 < discount < 1):
+    if isinstance(discount, bool) or not isinstance(discount, float | int):
         raise ValueError(
-            f"discount must be a number in (0, 1) (the geometric prior over horizons), got "
+            f"discount must be a Python number (the geometric prior over horizons), got "
             f"{discount!r}."
         )
+    check_discount(discount, mdp.dtype, geometric=True)
     if horizon is None:
         tail = 1e-13 if mdp.dtype == jnp.float64 else 1e-7
         horizon = max(1, math.ceil(math.log(tail) / math.log(discount)))

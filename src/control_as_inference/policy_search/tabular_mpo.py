@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .._core import check_int, check_positive
+from .._core import check_discount, check_int, check_positive
 from ..tabular import TabularMDP
 from .estep import _solve
 
@@ -81,8 +81,9 @@ def soft_policy_evaluation(
     """
     if mdp.time_varying:
         raise ValueError(f"reward: needs a stationary (S, A) reward, got {mdp.reward.shape}.")
-    if not (isinstance(discount, float | int) and 0 < discount < 1):
-        raise ValueError(f"discount must be a number in (0, 1), got {discount!r}.")
+    if isinstance(discount, bool) or not isinstance(discount, float | int):
+        raise ValueError(f"discount must be a Python number, got {discount!r}.")
+    check_discount(discount, mdp.dtype, geometric=True)
     if not (isinstance(temperature, float | int) and temperature >= 0):
         raise ValueError(f"temperature (the entropy weight alpha) must be >= 0, got {temperature}")
     log_policy = jnp.asarray(log_policy, dtype=mdp.dtype)

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._core import check_discount, check_int, check_temperature
-from ..engine import fixed_point, warn_unconverged
+from .._core import check_int
+from ..engine import Setting, fixed_point, warn_unconverged
 from .inference import Spec, backup
 from .mdp import TabularMDP
 
@@ -83,8 +83,8 @@ def soft_value_iteration(
             "reward: soft_value_iteration needs a stationary (S, A) reward, got a time-varying "
             f"{mdp.reward.shape} one; use infer for finite horizons."
         )
-    temperature = check_temperature(temperature, mdp.dtype)
-    discount = check_discount(discount, mdp.dtype)
+    setting = Setting(temperature, discount, None, "variational", dtype=mdp.dtype)
+    temperature, discount = setting.temperature, setting.discount
     if tol is not None and not (isinstance(tol, numbers.Real) and tol > 0):
         raise ValueError(f"tol must be a positive number or None, got {tol!r}.")
     max_iterations = check_int("max_iterations", max_iterations, 1)
