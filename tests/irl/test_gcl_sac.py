@@ -22,7 +22,7 @@ def demos(n=3, t=30, seed=0):
         (lambda x, u: (x, np.concatenate([u, u], -1)), {}, r"actions must have shape"),
         (lambda x, u: (np.full_like(x, np.nan), u), {}, "states contains NaN"),
         (lambda x, u: (x, u), {"segment": 31}, "segment = 31 is longer"),
-        (lambda x, u: (x, u), {"env_id": "CartPole-v1"}, "env_id must be"),
+        (lambda x, u: (x, u), {"env_id": "CartPole-v1"}, "env_id: expected a gymnasium id"),
     ],
 )
 def test_bad_input_is_named(change, kwargs, match):

@@ -11,9 +11,10 @@ its row (`error`) and the others still finish. Tasks:
 - "solve": tabular inference on `env` (any `cai solve` environment) with `temperature`, `horizon`
   (default 30), `method` ("exact"), `discount` (1.0); reports the log evidence, the policy
   entropy at t = 0 and the policy's expected return in the true dynamics.
-- "mppi": a Pendulum-v1 episode from hanging with `samples` (1000), `temperature` (1.0),
-  `noise` (10.0), `horizon` (15), `steps` (200), `seed` (0); reports the total cost and the
-  planning time per step.
+- "mppi": an MPPI episode of `env` ("Pendulum-v1", from hanging; any gymnasium id with a JAX
+  twin, `envs.as_jax_env`) with `samples` (1000), `temperature` (1.0), `noise` (10.0),
+  `horizon` (15), `steps` (200), `seed` (0); reports the total cost and the planning time per
+  step.
 - any picklable function of keyword arguments returning a dict.
 
 Ray is the optional `distributed` extra: pip install "control-as-inference[distributed]".
@@ -67,22 +68,40 @@ def solve_task(env="bridge", temperature=1.0, horizon=30, method="exact", discou
     }
 
 
-def mppi_task(samples=1000, temperature=1.0, noise=10.0, horizon=15, steps=200, seed=0, **extra):
-    """One Pendulum-v1 MPPI episode from hanging (see the module docstring)."""
+def mppi_task(
+    samples=1000,
+    temperature=1.0,
+    noise=10.0,
+    horizon=15,
+    steps=200,
+    seed=0,
+    env="Pendulum-v1",
+    **extra,
+):
+    """One MPPI episode of `env` (a gymnasium id with a JAX twin, `envs.as_jax_env`; Pendulum-v1
+    from hanging) planned with its `envs.JaxEnv`'s model (see the module docstring)."""
     import jax
 
-    from ..mppi import pendulum_config, pendulum_episode
+    from ..envs import as_jax_env
+    from ..mppi import EpisodeOptions, gym_episode, pendulum_config
 
     if extra:
         raise ValueError(f"mppi: unknown parameters {sorted(extra)}.")
+    as_jax_env(env, model=True)  # a ValueError naming env for an id without a JAX model
     config = pendulum_config(
         int(samples), horizon=int(horizon), temperature=temperature, noise_cov=noise
     )
-    episode = pendulum_episode(config, jax.random.key(int(seed)), int(steps), seed=int(seed))
+    start = _HANGING.get(env)
+    options = EpisodeOptions(seed=int(seed))
+    episode = gym_episode(config, env, jax.random.key(int(seed)), int(steps), start, options)
     return {
         "total_cost": episode.total_cost,
         "plan_ms": float(1e3 * np.median(episode.plan_seconds)),
     }
+
+
+# the start state of an MPPI episode by environment id (absent: the environment's reset)
+_HANGING = {"Pendulum-v1": (np.pi, 0.0)}
 
 
 def _run_one(task, params):

@@ -40,6 +40,11 @@ def pendulum_reward(x: Float[Array, " 2"], u: Float[Array, " 1"]) -> Float[Array
     return -(angle_normalize(x[0]) ** 2 + 0.1 * x[1] ** 2 + 0.001 * torque**2)
 
 
+def pendulum_terminal_reward(x: Float[Array, " 2"]) -> Float[Array, ""]:
+    """The state part of Pendulum-v1's reward, for the end of a planning horizon."""
+    return -(angle_normalize(x[0]) ** 2 + 0.1 * x[1] ** 2)
+
+
 def observation(x: Float[Array, " 2"]) -> Float[Array, " 3"]:
     """gymnasium's observation (cos theta, sin theta, theta_dot)."""
     return jnp.stack([jnp.cos(x[0]), jnp.sin(x[0]), x[1]])

@@ -1,7 +1,9 @@
 """AIRL on a continuous-action JAX environment with our SAC as the generator (the discriminator
 of `airl.py` with MLPs for g and h).
 
-One round of `airl_sac` is, all inside one jitted function:
+One round of `airl_sac` is a round of the sample-based IRL loop (`irl.sample_loop`, shared with
+GCL) with AIRL's discriminator as its `RewardLearner` (`airl_learner`), all inside one jitted
+function:
 
 1. relabel the replay buffer with the current f(s, a, s') = g(s) + gamma h(s') - h(s) (SAC is
    off-policy: its stored rewards must be those of the current discriminator);
@@ -38,16 +40,22 @@ import optax
 from jaxtyping import Array
 
 from .._core import check_int, check_positive
-from ..agents.common import dataclasses_replace, key_data
-from ..agents.jax_train import JaxEnv
-from ..agents.networks import mlp, tanh_gaussian_log_prob
-from ..agents.replay import buffer_add, buffer_sample
-from ..agents.sac import SACConfig, SACState, act_many, sac_init, update_many
+from ..agents import SACConfig, buffer_sample, mlp, tanh_gaussian_log_prob
 from ..engine import ConvergenceWarning
+from ..envs import JaxEnv, as_jax_env
 from .airl import airl_discriminator_loss, airl_logits, shaped_reward
 from .demonstrations import check_trajectories
 from .result import IRLResult
-from .round_checkpoint import read_round_checkpoint, round_checkpoint_path, write_round_checkpoint
+from .round_checkpoint import round_checkpoint_path
+from .sample_loop import (
+    RewardLearner,
+    RoundCarry,
+    RoundPlan,
+    adam_steps,
+    init_carry,
+    make_round,
+    run_rounds,
+)
 
 
 class ContinuousDemos(NamedTuple):
@@ -150,18 +158,8 @@ class AIRLConfig:
     hidden: tuple = (64, 64)
 
 
-class _Carry(NamedTuple):
-    sac: SACState
-    nets: AIRLNetworks
-    opt_state: optax.OptState
-    obs: Array
-    env_state: object
-    episode_return: Array
-    key: Array  # raw uint32 key data (serialisable)
-
-
 def airl_sac(
-    env: JaxEnv,
+    env: JaxEnv | str,
     demonstrations,
     key,
     *,
@@ -172,10 +170,11 @@ def airl_sac(
     resume: bool = False,
     progress: bool | None = None,
 ) -> IRLResult:
-    """AIRL with SAC as the generator (module docstring).
+    """AIRL with SAC as the generator (module docstring), on the loop of `irl.sample_loop`.
 
     Args:
-        env: the environment (its reward is only logged, never learned from).
+        env: the environment, a `JaxEnv` or a gymnasium id with a JAX twin (`envs.as_jax_env`;
+            its reward is only logged, never learned from).
         demonstrations: from `continuous_demonstrations`.
         key: a `jax.random` key.
         steps: environment steps in all (rounded up to whole rounds).
@@ -199,150 +198,92 @@ def airl_sac(
         generator at the end, -L > -0.9, says so).
 
     Raises:
-        ValueError: bad settings or demonstrations, resume without checkpoint_dir, or a
-            checkpoint of other settings. FileNotFoundError: resume and no checkpoint.
+        ValueError: bad settings, environment or demonstrations, resume without
+            checkpoint_dir, or a checkpoint of other settings. FileNotFoundError: resume and no
+            checkpoint.
     """
-    from tqdm.auto import tqdm
-
+    env = as_jax_env(env)
     steps = check_int("steps", steps, 1)
     config = AIRLConfig() if config is None else config
     rounds = -(-steps // check_int("round_steps", config.round_steps, 1))
-    # a buffer no larger than the run: every round relabels all of it
-    size = rounds * config.round_steps
     if sac_config is None:  # alpha = 1: the generator maximises E[f - log pi], AIRL's objective
+        # a buffer no larger than the run: every round relabels all of it
+        size = rounds * config.round_steps
         sac_config = SACConfig(buffer_size=size, initial_temperature=1.0, auto_temperature=False)
     check_positive("learning_rate", config.learning_rate)
+    expert = _expert_transitions(env, demonstrations)
+    path = round_checkpoint_path(checkpoint_dir, "airl.eqx", resume)
+    optimizer = optax.adam(config.learning_rate)
+    carry = init_carry(
+        env, sac_config, lambda k: AIRLNetworks(env.obs_dim, config.hidden, k), optimizer, key
+    )
+    learner = airl_learner(sac_config.gamma, config, optimizer)
+    run = make_round(env, sac_config, learner, config.round_steps)
+    plan = RoundPlan(rounds, path, "airl_sac", progress)
+    carry, curve = run_rounds(run, carry, expert, plan, resume)
+    return _airl_result(carry, np.asarray(curve))
+
+
+def _expert_transitions(env: JaxEnv, demonstrations):
+    """The demonstrated (obs (M, d), actions (M, m), next_obs (M, d)), checked against env."""
     if not isinstance(demonstrations, ContinuousDemos):
         raise ValueError("demonstrations: pass the result of continuous_demonstrations(...).")
     action_dim = int(np.shape(env.low)[0])
     demonstrations = continuous_demonstrations(
         *demonstrations, obs_dim=env.obs_dim, action_dim=action_dim
     )
-    expert = tuple(jnp.asarray(x) for x in demonstrations.transitions())
-    path = round_checkpoint_path(checkpoint_dir, "airl.eqx", resume)
-    k_sac, k_nets, k_env, key = jax.random.split(key, 4)
-    nets = AIRLNetworks(env.obs_dim, config.hidden, k_nets)
-    optimizer = optax.adam(config.learning_rate)
-    sac = sac_init(sac_config, env.obs_dim, env.low, env.high, k_sac)
-    obs, env_state = env.reset(k_env)
-    opt_state = optimizer.init(eqx.filter(nets, eqx.is_inexact_array))
-    obs, zero = obs.astype(jnp.float32), jnp.zeros((), jnp.float32)
-    carry = _Carry(sac, nets, opt_state, obs, env_state, zero, key_data(key))
-    objective = []
-    if resume:
-        carry, objective = read_round_checkpoint(path, carry)
-        if len(objective) > rounds:
-            raise ValueError(
-                f"steps: the checkpoint at {path} has {len(objective)} rounds, more than the "
-                f"{rounds} of steps={steps}: resume with the same or a larger steps."
-            )
-    run = _round_fn(env, sac_config, config, optimizer)
-    disable = None if progress is None else not progress
-    bar = tqdm(total=rounds, initial=len(objective), desc="airl_sac", disable=disable, leave=False)
-    try:
-        for _ in range(len(objective), rounds):
-            # optax's Adam relies on implicit int32/float promotion; allow it for this call
-            with jax.numpy_dtype_promotion("standard"):
-                carry, (loss, _) = run(carry, expert)
-            objective.append(-float(loss))
-            bar.set_postfix(objective=f"{objective[-1]:.4g}")
-            bar.update()
-            if path is not None:
-                write_round_checkpoint(path, carry, objective)
-    finally:
-        bar.close()
-    objective = np.asarray(objective)
+    return tuple(jnp.asarray(x) for x in demonstrations.transitions())
+
+
+def _airl_result(carry: RoundCarry, objective) -> IRLResult:
+    """The `IRLResult` of the final state, with a ConvergenceWarning when the discriminator
+    still separates expert and generator."""
     if objective[-1] > -0.9:
         warnings.warn(
             f"airl_sac: the discriminator separates expert and generator at the end (-L = "
             f"{objective[-1]:.3g}, chance is -1.386): the generator has not caught up; the "
             "learned reward may not yet explain the demonstrations. Train longer.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return IRLResult(
-        reward_model=carry.nets,
+        reward_model=carry.model,
         solution=carry.sac,
         objective=objective,
         iterations=len(objective),
         method="airl",
-        value=carry.nets.h,
+        value=carry.model.h,
     )
 
 
-def _round_fn(env: JaxEnv, sac_config: SACConfig, config: AIRLConfig, optimizer):
-    gamma = sac_config.gamma
+def airl_learner(gamma, config: AIRLConfig, optimizer) -> RewardLearner:
+    """AIRL's discriminator as the `RewardLearner` of `irl.sample_loop`: the generator's reward
+    f(s, a, s') = g(s) + gamma (1 - d) h(s') - h(s); each round `config.discriminator_steps`
+    optimiser steps on `airl_network_loss`, expert batches drawn uniformly from the
+    demonstrated transitions (the round's `data`) and generator batches from the replay
+    buffer; the objective is the mean -L of those steps."""
 
-    @eqx.filter_jit
-    def run(carry: _Carry, expert):
-        nets = carry.nets
-        buffer = carry.sac.buffer
-        relabelled = nets.f(buffer.obs, buffer.next_obs, gamma)
-        sac = dataclasses_replace(carry.sac, buffer=dataclasses_replace(buffer, reward=relabelled))
+    def relabel(nets, buffer):
+        return nets.f(buffer.obs, buffer.next_obs, gamma)
 
-        def env_step(c, _):
-            sac, obs, env_state, episode_return, key = c
-            key, k_step, k_reset = jax.random.split(key, 3)
-            action, sac = act_many(sac, obs[None], sac_config)
-            next_obs, env_state, reward, terminated, truncated = env.step(
-                k_step, env_state, action[0]
-            )
-            next_obs = next_obs.astype(jnp.float32)
-            learned = nets.f(obs[None], next_obs[None], gamma, terminated.astype(jnp.float32)[None])
-            buffer = _add(sac.buffer, obs, action[0], learned[0], next_obs, terminated)
-            sac = dataclasses_replace(sac, buffer=buffer, step=sac.step + 1)
-            sac = jax.lax.cond(
-                sac.step >= sac_config.learning_starts,
-                lambda s: update_many(s, sac_config, sac_config.gradient_steps)[0],
-                lambda s: s,
-                sac,
-            )
-            episode_return = episode_return + reward.astype(jnp.float32)
-            done = jnp.logical_or(terminated, truncated)
-            logged = jnp.where(done, episode_return, jnp.nan)
-            reset_obs, reset_state = env.reset(k_reset)
-            obs = jnp.where(done, reset_obs.astype(jnp.float32), next_obs)
-            env_state = jax.tree_util.tree_map(
-                lambda a, b: jnp.where(done, a, b), reset_state, env_state
-            )
-            return (sac, obs, env_state, jnp.where(done, 0.0, episode_return), key), logged
+    def reward(nets, obs, action, next_obs, terminated):
+        ended = terminated.astype(jnp.float32)[None]
+        return nets.f(obs[None], next_obs[None], gamma, ended)[0]
 
-        start = (
-            sac,
-            carry.obs.astype(jnp.float32),
-            carry.env_state,
-            carry.episode_return,
-            carry.key,
-        )
-        (sac, obs, env_state, episode_return, key), returns = jax.lax.scan(
-            env_step, start, None, length=config.round_steps
-        )
-
-        def disc_step(c, k):
-            nets, opt_state = c
+    def fit(nets, opt_state, sac, key, expert):
+        def loss(nets, k):
             k_e, k_p = jax.random.split(k)
             index = jax.random.randint(k_e, (config.batch_size,), 0, expert[0].shape[0])
             expert_batch = tuple(x[index] for x in expert)
             policy_batch = buffer_sample(sac.buffer, k_p, config.batch_size)
             policy_batch = (policy_batch[0], policy_batch[1], policy_batch[3])
-            loss, grads = eqx.filter_value_and_grad(airl_network_loss)(
-                nets, sac.actor, expert_batch, policy_batch, gamma
-            )
-            updates, opt_state = optimizer.update(grads, opt_state)
-            return (eqx.apply_updates(nets, updates), opt_state), loss
+            return airl_network_loss(nets, sac.actor, expert_batch, policy_batch, gamma)
 
-        key, k_disc = jax.random.split(key)
-        (nets, opt_state), losses = jax.lax.scan(
-            disc_step, (nets, carry.opt_state), jax.random.split(k_disc, config.discriminator_steps)
-        )
-        new = _Carry(sac, nets, opt_state, obs, env_state, episode_return, key)
-        return new, (jnp.mean(losses), returns)
+        keys = jax.random.split(key, config.discriminator_steps)
+        nets, opt_state, losses = adam_steps(loss, optimizer, nets, opt_state, keys)
+        return nets, opt_state, -jnp.mean(losses)
 
-    return run
-
-
-def _add(buffer, obs, action, reward, next_obs, terminated):
-    return buffer_add(buffer, obs, action, reward, next_obs, terminated.astype(jnp.float32))
+    return RewardLearner(relabel, reward, fit)
 
 
 def learned_reward_env(env: JaxEnv, reward_fn) -> JaxEnv:
@@ -390,6 +331,7 @@ __all__ = [
     "ContinuousDemos",
     "actor_episode",
     "actor_log_prob",
+    "airl_learner",
     "airl_network_loss",
     "airl_sac",
     "continuous_demonstrations",

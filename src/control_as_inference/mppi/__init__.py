@@ -2,6 +2,8 @@
 
 from .closed_loop import (
     Episode,
+    EpisodeOptions,
+    gym_episode,
     pendulum_config,
     pendulum_episode,
     pendulum_terminal_reward,
@@ -14,10 +16,12 @@ from .rollout import rollout_returns
 
 __all__ = [
     "Episode",
+    "EpisodeOptions",
     "MPPIConfig",
     "MPPIInfo",
     "MPPIState",
     "cem_step",
+    "gym_episode",
     "mppi_init",
     "mppi_step",
     "pendulum_config",

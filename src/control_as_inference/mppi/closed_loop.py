@@ -1,6 +1,7 @@
 """Closed loop: plan with a JAX model, act in the real gymnasium environment.
 
     episode = pendulum_episode(config, key=jax.random.key(0))   # Pendulum-v1 from hanging
+    episode = gym_episode(config, "Pendulum-v1", key)           # a gymnasium id with a JaxEnv
     episode = run_episode(env, planner, get_state, steps, key)  # any environment
 
 Each step reads the true state from the environment, plans one step (timed, compiled once
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import check_int
-from ..envs.pendulum import angle_normalize, pendulum_reward, pendulum_step
+from ..envs import PENDULUM_MODEL, as_jax_env
 from .config import MPPIConfig, mppi_init
 from .planner import cem_step, mppi_step
 
@@ -94,9 +95,8 @@ def run_episode(
     )
 
 
-def pendulum_terminal_reward(x):
-    """The state part of Pendulum-v1's cost at the end of the horizon."""
-    return -(angle_normalize(x[0]) ** 2 + 0.1 * x[1] ** 2)
+# the state part of Pendulum-v1's reward, for the end of a planning horizon (`envs.PENDULUM_MODEL`)
+pendulum_terminal_reward = PENDULUM_MODEL.terminal_reward
 
 
 def pendulum_config(num_samples: int = 1000, **overrides) -> MPPIConfig:
@@ -126,20 +126,52 @@ def pendulum_episode(
     seed: int = 0,
 ) -> Episode:
     """Swing up gymnasium's Pendulum-v1 from `start` = (theta, theta_dot) (hanging by default),
-    planning with the JAX model of `envs.pendulum`."""
+    planning with the JAX model of its `envs.JaxEnv` twin (`gym_episode`)."""
+    options = EpisodeOptions(planner, progress, render, seed)
+    return gym_episode(config, "Pendulum-v1", key, steps, start, options)
+
+
+class EpisodeOptions(NamedTuple):
+    """How `gym_episode` runs: planner "mppi" or "cem", a progress bar, rendered frames, the
+    environment's reset seed."""
+
+    planner: str = "mppi"
+    progress: bool = False
+    render: bool = False
+    seed: int = 0
+
+
+def gym_episode(
+    config: MPPIConfig,
+    env_id: str,
+    key,
+    steps: int = 200,
+    start=None,
+    options: EpisodeOptions | None = None,
+) -> Episode:
+    """Plan with the JAX model (`envs.as_jax_env(env_id, model=True).model`) of a gymnasium id
+    with a JAX twin and act in gymnasium's own environment, whose state (`unwrapped.state`) is
+    set to `start` after the reset (None: keep the reset's). Episodes end after `steps` steps;
+    `options` None means `EpisodeOptions()`."""
     import gymnasium as gym
 
-    if planner not in ("mppi", "cem"):
-        raise ValueError(f"planner must be 'mppi' or 'cem', got {planner!r}.")
+    options = EpisodeOptions() if options is None else options
+
+    if options.planner not in ("mppi", "cem"):
+        raise ValueError(f"planner must be 'mppi' or 'cem', got {options.planner!r}.")
+    if not isinstance(env_id, str):
+        raise ValueError(f"env_id: a gymnasium id to act in, got {env_id!r}.")
+    model = as_jax_env(env_id, name="env_id", model=True).model
     env = gym.make(
-        "Pendulum-v1", render_mode="rgb_array" if render else None, max_episode_steps=steps
+        env_id, render_mode="rgb_array" if options.render else None, max_episode_steps=steps
     )
-    env.reset(seed=seed)
-    env.unwrapped.state = np.asarray(start, dtype=np.float64)
+    env.reset(seed=options.seed)
+    if start is not None:
+        env.unwrapped.state = np.asarray(start, dtype=np.float64)
     dtype = config.noise_cov.dtype
-    step = mppi_step if planner == "mppi" else cem_step
+    step = mppi_step if options.planner == "mppi" else cem_step
     plan = jax.jit(
-        functools.partial(step, config=config, dynamics=pendulum_step, reward=pendulum_reward)
+        functools.partial(step, config=config, dynamics=model.dynamics, reward=model.reward)
     )
     key, init = jax.random.split(key)
     try:
@@ -150,8 +182,8 @@ def pendulum_episode(
             lambda e: np.asarray(e.unwrapped.state, dtype=dtype),
             steps,
             key,
-            progress,
-            render,
+            options.progress,
+            options.render,
         )
     finally:
         env.close()
