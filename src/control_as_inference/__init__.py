@@ -97,6 +97,7 @@ if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
         tabular,
     )
     from .distributed import shard_mdp
+    from .engine import ConvergenceWarning
     from .irl import (
         Demonstrations,
         IRLResult,
@@ -107,7 +108,6 @@ if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
         policy_log_likelihood,
     )
     from .tabular import (
-        ConvergenceWarning,
         Posterior,
         SoftValueSolution,
         Successors,

@@ -16,8 +16,9 @@ def run_airl(args) -> None:
     import jax
     import numpy as np
 
+    from ..engine import ConvergenceWarning
     from ..irl import airl_irl, as_demonstrations
-    from ..tabular import ConvergenceWarning, expected_return, sample_policy, soft_value_iteration
+    from ..tabular import expected_return, sample_policy, soft_value_iteration
     from .irl_demos import read_demos
 
     at_least("-n", args.num, 1)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._core import check_int, check_positive, is_concrete
-from ..tabular import ConvergenceWarning
+from ..engine import ConvergenceWarning
 from . import _kernels
 from ._krylov import bicgstab
 from .model import LMDP, check_exits, log_passive
