@@ -453,7 +453,7 @@ def test_train_resume_evaluate(tmp_path):
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
         f"cai resume: error: {run_dir} is already at step 600, not below --steps 500 (the new "
-        "total, not steps to add): nothing to do; give a total above 600"
+        "total, not steps to add): nothing to do; give a total above 600 with --steps"
     ]
     # an existing run is not overwritten unless asked
     log = (tmp_path / "run" / "log.csv").read_text()

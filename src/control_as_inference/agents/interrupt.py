@@ -2,7 +2,9 @@
 
 An interrupt inside a jitted call would leave the state's donated buffers deleted, with nothing
 valid to save; so the first SIGINT only sets a flag that the loop reads between steps (it then
-saves a checkpoint and returns). A second Ctrl-C interrupts at once.
+saves a checkpoint and returns). A second Ctrl-C goes to the handler that was there before, at
+once: KeyboardInterrupt in a script, in the `cai` command its one line and exit code 130 (the
+checkpoint pair on disk is consistent at every moment, `checkpoint.save_checkpoint`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ class StopOnSigint:
 
             def handler(signum, frame):
                 self._signals.append(signum)
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # a second: at once
+                if len(self._signals) > 1:  # a second: what was there before, at once
+                    previous = self._previous
+                    if not callable(previous):  # SIG_DFL or SIG_IGN (ints): KeyboardInterrupt
+                        previous = signal.default_int_handler
+                    previous(signum, frame)
 
             self._previous = signal.signal(signal.SIGINT, handler)
         return self

@@ -27,7 +27,9 @@ ENV is a built-in gridworld name, a gymnasium toy-text id (FrozenLake-v1, CliffW
 Taxi-v4, ...), a text map file (see `envs.make_gridworld`) or an `.npz` file with arrays
 `transitions`, `reward` and optionally `initial`, `action_prior`. Bad arguments and malformed
 files exit with code 2 and a one-line message; warnings are one line each on stderr; Ctrl-C
-during train or resume saves a checkpoint and exits with code 130.
+during train or resume saves a checkpoint and exits with code 130, in every other command it
+prints one line and exits with code 130 at once (`_interrupt`). No output option replaces an
+existing file without --force, and each is checked before any work.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ import sys
 import warnings
 
 from . import agents, irl, kl, plan, sweep, tabular
-from ._io import UsageError
+from ._interrupt import INTERRUPTED, exit_on_interrupt
+from ._io import UsageError, check_output, check_output_dir
 
 # The modules of this package import argparse and the standard library only; every command
 # imports the library (and so JAX) when it runs, so that `cai --help` and usage errors are quick.
@@ -96,7 +99,49 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_parsers(sub)
     kl.add_parsers(sub)
     tabular.add_envs_parser(sub)
+    for command, options in OUTPUTS.items():
+        sub.choices[command].add_argument(
+            "--force",
+            action="store_true",
+            help=f"replace what {', '.join(FLAGS[o] for o in options)} name(s) if it exists "
+            "(default: refuse)",
+        )
     return parser
+
+
+OUTPUTS = {
+    "solve": {"plot": "figure", "json": "file"},
+    "compare": {"plot": "figure"},
+    "irl": {
+        "plot": "figure",
+        "save_demos": "npz",
+        "out": ("gcl.eqx", "gcl.eqx.json", "cai-gcl.json"),
+    },
+    "plan": {"plot": "figure", "video": "file"},
+    "sweep": {"out": "file", "plot": "figure"},
+    "evaluate": {"plot": "figure"},
+    "kl": {"plot": "figure"},
+}
+"""Every command's output options (by dest): what they write ("figure", "npz", "file", or for
+a directory the names of the files the command writes there). `check_outputs` checks them all
+before any work; `cai train --out` has its own check (a run directory)."""
+
+FLAGS = {"plot": "--plot", "json": "--json", "save_demos": "--save-demos", "out": "--out"}
+FLAGS["video"] = "--video"
+
+
+def check_outputs(args) -> None:
+    """UsageError (before any work) for an output option that would replace something without
+    --force, or that cannot be written (`_io.check_output`)."""
+    for dest, kind in OUTPUTS.get(args.command, {}).items():
+        path = getattr(args, dest, None)
+        if path is None:
+            continue
+        if isinstance(kind, tuple):
+            resume = bool(getattr(args, "resume", False))
+            check_output_dir(FLAGS[dest], path, kind, args.force, resume)
+        else:
+            check_output(FLAGS[dest], path, kind, args.force)
 
 
 LIST_OPTIONS = ("--prior", "--temperatures", "--discounts", "--samples", "--seeds")
@@ -124,10 +169,27 @@ def _attach_negative_lists(argv: list[str]) -> list[str]:
     return out
 
 
+def _error(args, error) -> int:
+    """The one-line message of a usage error on stderr; the exit code 2."""
+    message = " ".join(str(error).split())
+    print(f"cai {args.command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cai` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(_attach_negative_lists(argv))
+    with exit_on_interrupt(args.command):
+        return _run(args)
+
+
+def _run(args) -> int:
+    """main's work, with Ctrl-C handled by `exit_on_interrupt`."""
+    try:
+        check_outputs(args)  # before JAX and any work
+    except UsageError as error:
+        return _error(args, error)
     if args.x64 is not None:
         import jax
 
@@ -151,12 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.handler(args)  # None: success; train and resume return 130 after Ctrl-C
     except (UsageError, ValueError) as error:
-        message = " ".join(str(error).split())
-        print(f"cai {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        return _error(args, error)
     except BrokenPipeError:  # e.g. `cai solve | head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # raised by a handler of the caller's (main() in a thread)
+        print(f"cai {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     finally:
         warnings.formatwarning = formatwarning
     return code or 0

@@ -4,6 +4,9 @@ writing files. Nothing heavy is imported here (the arrays given are numpy or JAX
 from __future__ import annotations
 
 import contextlib
+import os
+
+from ._interrupt import protected
 
 
 class UsageError(Exception):
@@ -158,27 +161,148 @@ def absorption_note(names: set[str], log_p: bool) -> str:
 # ----------------------------------------------------------------------------- files
 
 
+FIGURE_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+"""The figure formats `--plot` writes (matplotlib's, by the file's suffix; none: .png)."""
+
+
+def output_path(path: str, kind: str) -> str:
+    """The file an output option writes: a figure without a suffix gets .png (as matplotlib
+    saves it), demonstrations without .npz get .npz (as numpy saves them), else `path`."""
+    suffix = os.path.splitext(path)[1]
+    if kind == "figure" and not suffix:
+        return path + ".png"
+    if kind == "npz" and suffix != ".npz":
+        return path + ".npz"
+    return path
+
+
+def check_output(flag: str, path: str, kind: str, force: bool) -> None:
+    """Before any work: UsageError unless `path` (as `output_path` makes it) can be written
+    without replacing anything: its directory exists, it is not a directory, and it does not
+    exist unless `force`. kind: "figure", "npz" or "file"."""
+    real = output_path(path, kind)
+    suffix = os.path.splitext(real)[1].lower().lstrip(".")
+    if kind == "figure" and suffix not in FIGURE_FORMATS:
+        raise UsageError(
+            f"{flag} {path}: cannot write a figure as .{suffix} (use one of "
+            f"{', '.join('.' + f for f in FIGURE_FORMATS)})"
+        )
+    if os.path.isdir(real):
+        raise UsageError(f"{flag} {real} is a directory; give a file name")
+    parent = os.path.dirname(real) or "."
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {real}: there is no directory {parent} to write it in")
+    if os.path.lexists(real) and not force:
+        raise UsageError(
+            f"{flag} {real} exists: pass --force to replace it, or choose another name"
+        )
+
+
+def check_output_dir(flag: str, path: str, ours: tuple, force: bool, resume: bool) -> None:
+    """Before any work: UsageError when `path` is an existing file, or already holds files the
+    command writes (`ours`) and neither `resume` (continue them) nor `force` (replace them)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a file, not a directory")
+    held = [name for name in ours if os.path.exists(os.path.join(path, name))]
+    if held and not (force or resume):
+        raise UsageError(
+            f"{flag} {path} already holds a run ({', '.join(held)}): continue it with --resume, "
+            "or pass --force to start over (it is replaced)"
+        )
+
+
 @contextlib.contextmanager
 def writing(path: str, errors=(OSError,)):
-    """Turn a failure to write `path` into UsageError "cannot write PATH: ..."."""
-    try:
-        yield
-    except errors as error:
-        raise UsageError(f"cannot write {path}: {error}") from None
+    """Write `path` atomically and whole: the block writes the temporary file it is given (same
+    directory and suffix), which is then renamed to `path`; Ctrl-C waits until it is in place
+    (`_interrupt.protected`); a failure becomes UsageError "cannot write PATH: ...".
+
+        with writing(args.out) as tmp:
+            write_table(rows, tmp)
+    """
+    directory, name = os.path.split(path)
+    stem, suffix = os.path.splitext(name)
+    tmp = os.path.join(directory, f".{stem}.cai-tmp{os.getpid()}{suffix}")
+    with protected():
+        try:
+            yield tmp
+            if os.path.exists(tmp):  # (a block that wrote `path` itself leaves nothing to move)
+                os.replace(tmp, path)
+        except errors as error:
+            raise UsageError(f"cannot write {path}: {error}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def save_figure(fig, path: str) -> None:
-    """fig.savefig(path) at 100 dpi, then say so."""
-    try:
-        fig.savefig(path, dpi=100)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot write the figure to {path}: {error}") from None
-    print(f"\nfigure written to {path}")
+    """fig.savefig at 100 dpi to `output_path(path, "figure")` (atomically), then say where."""
+    real = output_path(path, "figure")
+    form = os.path.splitext(real)[1].lstrip(".").lower()
+    with writing(real, (OSError, ValueError)) as tmp:
+        fig.savefig(tmp, dpi=100, format=form)
+    print(f"\nfigure written to {real}")
 
 
 def save_npz(path: str, **arrays) -> None:
-    """np.savez(path, **arrays), numpy arrays of whatever is given."""
+    """np.savez of numpy arrays of whatever is given, to `output_path(path, "npz")` (atomically:
+    a complete file or none)."""
     import numpy as np
 
-    with writing(path):
-        np.savez(path, **{name: np.asarray(x) for name, x in arrays.items()})
+    with writing(output_path(path, "npz")) as tmp:
+        np.savez(tmp, **{name: np.asarray(x) for name, x in arrays.items()})
+
+
+def read_json(path: str, missing: str) -> dict:
+    """A JSON object from `path`; UsageError `missing` when there is no such file, or naming the
+    file when it is damaged."""
+    import json
+
+    if not os.path.exists(path):
+        raise UsageError(f"{missing} (no {os.path.basename(path)})")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path} is unreadable or damaged: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is damaged: not a JSON object")
+    return data
+
+
+def run_settings(directory: str, name: str, settings: dict, resume: bool, fixed: tuple) -> dict:
+    """The settings a run in `directory` was started with (the JSON file `name` there).
+
+    Starting (not `resume`): `settings` are written there (atomically) and returned. Resuming:
+    the saved ones are returned (`settings` where an older run wrote none); UsageError naming
+    each option of `fixed` (dests) whose value differs from the run's, or a damaged file.
+    """
+    import json
+
+    path = os.path.join(directory, name)
+    if not resume:
+        os.makedirs(directory, exist_ok=True)
+        write_text(path, json.dumps(settings, indent=1))
+        return settings
+    if not os.path.exists(path):
+        return settings
+    try:
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        differ = [k for k in fixed if saved[k] != settings[k]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{path} is unreadable or damaged: {error!r}") from None
+    if differ:
+        given = ", ".join(f"--{k.replace('_', '-')} {settings[k]}" for k in differ)
+        was = ", ".join(f"--{k.replace('_', '-')} {saved[k]}" for k in differ)
+        raise UsageError(
+            f"--resume: the run in {directory} was started with {was}, not {given}; resume it "
+            "with its own settings, or start over with --force"
+        )
+    return saved
+
+
+def write_text(path: str, text: str) -> None:
+    """`text` to `path` in UTF-8, atomically."""
+    with writing(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ._io import UsageError, at_least, save_figure, table
+from ._io import UsageError, at_least, read_json, save_figure, table
 
 SETTINGS = (
     "learning_rate",
@@ -300,22 +300,22 @@ def report(result, out: str, env_id: str, config) -> int:
 
 
 def resume(args) -> int:
-    import json
-
+    if args.steps is not None:
+        at_least("--steps", args.steps, 1)
+    config_path = os.path.join(args.run, "config.json")
+    settings = read_json(config_path, f"{args.run} is not a run directory")
+    step = checkpoint_step(args.run)
+    total = settings.get("steps") if args.steps is None else args.steps
+    if step is not None and isinstance(total, int) and step >= total:
+        given = "its planned total" if args.steps is None else "--steps"
+        raise UsageError(
+            f"{args.run} is already at step {step}, not below {given} {total} (the new total, "
+            f"not steps to add): nothing to do; give a total above {step} with --steps"
+        )
     from ..agents import resume as resume_run
     from ..agents import run_config
 
-    if args.steps is not None:
-        at_least("--steps", args.steps, 1)
-    step = checkpoint_step(args.run)
-    if step is not None and args.steps is not None and step >= args.steps:
-        raise UsageError(
-            f"{args.run} is already at step {step}, not below --steps {args.steps} (the new "
-            f"total, not steps to add): nothing to do; give a total above {step}"
-        )
     result = resume_run(args.run, args.steps, progress=sys.stderr.isatty())
-    with open(os.path.join(args.run, "config.json"), encoding="utf-8") as handle:
-        settings = json.load(handle)
     return report(result, args.run, settings["env_id"], run_config(settings))
 
 
@@ -323,6 +323,7 @@ def evaluate(args) -> None:
     from ..agents import evaluate_agent, load_run, read_log, run_config
 
     at_least("--episodes", args.episodes, 1)
+    read_json(os.path.join(args.run, "config.json"), f"{args.run} is not a run directory")
     state, run = load_run(args.run)
     config = run_config(run)  # the run's own agent and settings, from its config.json
     returns = evaluate_agent(state, run["env_id"], args.episodes, config=config)

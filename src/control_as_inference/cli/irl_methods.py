@@ -12,9 +12,10 @@ tabular MaxEnt IRL of `irl.py` (which keeps maxent).
 
 from __future__ import annotations
 
+import os
 import sys
 
-from ._io import UsageError, at_least, fixed, save_npz, table
+from ._io import UsageError, at_least, fixed, run_settings, save_npz, table
 
 METHODS = ("maxent", "lqr", "gcl", "airl")
 LEGACY = ("exact", "variational")  # the old --method: maxent's inference
@@ -219,6 +220,10 @@ def run_lqr(args) -> None:
     print(f"recovered R = {np.asarray(fit.reward_model.R)}")
 
 
+GCL_SETTINGS = "cai-gcl.json"
+"""The file in `cai irl --method gcl --out DIR` that holds the run's settings (`run_settings`)."""
+
+
 def run_gcl(args) -> None:
     """Guided cost learning with SAC on ENV (default Pendulum-v1) from --demos."""
     if not args.demos:
@@ -231,13 +236,20 @@ def run_gcl(args) -> None:
         raise UsageError("--resume needs --out DIR (the directory of the checkpoint)")
     env_id = "Pendulum-v1" if args.env in (None, _default_env()) else args.env
     states, actions, lengths = _demos(args.demos)
+    from ..agents import SACConfig
     from ..irl import gcl_irl
 
+    sac_config = None
+    if args.out:  # the sampler's replay buffer keeps the first run's size: --steps may grow
+        settings = {"env_id": env_id, "seed": args.seed, "demos": os.path.abspath(args.demos)}
+        settings["buffer_size"] = max(args.steps * args.sampler_steps, 256)  # gcl_irl's default
+        saved = run_settings(args.out, GCL_SETTINGS, settings, args.resume, ("env_id", "seed"))
+        sac_config = SACConfig(buffer_size=saved["buffer_size"])
     try:
         fit = gcl_irl(
             (states, actions, lengths), env_id, steps=args.steps, seed=args.seed,
             sampler_steps=args.sampler_steps, checkpoint_dir=args.out, resume=args.resume,
-            progress=sys.stderr.isatty(),
+            progress=sys.stderr.isatty(), sac_config=sac_config,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None

@@ -115,6 +115,6 @@ def run(args) -> None:
 
         save_figure(plot_episode(episode, planner=args.planner), args.plot)
     if args.video:
-        with writing(args.video, (OSError, ValueError)):
-            save_gif(episode.frames, args.video, fps=20)
+        with writing(args.video, (OSError, ValueError)) as tmp:
+            save_gif(episode.frames, tmp, fps=20)
         print(f"video written to {args.video}")

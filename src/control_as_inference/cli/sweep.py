@@ -181,8 +181,8 @@ def run(args) -> int | None:
             line += f"  error: {row['error']}"
         print(line)
     if args.out:
-        with writing(args.out):
-            write_table(rows, args.out)
+        with writing(args.out) as tmp:  # atomically: a whole table or none
+            write_table(rows, tmp)
         print(f"table written to {args.out}")
     if all(row["error"] for row in rows):  # nothing to plot: say so, exit 1
         print(f"cai sweep: error: all {len(rows)} runs failed (errors above)", file=sys.stderr)

@@ -281,7 +281,7 @@ def write_json(args, post, env) -> None:
         # the state axis of every array above: index -> name, grid cell, extra absorbing states
         "states": state_map(env, post.mdp.num_states),
     }
-    with writing(args.json), open(args.json, "w", encoding="utf-8") as handle:
+    with writing(args.json) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     print(f"results written to {args.json}")
 
