@@ -186,6 +186,30 @@ def test_boundary_rule_allows_the_family_package_and_the_engine():
     assert boundary_violations(f"{PACKAGE}.irl.maxent", source, exported) == []
 
 
+def foundation_violations(module: str, source: str, is_package: bool = False) -> list[str]:
+    """Imports of a family (or the command line) by a foundation (the engine): it may import only
+    itself and `_core`."""
+    found = []
+    for target, name in imports(module, source, is_package):
+        if target == PACKAGE and name is not None:
+            target = f"{PACKAGE}.{name}"
+        if room(target) not in (room(module), "_core"):
+            found.append(f"{module} imports {target}")
+    return found
+
+
+def test_the_engine_imports_no_family():
+    found = []
+    for module, path in modules().items():
+        if room(module) in cai.FOUNDATIONS:
+            found += foundation_violations(module, path.read_text(), path.name == "__init__.py")
+    assert not found, found
+    # negative control: an import inside a function counts
+    assert foundation_violations(
+        f"{PACKAGE}.engine.solvers", "def f():\n    from ..tabular import infer"
+    )
+
+
 def test_no_module_reaches_into_another_packages_private_rooms():
     found = []
     for module, path in modules().items():
