@@ -9,8 +9,9 @@ is small. For a map T that contracts by gamma < 1 in a norm, Banach's bound
 
 is that certificate: `fixed_point` stops on it (`rate=gamma`). Where no contraction modulus is
 known (soft value iteration with discount 1, the Riccati recursion) the rate is estimated from
-successive steps, rho_k = ||x_k - x_{k-1}|| / ||x_{k-1} - x_{k-2}||, and the same formula gives
-an estimate (exact for a linear iteration with one dominant mode), not a bound.
+successive steps, rho_k = ||x_k - x_{k-1}|| / ||x_{k-1} - x_{k-2}||, and
+max(2 rho_k / (1 - rho_k), 1) ||x_k - x_{k-1}|| gives an estimate (rho / (1 - rho) is exact for
+a linear iteration with one dominant mode), not a bound.
 
 Rounding limits what a certificate can reach: each step of T is exact only to about
 eps ||x||, so the computed fixed point lies about eps ||x|| / (1 - gamma) from the true one.
@@ -51,8 +52,9 @@ class SolverResult(NamedTuple):
             whether the last step was at the rounding floor), or ||b - A x|| <= tol ||b||
             (`bicgstab`).
         iterations: () steps (fixed point) or Krylov iterations (two mat-vecs each) done.
-        error: () the error in the user's quantity: `fixed_point` the bound (known rate) or
-            estimate (estimated rate) rho / (1 - rho) ||x_k - x_{k-1}|| on ||x_k - x*||, inf
+        error: () the error in the user's quantity: `fixed_point` the bound (known rate)
+            rho / (1 - rho) ||x_k - x_{k-1}|| on ||x_k - x*||, or with an estimated rate the
+            estimate max(2 rho / (1 - rho), 1) ||x_k - x_{k-1}|| (`fixed_point`); inf
             when no rate < 1 is known yet; `bicgstab` the true relative residual
             ||b - A x|| / ||b|| (2-norm).
         residual: () the last step's size d_k = ||x_k - x_{k-1}|| (`fixed_point`), or the same
@@ -95,11 +97,16 @@ def fixed_point(
     proceed: Callable[[Any], Array] | None = None,
 ) -> SolverResult:
     """Iterate x_{k+1} = step(x_k) from x0 (one `lax.while_loop`) until the error bound is
-    within tolerance, max_iterations steps were done, or proceed(x_k) is False (a breakdown).
+    within tolerance, max_iterations steps were done, proceed(x_k) is False (a breakdown) or
+    norm(x_k) is not finite (both: converged False).
 
         d_k = distance(x_k, x_{k-1})  (default norm(x_k - x_{k-1}))
-        rho = rate if rate < 1, else max(d_k / d_{k-1}, d_{k-1} / d_{k-2})  (estimated)
-        error_k = rho / (1 - rho) d_k      stop when error_k <= tol (1 + norm(x_k))
+        rho = rate if rate < 1: error_k = rho / (1 - rho) d_k  (a bound, Banach)
+        else rho = max(d_k / d_{k-1}, d_{k-1} / d_{k-2}):
+            error_k = max(2 rho / (1 - rho), 1) d_k  (an estimate, with a factor 2 for rates
+            that still creep up, as in the Riccati recursion; inf until two ratios below 1
+            were seen)
+        stop when error_k <= tol (1 + norm(x_k))
         tol=None: stop when d_k <= 10 eps (1 + norm(x_k))  (the rounding floor, module doc)
 
     Args:
@@ -119,14 +126,17 @@ def fixed_point(
     known = jnp.asarray(jnp.inf if rate is None else rate, dtype)
     distance = distance or (lambda new, old: norm(_difference(new, old)))
 
-    def done(d, size, rho):
+    def error(d, rho):  # estimated rate: never below the last step
+        return jnp.where(known < 1, _error(rho, d), jnp.maximum(2 * _error(rho, d), d))
+
+    def done(d, size, rho):  # a non-finite iterate never converged
         if tol is None:
-            return d <= floor * (1 + size)
-        return _error(rho, d) <= tol * (1 + size)
+            return (d <= floor * (1 + size)) & jnp.isfinite(size)
+        return (error(d, rho) <= tol * (1 + size)) & jnp.isfinite(size)
 
     def not_done(carry):
         x, i, d, size, rho, _ = carry
-        going = (i < max_iterations) & ~done(d, size, rho)
+        going = (i < max_iterations) & ~done(d, size, rho) & jnp.isfinite(size)
         return going if proceed is None else going & proceed(x)
 
     def body(carry):
@@ -143,7 +153,7 @@ def fixed_point(
     converged = done(d, size, rho)
     if proceed is not None:
         converged = converged & proceed(x)
-    return SolverResult(x, converged, iterations, _error(rho, d), d)
+    return SolverResult(x, converged, iterations, error(d, rho), d)
 
 
 def implicit_fixed_point(
@@ -157,7 +167,8 @@ def implicit_fixed_point(
     """The fixed point of x = x + residual(x) (`fixed_point` on that map), differentiable by the
     implicit function theorem in whatever `residual` closes over (`jax.lax.custom_root`): the
     tangent system (d residual / dx) t = y is solved by the same iteration, t <- t + J t - y,
-    which converges when x + residual(x) is a contraction (forward and reverse mode).
+    to the rounding floor (tol=None), which converges when x + residual(x) is a contraction
+    (forward and reverse mode).
 
     Args: as `fixed_point`; residual: x -> T(x) - x for the map T.
 
@@ -173,18 +184,23 @@ def implicit_fixed_point(
             max_iterations=max_iterations,
             rate=rate,
         )
-        return result.solution, result._replace(solution=None)
+        dtype = result.error.dtype  # custom_root's JVP needs float auxiliaries
+        floats = (result.converged.astype(dtype), result.iterations.astype(dtype))
+        return result.solution, (floats, result.error, result.residual)
 
     def linear(g, y):  # g(t) = J t (or its transpose): t <- t + g(t) - y
         update = lambda t: jax.tree.map(lambda a, b, c: a + b - c, t, g(t), y)  # noqa: E731
         zeros = jax.tree.map(jnp.zeros_like, y)
-        return fixed_point(update, zeros, tol=tol, max_iterations=max_iterations).solution
+        return fixed_point(update, zeros, max_iterations=max_iterations).solution
 
     def tangent_solve(g, y):
         return jax.lax.custom_linear_solve(g, y, linear, linear)
 
-    x, info = jax.lax.custom_root(residual, x0, solve, tangent_solve, has_aux=True)
-    return info._replace(solution=x)
+    x, ((converged, iterations), error, step) = jax.lax.custom_root(
+        residual, x0, solve, tangent_solve, has_aux=True
+    )
+    info = jax.lax.stop_gradient((converged > 0, iterations.astype(int), error, step))
+    return SolverResult(x, *info)
 
 
 def _div(a, b):
@@ -239,9 +255,10 @@ def bicgstab(matvec: Callable[[Array], Array], b, x0, tol, max_iterations) -> So
     return SolverResult(x, residual <= tol, i, residual, residual)
 
 
-def warn_unconverged(result: SolverResult, what: str, advice: str = "", stacklevel: int = 3):
+def warn_unconverged(result: Any, what: str, advice: str = "", stacklevel: int = 3) -> None:
     """Issue a `ConvergenceWarning` naming `what` when result.converged is concretely False
-    (nothing happens under jax transformations, where it cannot be read)."""
+    (nothing happens under jax transformations, where it cannot be read). `result`: a
+    `SolverResult` or any result with converged, iterations and error fields."""
     if is_concrete(result.converged) and not bool(result.converged):
         message = (
             f"{what} did not converge in {int(result.iterations)} iterations (error "

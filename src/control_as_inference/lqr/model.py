@@ -253,6 +253,10 @@ class StationarySoftLQR(eqx.Module):
         P: (n, n); p: (n,); K: (m, n); k: (m,); Sigma: (m, m).
         converged: () whether the Riccati iteration met its tolerance; iterations: ().
         residual: () the last change of (P, p) relative to 1 + max|P| + max|p|.
+        error: () the estimated error max|P - P*| + max|p - p*| against the true stationary
+            solution (max(2 rho / (1 - rho), 1) times the last change, rho the observed rate;
+            inf while no rate below 1 was seen); converged means
+            error <= tol (1 + max|P| + max|p|).
     """
 
     P: Float[Array, "n n"]
@@ -263,3 +267,4 @@ class StationarySoftLQR(eqx.Module):
     converged: Array
     iterations: Array
     residual: Array
+    error: Array

@@ -11,6 +11,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ..engine import fixed_point
 from .model import (
     BackupSpec,
     CostToGo,
@@ -144,8 +145,12 @@ def backward_pass(steps: StepMatrices, initial_mean, initial_cov, spec: BackupSp
 def stationary_iteration(
     step: StepMatrices, spec: BackupSpec, start: CostToGo, tol, max_iterations
 ):
-    """Riccati value iteration on (P, p) with one time-invariant step's matrices, from `start`,
-    until the change relative to 1 + max|P| + max|p| is at most tol (`lax.while_loop`).
+    """Riccati value iteration on (P, p) with one time-invariant step's matrices, from `start`
+    (counted as the first iteration), on the engine's `fixed_point` with the norm
+    ||(P, p)|| = max|P| + max|p|: the error ||(P, p) - (P*, p*)|| is estimated from the rate
+    rho of successive changes d_k as max(2 rho / (1 - rho), 1) d_k (the recursion converges
+    linearly, at about the squared spectral radius of sqrt(gamma) times the closed loop), and
+    the loop stops when it is at most tol (1 + max|P| + max|p|).
 
     Returns:
         (`StationarySoftLQR`, valid): converged says the tolerance was met; valid () is False when
@@ -157,20 +162,28 @@ def stationary_iteration(
         cont, ok = continuation(CostToGo(P, p, zero), step.W, spec)
         return lqr_step(CostToGo(cont.P, cont.p, zero), step, spec.temperature), ok
 
-    def not_done(carry):
-        _, _, i, change, ok = carry
-        return (i < max_iterations) & (change > tol) & ok
+    def iterate(x):
+        ((P_new, p_new, _), _), ok = backup(x[0], x[1])
+        return P_new, p_new, jnp.asarray(ok)
 
-    def body(carry):
-        P, p, i, _, _ = carry
-        ((P_new, p_new, _), _), ok = backup(P, p)
-        scale = 1 + jnp.max(jnp.abs(P_new)) + jnp.max(jnp.abs(p_new), initial=0.0)
-        change = (jnp.max(jnp.abs(P_new - P)) + jnp.max(jnp.abs(p_new - p), initial=0.0)) / scale
-        return P_new, p_new, i + 1, change, ok
+    def size(x):
+        return jnp.max(jnp.abs(x[0])) + jnp.max(jnp.abs(x[1]), initial=0.0)
 
-    P, p = start.P, start.p
-    init = (P, p, jnp.asarray(1), jnp.asarray(jnp.inf, P.dtype), jnp.asarray(True))
-    P, p, iterations, change, ok = jax.lax.while_loop(not_done, body, init)
+    def distance(new, old):
+        return size((new[0] - old[0], new[1] - old[1]))
+
+    result = fixed_point(
+        iterate,
+        (start.P, start.p, jnp.asarray(True)),
+        tol=tol,
+        max_iterations=max_iterations - 1,
+        norm=size,
+        distance=distance,
+        proceed=lambda x: x[2],
+    )
+    P, p, ok = result.solution
     (_, (K, k, Sigma)), _ = backup(P, p)
-    converged = (change <= tol) & ok
-    return StationarySoftLQR(P, p, K, k, Sigma, converged, iterations, change), ok
+    change = result.residual / (1 + size(result.solution))
+    iterations = result.iterations + 1
+    sol = StationarySoftLQR(P, p, K, k, Sigma, result.converged, iterations, change, result.error)
+    return sol, ok

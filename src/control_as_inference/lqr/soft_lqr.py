@@ -34,12 +34,10 @@ posterior marginals and samples in `marginals.py`.
 
 from __future__ import annotations
 
-import warnings
-
 import jax.numpy as jnp
 
 from .._core import check_discount, check_int, check_method, check_temperature, is_concrete
-from ..tabular import ConvergenceWarning  # one policy with the tabular code: warn
+from ..engine import SolverResult, warn_unconverged
 from .model import (
     BackupSpec,
     CostToGo,
@@ -121,8 +119,10 @@ def soft_lqr_infinite(
     tol: float = 1e-12,
     max_iterations: int = 100_000,
 ) -> StationarySoftLQR:
-    """The stationary soft-LQR policy, by Riccati value iteration in JAX (`lax.while_loop` over
-    the same backup as `soft_lqr`) until the relative change of (P, p) is below tol.
+    """The stationary soft-LQR policy, by Riccati value iteration in JAX (the engine's
+    `fixed_point` over the same backup as `soft_lqr`) until the estimated error
+    max|P - P*| + max|p - p*| (the last change times max(2 rho / (1 - rho), 1), rho the observed
+    rate of convergence) is at most tol (1 + max|P| + max|p|).
 
     It converges for discount < 1, or for a stabilisable and detectable system with discount 1;
     its variational mean gain is the gain of the discrete algebraic Riccati equation.
@@ -154,12 +154,11 @@ def soft_lqr_infinite(
             "the temperature or use method='variational'."
         )
     if is_concrete(sol.converged) and not bool(sol.converged):
-        warnings.warn(
-            f"soft_lqr_infinite did not converge in {int(sol.iterations)} iterations (relative "
-            f"change {float(sol.residual):.3g} > tol = {tol:g}). With discount = 1 the values "
-            "diverge unless (A, B) is stabilisable and the reward detectable; lower the discount, "
-            "check (A, B) or raise max_iterations.",
-            ConvergenceWarning,
-            stacklevel=2,
+        warn_unconverged(
+            SolverResult(sol.P, sol.converged, sol.iterations, sol.error, sol.residual),
+            "soft_lqr_infinite",
+            f"The last relative change was {float(sol.residual):.3g} (tol = {tol:g}). With "
+            "discount = 1 the values diverge unless (A, B) is stabilisable and the reward "
+            "detectable; lower the discount, check (A, B) or raise max_iterations.",
         )
     return sol
