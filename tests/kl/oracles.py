@@ -93,3 +93,39 @@ def discounted_z(passive, cost, discount, iterations=5_000):
     for _ in range(iterations):
         z = np.exp(-cost) * (passive @ z) ** discount
     return z
+
+
+def first_exit_log_z_spsolve(index, prob, cost, terminal, rounds=3):
+    """log z by scipy.sparse.linalg.spsolve (SuperLU) of the diagonally scaled system
+    (I - W_NN) y = W_NT 1, W[s, s'] = p(s'|s) exp(v0(s) - q(s) - v0(s')), log z = -v0 + log y,
+    on successor lists (S, K). v0 starts from numpy log-space sweeps (to steps <= 0.1) and is rescaled
+    around each direct solution (so y stays near 1 whatever the costs: no underflow)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    s, k = index.shape
+    n = ~terminal
+    with np.errstate(divide="ignore"):
+        logp = np.log(prob)
+    v = np.where(terminal, cost, 0.0)
+    for _ in range(5_000):  # Bellman-Ford-like: until no state moves by more than 0.1
+        new = np.where(terminal, cost, cost - logsumexp(logp - v[index], axis=1))
+        v, step = new, np.max(np.abs(new - v))
+        if step <= 0.1:
+            break
+    rows = np.repeat(np.arange(s), k)
+    for _ in range(rounds):
+        w = np.exp(logp + (v - cost)[:, None] - v[index])
+        w = sp.csr_matrix((w.ravel(), (rows, index.ravel())), shape=(s, s))
+        a = (sp.eye(int(n.sum())) - w[n][:, n]).tocsc()
+        y = spla.spsolve(a, w[n][:, terminal] @ np.ones(int(terminal.sum())))
+        assert np.all(y > 0), "oracle: the scaled direct solve lost positivity"
+        v[n] = v[n] - np.log(y)
+    return -v
+
+
+def log_law_successors(index, prob, log_z):
+    """log u(s'|s) over successor slots (S, K) from log z, in numpy (-inf where p = 0)."""
+    with np.errstate(divide="ignore"):
+        terms = np.log(prob) + log_z[index]
+    return terms - logsumexp(terms, axis=1, keepdims=True)

@@ -20,6 +20,17 @@ scaled system (I - W_NN) y_N = W_NT 1 with W[s, s'] = p(s'|s) exp(v0(s) - q(s) -
 v0 is one sweep from its predecessor, every row of W sums to at most about e^warmup_tol: no
 overflow, and y is of order one wherever v0 is close to v. Then log z = -v0 + log y.
 
+Certification. A 2-norm residual of the scaled system does not control its small entries (with
+a loose warm-up y spans e^-(v - v0): on a 50x50 grid of small costs one solve was off by 3.7e-2
+in log z with a residual of 1e-10). So each round around v bounds the error in log z itself:
+with r = b - A y and A^-1 >= 0 (an M-matrix), |y* - y| <= A^-1 |r| =: e, found by one loose
+solve (relative residual 1e-2; the estimate is doubled for it), and |log y* - log y| <= t / (1 -
+t) with t = e / y. If that estimate exceeds tol (1 + max |log z|), the next round rescales
+around v - log y (y is then close to 1 everywhere; entries of y below the solve's resolution are
+raised to it first, so v moves there by up to -log of the Krylov tolerance, a long step when the
+warm-up left v far too small) and solves again, with a Krylov tolerance smaller by the factor
+the last round fell short, up to `max_rounds`. `converged` means the estimate met the tolerance.
+
 Methods for step (2):
     "iterative": BiCGSTAB on successor lists or dense p, in JAX (`_krylov.bicgstab`). Why: the
         matrix is non-symmetric (no CG); BiCGSTAB keeps a fixed memory of a few vectors (GMRES
@@ -32,19 +43,26 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._core import check_int, check_positive, is_concrete
+from .._core import check_int, check_positive, is_concrete, log
 from ..engine import ConvergenceWarning
 from . import _kernels
 from ._krylov import bicgstab
 from .model import LMDP, check_exits, log_passive
 
 FIRST_EXIT_METHODS = ("iterative", "direct")
+AUX_TOL = 1e-2
+"""Relative residual of the loose solve A e = |r| behind the error estimate."""
+FLOOR = 100
+"""Each round's Krylov tolerance stays above FLOOR machine epsilons."""
+SAFETY = 2.0
+"""Margin on the first-order error estimate t = e / y for the loose solve."""
 
 
 class KLSolution(eqx.Module):
@@ -59,6 +77,8 @@ class KLSolution(eqx.Module):
         residual: () the final residual of the method (see each solver).
         matvecs: () linear mat-vecs (products with a matrix of p's sparsity) done.
         sweeps: () log-space backups done (each one mat-vec plus K exponentials per state).
+        error: () the error estimate in log z: max over states of |log z - log z*| (see each
+            solver); converged is error <= tol (1 + max |log z|) (finite horizon: 0).
     """
 
     log_z: Float[Array, "*T S"]
@@ -68,6 +88,7 @@ class KLSolution(eqx.Module):
     residual: Float[Array, ""]
     matvecs: Int[Array, ""]
     sweeps: Int[Array, ""]
+    error: Float[Array, ""]
 
     @property
     def z(self) -> Float[Array, "*T S"]:
@@ -93,8 +114,8 @@ def check_tol(tol, dtype, default64: float, default32: float) -> float:
 def warn_unconverged(sol: KLSolution, what: str, hint: str) -> None:
     if is_concrete(sol.converged) and not bool(sol.converged):
         warnings.warn(
-            f"{what} did not converge in {int(sol.iterations)} iterations (residual "
-            f"{float(sol.residual):.3g}); {hint}",
+            f"{what} did not converge in {int(sol.iterations)} iterations (error estimate "
+            f"{float(sol.error):.3g} in log z, residual {float(sol.residual):.3g}); {hint}",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -106,6 +127,7 @@ def first_exit(
     tol: float | None = None,
     max_iterations: int = 10_000,
     warmup_tol: float = 1.0,
+    max_rounds: int = 8,
 ) -> KLSolution:
     """Solve the first-exit problem (I - G P_NN) z_N = G P_NT z_T (see the module docstring).
 
@@ -113,24 +135,31 @@ def first_exit(
         lmdp: the model, with at least one terminal state reachable from every interior state.
         method: "iterative" (BiCGSTAB on the scaled system; dense or successor lists) or
             "direct" (dense LU of the scaled system; successor lists are densified).
-        tol: relative residual ||b - A y||_2 / ||b||_2 of the scaled system; default 1e-10
-            (float64) or 1e-5 (float32).
-        max_iterations: cap on the log-space warm-up sweeps and on the Krylov iterations.
+        tol: the certified tolerance: converged when the error estimate of log z (`error`,
+            max over states of |log z - log z*|) is at most tol (1 + max |log z|); default
+            1e-10 (float64) or 1e-5 (float32). The first round's Krylov solve stops at the
+            relative residual tol, later ones lower.
+        max_iterations: cap on the log-space warm-up sweeps and on each Krylov solve.
         warmup_tol: the warm-up stops when max |v_k+1 - v_k| <= warmup_tol.
+        max_rounds: cap on the rounds (solve around v, estimate the error, rescale around the
+            new v); one round from a loose warm-up is not certified (module docstring).
 
     Returns:
-        A `KLSolution` (log_z (S,), log_policy (S, S) or (S, K)); a `ConvergenceWarning` when
-        the tolerance was not reached (outside of jax transformations).
+        A `KLSolution` (log_z (S,), log_policy (S, S) or (S, K); error the estimate above,
+        residual the last round's relative residual, iterations and matvecs summed over the
+        rounds); a `ConvergenceWarning` when the tolerance was not reached (outside of jax
+        transformations).
     """
     if method not in FIRST_EXIT_METHODS:
         raise ValueError(f"method must be one of {FIRST_EXIT_METHODS}, got {method!r}.")
     check_exits(lmdp)
     tol = check_tol(tol, lmdp.dtype, 1e-10, 1e-5)
     max_iterations = check_int("max_iterations", max_iterations, 1)
+    max_rounds = check_int("max_rounds", max_rounds, 1)
     warmup_tol = float(check_positive("warmup_tol", warmup_tol))
     args = (jnp.asarray(tol, lmdp.dtype), jnp.asarray(warmup_tol, lmdp.dtype))
-    sol = _first_exit(lmdp, *args, max_iterations=max_iterations, method=method)
-    warn_unconverged(sol, "first_exit", "raise max_iterations or tol, or check that q >= 0.")
+    sol = _first_exit(lmdp, *args, jnp.asarray(max_rounds), max_iterations, method)
+    warn_unconverged(sol, "first_exit", "raise max_iterations or max_rounds, or loosen tol.")
     return sol
 
 
@@ -156,8 +185,8 @@ def log_space_sweeps(lmdp: LMDP, v, tol, max_iterations):
 
 
 def scaled_system(lmdp: LMDP, v0):
-    """(matvec, b) of the scaled first-exit system (I - W_NN) y_N = W_NT 1, as (S,) vectors with
-    y_T = 0 and the identity on terminal entries."""
+    """(matvec, b, W_NN) of the scaled first-exit system (I - W_NN) y_N = W_NT 1, as (S,)
+    vectors with y_T = 0 and the identity on terminal entries."""
     interior = ~lmdp.terminal
     op = _kernels.scaled(lmdp.passive, v0 - lmdp.cost, v0)
     b = jnp.where(interior, _kernels.apply(op, lmdp.terminal.astype(v0.dtype)), 0)
@@ -176,24 +205,88 @@ def _dense_operator(op: _kernels.Operator, num_states: int):
     return jnp.zeros((num_states, num_states), op.weights.dtype).at[rows, op.index].add(op.weights)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iterations", "method"))
-def _first_exit(lmdp: LMDP, tol, warmup_tol, max_iterations: int, method: str) -> KLSolution:
+class _Round(NamedTuple):
+    """One round around v: the solution y of the scaled system, its error estimate in log y,
+    Krylov iterations and mat-vecs, and the relative residual."""
+
+    y: Array
+    error: Array
+    iterations: Array
+    matvecs: Array
+    residual: Array
+
+
+def _solve_round(lmdp: LMDP, v, tol, max_iterations: int, method: str) -> _Round:
+    """Solve (I - W_NN) y = b around v, then bound the error of log y: with r = b - A y,
+    A^-1 >= 0 gives |y* - y| <= A^-1 |r| =: e (one loose solve), and |log y* - log y| <=
+    t / (1 - t) with t = e / y (first order; doubled for the loose solve)."""
+    terminal = lmdp.terminal
+    interior = ~terminal
+    matvec, b, op = scaled_system(lmdp, v)
+    x0 = jnp.where(terminal, 0, jnp.ones_like(v))
+    if method == "iterative":
+        y, iterations, _, matvecs = bicgstab(matvec, b, x0, tol, max_iterations)
+        r = jnp.where(interior, b - matvec(y), 0)
+        e, aux, _, aux_matvecs = bicgstab(matvec, jnp.abs(r), jnp.zeros_like(v), AUX_TOL, 1000)
+        iterations, matvecs = iterations + aux, matvecs + aux_matvecs + 1
+    else:
+        eye = jnp.eye(lmdp.num_states, dtype=v.dtype)
+        lu = jax.scipy.linalg.lu_factor(eye - _dense_operator(op, lmdp.num_states))
+        y = jax.scipy.linalg.lu_solve(lu, b)
+        r = jnp.where(interior, b - matvec(y), 0)
+        e = jax.scipy.linalg.lu_solve(lu, jnp.abs(r))
+        iterations, matvecs = jnp.asarray(0), jnp.asarray(1)
+    positive = jnp.where(interior, y > 0, True)
+    t = SAFETY * jnp.where(interior & positive, jnp.abs(e) / jnp.where(positive, y, 1), 0)
+    error = jnp.max(jnp.where(t < 1, t / (1 - jnp.where(t < 1, t, 0)), jnp.inf))
+    error = jnp.where(jnp.all(positive), error, jnp.inf)
+    residual = jnp.linalg.norm(r) / jnp.where(jnp.any(b > 0), jnp.linalg.norm(b), 1)
+    return _Round(y, error, iterations, matvecs, residual)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds, max_iterations: int, method: str):
+    """The solve behind `first_exit`: warm-up, then rounds (max_rounds may be traced)."""
     terminal, q = lmdp.terminal, lmdp.cost
+    interior = ~terminal
     v0 = jnp.where(terminal, q, 0)
     v0, sweeps, _ = log_space_sweeps(lmdp, v0, warmup_tol, max_iterations)
-    matvec, b, op = scaled_system(lmdp, v0)
-    x0 = jnp.where(terminal, 0, jnp.ones_like(v0))
-    if method == "iterative":
-        y, iterations, residual, matvecs = bicgstab(matvec, b, x0, tol, max_iterations)
-    else:
-        w = _dense_operator(op, lmdp.num_states)
-        y = jnp.linalg.solve(jnp.eye(lmdp.num_states, dtype=v0.dtype) - w, b)
-        residual = jnp.linalg.norm(b - matvec(y)) / jnp.linalg.norm(b)
-        iterations, matvecs = jnp.asarray(0), jnp.asarray(1)
-    positive = jnp.where(terminal, True, y > 0)
-    log_z = jnp.where(terminal, -q, -v0 + jnp.log(jnp.where(positive, y, 1)))
-    log_z = jnp.where(positive, log_z, -jnp.inf)
+
+    def target(v):
+        return tol * (1 + jnp.max(jnp.abs(v)))
+
+    def not_done(c):
+        v, rnd, k, _, _ = c
+        return (k < max_rounds) & (rnd.error > target(v))
+
+    def body(c):
+        v, _, k, krylov_tol, totals = c
+        rnd = _solve_round(lmdp, v, krylov_tol, max_iterations, method)
+        # entries below the solve's resolution are raised to it: v then moves by up to
+        # -log(krylov_tol) there, and the next round rescales around it (module docstring)
+        y = jnp.maximum(rnd.y, krylov_tol * jnp.max(rnd.y))
+        v = jnp.where(interior, v - log(jnp.where(interior, y, 1)), v)  # v = v0 - log y
+        # a round short of the target by a factor f asks the next for f more (and 10x)
+        short = jnp.clip(0.1 * target(v) / rnd.error, 1e-6, 1.0)
+        krylov_tol = jnp.where(jnp.isfinite(rnd.error), krylov_tol * short, krylov_tol)
+        totals = totals + jnp.stack([rnd.iterations, rnd.matvecs])
+        return v, rnd, k + 1, jnp.maximum(krylov_tol, FLOOR * jnp.finfo(v.dtype).eps), totals
+
+    zero, inf = jnp.asarray(0), jnp.asarray(jnp.inf, v0.dtype)
+    start = _Round(jnp.ones_like(v0), inf, zero, zero, inf)
+    totals = jnp.zeros((2,), zero.dtype)
+    v, rnd, _, _, totals = jax.lax.while_loop(not_done, body, (v0, start, zero, tol, totals))
+    log_z = jnp.where(terminal, -q, -v)
     law = _kernels.log_law(lmdp.passive, log_z)
     log_policy = jnp.where(terminal[:, None], log_passive(lmdp), law)
-    ok = (residual <= tol) & jnp.all(positive) & jnp.all(jnp.isfinite(log_z))
-    return KLSolution(log_z, log_policy, ok, iterations, residual, matvecs, sweeps)
+    ok = (rnd.error <= target(v)) & jnp.all(jnp.isfinite(log_z))
+    return KLSolution(
+        log_z=log_z,
+        log_policy=log_policy,
+        converged=ok,
+        iterations=totals[0],
+        residual=rnd.residual,
+        matvecs=totals[1],
+        sweeps=sweeps,
+        error=rnd.error,
+    )

@@ -84,14 +84,16 @@ def _finite_horizon(lmdp: LMDP, final_cost, horizon: int) -> KLSolution:
     _, (log_z, log_policy) = jax.lax.scan(step, last, None, length=horizon, reverse=True)
     log_z = jnp.concatenate([log_z, last[None]])
     zero = jnp.asarray(0)
+    exact = jnp.zeros((), lmdp.dtype)
     return KLSolution(
-        log_z,
-        log_policy,
-        jnp.asarray(True),
-        zero,
-        jnp.zeros((), lmdp.dtype),
-        zero,
-        jnp.asarray(horizon),
+        log_z=log_z,
+        log_policy=log_policy,
+        converged=jnp.asarray(True),
+        iterations=zero,
+        residual=exact,
+        matvecs=zero,
+        sweeps=jnp.asarray(horizon),
+        error=exact,
     )
 
 
@@ -99,11 +101,13 @@ def discounted(lmdp: LMDP, discount, tol: float | None = None, max_iterations: i
     """The discounted problem v = q + min_u [KL(u||p) + gamma E_u v]: z = G (P z)^gamma.
 
     Iterates log z <- -q + gamma log (P z) from log z = 0, a gamma-contraction in the sup norm of
-    log z. Stops when max |log z_k+1 - log z_k| <= tol (1 + max |log z_k+1|); default tol 1e-12
+    log z, so Banach's bound error = gamma / (1 - gamma) max |log z_k+1 - log z_k| bounds
+    max |log z_k+1 - log z*|. Stops when error <= tol (1 + max |log z_k+1|); default tol 1e-12
     (float64) or 1e-6 (float32). The optimal law is u*(s'|s) ∝ p(s'|s) z(s')^gamma.
 
     Returns:
-        A `KLSolution` (log_z (S,); sweeps = iterations; residual the last max |change|).
+        A `KLSolution` (log_z (S,); sweeps = iterations; residual the last max |change|; error
+        the bound above).
     """
     discount = check_discount(discount, lmdp.dtype)
     tol = check_tol(tol, lmdp.dtype, 1e-12, 1e-6)
@@ -118,9 +122,11 @@ def _discounted(lmdp: LMDP, discount, tol, max_iterations: int) -> KLSolution:
     def backup(log_z):
         return -lmdp.cost + discount * _kernels.log_expect(lmdp.passive, log_z)
 
+    factor = jnp.where(discount < 1, discount / jnp.where(discount < 1, 1 - discount, 1), jnp.inf)
+
     def not_done(c):
         _, i, delta, scale = c
-        return (delta > tol * (1 + scale)) & (i < max_iterations)
+        return (factor * delta > tol * (1 + scale)) & (i < max_iterations)
 
     def body(c):
         log_z, i, _, _ = c
@@ -132,20 +138,35 @@ def _discounted(lmdp: LMDP, discount, tol, max_iterations: int) -> KLSolution:
     init = (zeros, jnp.asarray(0), inf, jnp.zeros((), lmdp.dtype))
     log_z, i, delta, scale = jax.lax.while_loop(not_done, body, init)
     log_policy = _kernels.log_law(lmdp.passive, discount * log_z)
-    ok = delta <= tol * (1 + scale)
-    return KLSolution(log_z, log_policy, ok, i, delta, jnp.asarray(0), i)
+    error = jnp.where(delta == 0, 0, factor * delta)
+    ok = error <= tol * (1 + scale)
+    return KLSolution(
+        log_z=log_z,
+        log_policy=log_policy,
+        converged=ok,
+        iterations=i,
+        residual=delta,
+        matvecs=jnp.asarray(0),
+        sweeps=i,
+        error=error,
+    )
 
 
 def average_cost(lmdp: LMDP, tol: float | None = None, max_iterations: int = 100_000):
     """The average-cost problem: the principal eigenpair lambda z = G P z, by power iteration.
 
-    log y = -q + log (P z), lambda_k = max y, log z <- log y - max log y (so max z = 1), until
-    max |log (G P z) - log lambda - log z| <= tol (default 1e-10 in float64, 1e-5 in float32).
-    Converges at rate |lambda_2 / lambda_1|: p must be irreducible and aperiodic (e.g. every
-    state with a self-transition). Terminal flags are ignored.
+    log y = -q + log (P z_k), log z_k+1 = log y - max log y (so max z = 1). Certified stop:
+    Collatz-Wielandt, min (log y - log z_k) <= log lambda <= max (log y - log z_k), bounds the
+    average cost by that span; the eigenvector's error max |log z_k+1 - log z*| is estimated
+    as rho / (1 - rho) d_k with d_k = max |log z_k+1 - log z_k| and rho the larger of the last
+    two ratios d_k / d_k-1 (exact for one dominant mode; power iteration converges at rate
+    |lambda_2 / lambda_1|). error = the larger of the two; converged when error <= tol (1 +
+    max |log z|), default tol 1e-10 (float64) or 1e-5 (float32). p must be irreducible and
+    aperiodic (e.g. every state with a self-transition). Terminal flags are ignored.
 
     Returns:
-        An `AverageCostSolution` (average_cost = -log lambda; log_z (S,) with max 0).
+        An `AverageCostSolution` (average_cost = -log lambda at the middle of the bracket;
+        log_z (S,) with max 0; residual the span; error as above).
     """
     tol = check_tol(tol, lmdp.dtype, 1e-10, 1e-5)
     max_iterations = check_int("max_iterations", max_iterations, 1)
@@ -154,24 +175,44 @@ def average_cost(lmdp: LMDP, tol: float | None = None, max_iterations: int = 100
     return sol
 
 
+def _rate_error(d, d_old, ratio_old):
+    """(estimated error rho / (1 - rho) d, this step's ratio d / d_old)."""
+    ratio = jnp.where(jnp.isfinite(d_old) & (d_old > 0), d / jnp.where(d_old > 0, d_old, 1), 1)
+    rho = jnp.maximum(ratio, ratio_old)
+    error = jnp.where(rho < 1, rho * d / jnp.where(rho < 1, 1 - rho, 1), jnp.inf)
+    return jnp.where(d == 0, 0, error), ratio
+
+
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _average_cost(lmdp: LMDP, tol, max_iterations: int) -> AverageCostSolution:
     def not_done(c):
-        _, _, i, delta = c
-        return (delta > tol) & (i < max_iterations)
+        log_z, _, i, error, _, _, _ = c
+        return (error > tol * (1 + jnp.max(jnp.abs(log_z)))) & (i < max_iterations)
 
     def body(c):
-        log_z, _, i, _ = c
-        log_y = _backup(lmdp, log_z)
-        log_lambda = jnp.max(log_y)
-        return log_y - log_lambda, log_lambda, i + 1, jnp.max(jnp.abs(log_y - log_lambda - log_z))
+        log_z, _, i, _, d_old, ratio_old, _ = c
+        gain = _backup(lmdp, log_z) - log_z  # log (G P z)(s) - log z(s)
+        low, high = jnp.min(gain), jnp.max(gain)
+        new = gain + log_z - jnp.max(gain + log_z)
+        d = jnp.max(jnp.abs(new - log_z))
+        vector_error, ratio = _rate_error(d, d_old, ratio_old)
+        error = jnp.maximum(high - low, vector_error)
+        return new, (low + high) / 2, i + 1, error, d, ratio, high - low
 
     zeros = jnp.zeros((lmdp.num_states,), lmdp.dtype)
     inf = jnp.asarray(jnp.inf, lmdp.dtype)
-    log_z, log_lambda, i, delta = jax.lax.while_loop(
-        not_done, body, (zeros, jnp.zeros((), lmdp.dtype), jnp.asarray(0), inf)
-    )
+    zero = jnp.zeros((), lmdp.dtype)
+    init = (zeros, zero, jnp.asarray(0), inf, inf, inf, inf)
+    log_z, log_lambda, i, error, _, _, span = jax.lax.while_loop(not_done, body, init)
     log_policy = _kernels.log_law(lmdp.passive, log_z)
     return AverageCostSolution(
-        log_z, log_policy, delta <= tol, i, delta, jnp.asarray(0), i, average_cost=-log_lambda
+        log_z=log_z,
+        log_policy=log_policy,
+        converged=error <= tol * (1 + jnp.max(jnp.abs(log_z))),
+        iterations=i,
+        residual=span,
+        matvecs=jnp.asarray(0),
+        sweeps=i,
+        error=error,
+        average_cost=-log_lambda,
     )
