@@ -119,3 +119,18 @@ def test_size_estimate_and_limit():
     check_size("--horizon", 10, 1000, memory=2000)  # exactly half: allowed
     with pytest.raises(UsageError, match=r"--horizon 10 needs about 1e-06 GB .* lower --horizon"):
         check_size("--horizon", 10, 1001, memory=2000)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # before: exit 0 printing "mean return nan"
+        (("train", "mpo", "Pendulum-v1", "--learning-rate", "inf"), "--learning-rate must be a"),
+        (("train", "sac", "Pendulum-v1", "--tau", "nan"), "--tau must be a finite number"),
+        # before: a FloatingPointError traceback
+        (("irl", "--l2", "inf"), "--l2 must be finite and >= 0, got inf"),
+        (("plan", "pendulum", "--noise", "inf"), "--noise must be finite and > 0, got inf"),
+    ],
+)
+def test_non_finite_options_exit_2_naming_the_option(args, message):
+    assert message in one_line_error(run(*args), args[0])

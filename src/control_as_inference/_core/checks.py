@@ -43,10 +43,13 @@ def check_int(name: str, value, low: int) -> int:
     return int(value)
 
 
-def check_positive(name: str, value) -> float:
-    """A Python real number > 0 (not a bool, not NaN)."""
+def check_positive(name: str, value, finite: bool = True) -> float:
+    """A Python real number > 0 (not a bool, not NaN) and, unless `finite=False`, finite: an
+    infinite step size, bound or tolerance gives NaN or nothing, never an answer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a number > 0, got {value!r}.")
+    if finite and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
     return value
 
 

@@ -4,8 +4,9 @@ Each loop step steps every copy once, stores their n transitions, makes the agen
 `gradient_steps` updates and acts for all copies, in one jitted call (`registry.observe_packed`).
 A copy whose episode ended was reset in the same step: the transition stores the episode's last
 observation, the next action is chosen for the reset one. A non-finite reward or observation
-stops the run with a ValueError before it is stored (`check_transition`). Checkpoints are written
-whenever the step count crosses a multiple of `checkpoint_every`, at the end, and on Ctrl-C.
+stops the run with a ValueError before it is stored (`check_transition`), and so does a
+non-finite action of the agent before the environment sees it (`check_action`). Checkpoints are
+written whenever the step count crosses a multiple of `checkpoint_every`, at the end, and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def check_transition(reward, last_obs, next_obs, step: int, out: str | None, obs
             )
 
 
+def check_action(action, step: int, out: str | None) -> None:
+    """Refuse a non-finite action of the agent before the environment sees it (where it would
+    come back as a non-finite reward, blamed on the environment): a ValueError naming the agent,
+    the environment step (as `check_transition`) and the copy."""
+    values = np.asarray(action)
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        copy = int(np.flatnonzero(bad)[0])
+        saved = out is not None and os.path.exists(os.path.join(out, "checkpoint.eqx"))
+        kept = f"; the last checkpoint in {out} is kept" if saved else ""
+        raise ValueError(
+            f"action: the agent chose a non-finite action ({values[copy]}) at environment step "
+            f"{step + len(values)} (as log.csv counts; copy {copy} of {len(values)}): its "
+            f"networks diverged; lower --learning-rate or check the settings{kept}."
+        )
+
+
 def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult:
     """Run the loop from `loop` and `state` up to `plan.steps` environment steps (module
     docstring); the logger is closed at the end."""
@@ -106,6 +124,7 @@ def run(plan: RunPlan, state, loop: LoopState, logger: RunLogger) -> TrainResult
                         position = LoopState(env, obs, action, episode_return, episode_length)
                         save_checkpoint(out, state, position)
                     break
+                check_action(action, step, out)  # the agent's own NaN, named as the agent's
                 next_obs, reward, terminated, done, last_obs = _step_envs(env, action)
                 first = obs if not checked_first else None  # the reset's, unchecked
                 check_transition(reward, last_obs, next_obs, step, out, first)

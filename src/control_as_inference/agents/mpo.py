@@ -119,8 +119,7 @@ class MPOConfig(AgentConfig):
             )
         check_int("num_samples", self.num_samples, 2)
         for name in ("epsilon", "epsilon_mean", "epsilon_covariance"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} (a KL bound) must be > 0, got {getattr(self, name)}.")
+            check_positive(f"{name} (a KL bound)", getattr(self, name))  # finite: inf gave NaN
         check_positive("initial_multiplier", self.initial_multiplier)
         check_positive("dual_learning_rate", self.dual_learning_rate)
 

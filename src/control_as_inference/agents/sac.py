@@ -33,6 +33,7 @@ target update; `update_many` scans several.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import equinox as eqx
 import jax
@@ -87,6 +88,10 @@ class SACConfig(AgentConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive("initial_temperature", self.initial_temperature)
+        if self.target_entropy is not None and not math.isfinite(self.target_entropy):
+            raise ValueError(
+                f"target_entropy must be finite (or None: -dim(A)), got {self.target_entropy!r}."
+            )
         if self.networks not in NETWORKS:
             raise ValueError(
                 f"networks must be one of {', '.join(map(repr, NETWORKS))}, got {self.networks!r}."

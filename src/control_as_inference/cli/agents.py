@@ -3,6 +3,7 @@ on gymnasium environments, with run directories, checkpoints and learning curves
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -152,6 +153,11 @@ def train(args) -> int:
     at_least("--steps", args.steps, 1)
     at_least("--checkpoint-every", args.checkpoint_every, 1)
     at_least("--num-envs", args.num_envs, 1)
+    for name in (*SETTINGS, "temperature", *MPO_OPTIONS):  # the ranges: the configs check
+        value = getattr(args, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be a finite number, got {value:g}")
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
     mpo_settings = {k: getattr(args, k) for k in MPO_OPTIONS if getattr(args, k) is not None}
     if mpo_settings and args.agent != "mpo":
@@ -282,13 +288,16 @@ def report(result, out: str, env_id: str, config) -> int:
             f"continue with `cai resume {out}`"
         )
         return INTERRUPTED
-    recent = np.mean([row["return"] for row in history[-10:]]) if history else float("nan")
+    if history:
+        recent = f"{np.mean([row['return'] for row in history[-10:]]):.1f}"
+    else:  # the mean of no return is not a number: say why there is none
+        recent = "none: no episode ended (train for more steps)"
     returns = evaluate_agent(result.state, env_id, 10, config=config)
     print(f"{env_id}: {int(result.state.step)} steps, {len(history)} episodes in {out}")
     print(
         table(
             [
-                ("mean return, last 10 episodes", f"{recent:.1f}"),
+                (f"mean return, last {min(len(history), 10) or 10} episodes", recent),
                 (
                     "deterministic evaluation (10 ep.)",
                     f"{returns.mean():.1f} +- {returns.std():.1f}",

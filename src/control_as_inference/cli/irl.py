@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from ._io import UsageError, at_least, fixed, is_grid, save_figure, save_npz, table
+from ._sizes import finite_at_least
 from .irl_demos import read_demos
 from .irl_methods import add_method_options, dispatch
 from .tabular import add_env, add_inference, describe, horizon_of, load
@@ -79,7 +80,7 @@ def run(args) -> None:
         return
     at_least("-n", args.num, 1)
     at_least("--max-iterations", args.max_iterations, 1)
-    at_least("--l2", args.l2, 0)
+    finite_at_least("--l2", args.l2, 0)
     loaded = load(args)
     mdp = loaded.mdp
     if mdp.time_varying:

@@ -127,8 +127,8 @@ def maxent_irl(
     if tol is None:
         tol = default_tolerance(stats, features, mdp.dtype)
     tol = check_positive("tol", tol)
-    if not (isinstance(regularization, numbers.Real) and regularization >= 0):
-        raise ValueError(f"regularization must be a number >= 0, got {regularization!r}.")
+    if not (isinstance(regularization, numbers.Real) and 0 <= regularization < float("inf")):
+        raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}.")
     if reward_model is None:
         reward_model = LinearReward(jnp.zeros(features.shape[-1], mdp.dtype))
     if optimizer is None:

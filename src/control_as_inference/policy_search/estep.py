@@ -69,6 +69,11 @@ def _check(values, epsilon, log_prior):
             f"values must have shape (..., N) with N >= 2 samples on the last axis, got shape "
             f"{values.shape}; a KL-bounded reweighting needs at least two samples."
         )
+    if values.size == 0:
+        raise ValueError(
+            f"values must have at least one row of samples, got shape {values.shape} (an empty "
+            "leading axis): there is nothing to reweight."
+        )
     if is_concrete(values) and not np.all(np.isfinite(np.asarray(values))):
         raise ValueError(
             "values (sample returns or Q-values) contain NaN or inf; a NaN or infinite return "
@@ -244,12 +249,16 @@ def awr_weights(
 
     Normalised over the last axis and without clipping they equal
     `estep_weights(advantages, beta)`; the M-step is the policy's weighted log-likelihood
-    sum_j w_j log pi(a_j | s_j). advantages: (..., N) finite; temperature beta > 0;
-    max_weight > 0. Raises ValueError naming the setting otherwise.
+    sum_j w_j log pi(a_j | s_j). advantages: (..., N) finite; temperature beta > 0 and finite;
+    max_weight > 0 (inf: no clipping). Raises ValueError naming the setting otherwise.
     """
-    if is_concrete(temperature) and not (np.ndim(temperature) == 0 and float(temperature) > 0):
-        raise ValueError(f"temperature (AWR's beta) must be a scalar > 0, got {temperature!r}.")
-    check_positive("max_weight", max_weight)
+    if is_concrete(temperature) and not (
+        np.ndim(temperature) == 0 and 0 < float(temperature) < np.inf
+    ):
+        raise ValueError(
+            f"temperature (AWR's beta) must be a finite scalar > 0, got {temperature!r}."
+        )
+    check_positive("max_weight", max_weight, finite=False)  # inf: no clipping
     values, _, _ = _check(advantages, 1.0, None)
     temperature = jnp.asarray(temperature, dtype=values.dtype)
     return jnp.minimum(jnp.exp(values / temperature), jnp.asarray(max_weight, values.dtype))
