@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -189,73 +190,28 @@ def soft_ilqr(
     """
     horizon = check_int("horizon", horizon, 1)
     max_iterations = check_int("max_iterations", max_iterations, 1)
-    x0 = jnp.asarray(x0)
-    if x0.ndim != 1:
-        raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
-    dtype = x0.dtype
-    temperature = Setting(temperature, 1.0, horizon, "variational", dtype=dtype).temperature
-    n = x0.shape[0]
-    if initial_actions is None:
-        if action_dim is None:
-            raise ValueError("give initial_actions (H, m) or action_dim = m.")
-        action_dim = check_int("action_dim (without initial_actions)", action_dim, 1)
-        initial_actions = jnp.zeros((horizon, action_dim), dtype)
-    actions = jnp.asarray(initial_actions, dtype)
-    if actions.ndim != 2 or actions.shape[0] != horizon:
-        raise ValueError(f"initial_actions must have shape (H, m) = ({horizon}, m).")
-    noise = jnp.zeros((n, n), dtype) if noise is None else jnp.asarray(noise, dtype)
-    if noise.shape != (n, n):
-        raise ValueError(f"noise must have shape (n, n) = ({n}, {n}), got {noise.shape}.")
-
-    problem = ILQRProblem(dynamics, reward, terminal_reward, x0, temperature, noise)
+    problem = _problem(dynamics, reward, terminal_reward, x0, temperature, noise, horizon)
+    actions = _initial_actions(initial_actions, action_dim, horizon, problem.x0.dtype)
+    dtype = problem.x0.dtype
     start = time.perf_counter()
-    states, total = rollout(dynamics, reward, x0, actions)
+    states, total = rollout(dynamics, reward, problem.x0, actions)
     if terminal_reward is not None:
         total = total + terminal_reward(states[-1])
     history = [float(total)]
-    reg = float(regularization)
+    search = _Search(states, actions, total, float(regularization))
     converged = False
-    K = Sigma = None
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        (cand_states, cand_actions, cand_totals), K, Sigma = _iteration(
-            problem, states, actions, jnp.asarray(reg, dtype)
-        )
-        best = int(jnp.argmax(jnp.where(jnp.isfinite(cand_totals), cand_totals, -jnp.inf)))
-        improvement = float(cand_totals[best]) - float(total)
-        if improvement > 0:
-            states, actions, total = cand_states[best], cand_actions[best], cand_totals[best]
-            history.append(float(total))
-            reg = max(reg / 10, 1e-9)
-            if improvement <= tol * (1 + abs(float(total))):
-                converged = True
-                break
-        elif -improvement <= 16 * float(jnp.finfo(dtype).eps) * (1 + abs(float(total))):
-            # the best step returns the nominal return to rounding: a stationary point (an LQ
-            # problem after its first iteration), not a failed step; raising the regularisation
-            # here would only bias the final gains
-            history.append(float(total))
-            converged = True
+        search, converged = _improve(problem, search, tol)
+        history.append(float(search.total))
+        if converged:
             break
-        else:
-            reg *= 10
-            history.append(float(total))
-            if reg > 1e8:
-                converged = True  # no descent direction left: a local optimum
-                break
     # the policy around the final nominal trajectory
+    states, actions, total, reg = search
     (_, _, _), K, Sigma = _iteration(problem, states, actions, jnp.asarray(reg, dtype))
     seconds = time.perf_counter() - start
     if not converged:
-        recent = min(10, iterations)
-        rise = (history[-1] - history[-1 - recent]) / recent
-        warnings.warn(
-            f"soft_ilqr did not converge in {iterations} iterations: the return still rose by "
-            f"{rise:.3g} per iteration over the last {recent} (relative "
-            f"{rise / (1 + abs(history[-1])):.3g}; tol = {tol:g}); raise max_iterations.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        _warn_unconverged(history, iterations, tol)
     history += [history[-1]] * (max_iterations + 1 - len(history))
     return SoftILQRResult(
         states=states,
@@ -267,4 +223,76 @@ def soft_ilqr(
         iterations=jnp.asarray(iterations),
         converged=jnp.asarray(converged),
         seconds=jnp.asarray(seconds, dtype),
+    )
+
+
+def _problem(dynamics, reward, terminal_reward, x0, temperature, noise, horizon) -> ILQRProblem:
+    """The checked `ILQRProblem` (x0 a vector, temperature by the engine's `Setting`, W (n, n))."""
+    x0 = jnp.asarray(x0)
+    if x0.ndim != 1:
+        raise ValueError(f"x0 must be a vector (n,), got shape {x0.shape}.")
+    dtype = x0.dtype
+    temperature = Setting(temperature, 1.0, horizon, "variational", dtype=dtype).temperature
+    n = x0.shape[0]
+    noise = jnp.zeros((n, n), dtype) if noise is None else jnp.asarray(noise, dtype)
+    if noise.shape != (n, n):
+        raise ValueError(f"noise must have shape (n, n) = ({n}, {n}), got {noise.shape}.")
+    return ILQRProblem(dynamics, reward, terminal_reward, x0, temperature, noise)
+
+
+def _initial_actions(initial_actions, action_dim, horizon: int, dtype) -> Array:
+    """The first guess (H, m): initial_actions, or zeros of width action_dim."""
+    if initial_actions is None:
+        if action_dim is None:
+            raise ValueError("give initial_actions (H, m) or action_dim = m.")
+        action_dim = check_int("action_dim (without initial_actions)", action_dim, 1)
+        initial_actions = jnp.zeros((horizon, action_dim), dtype)
+    actions = jnp.asarray(initial_actions, dtype)
+    if actions.ndim != 2 or actions.shape[0] != horizon:
+        raise ValueError(f"initial_actions must have shape (H, m) = ({horizon}, m).")
+    return actions
+
+
+class _Search(NamedTuple):
+    """The iterate: nominal states (H+1, n), actions (H, m), its return () and the
+    Levenberg-Marquardt term (a Python float)."""
+
+    states: Array
+    actions: Array
+    total: Array
+    reg: float
+
+
+def _improve(problem: ILQRProblem, search: _Search, tol: float) -> tuple[_Search, bool]:
+    """One iteration: the best step of the line search if it improves the return (the
+    regularisation then shrinks), else a larger regularisation; and whether to stop."""
+    states, actions, total, reg = search
+    dtype = problem.x0.dtype
+    (cand_states, cand_actions, cand_totals), _, _ = _iteration(
+        problem, states, actions, jnp.asarray(reg, dtype)
+    )
+    best = int(jnp.argmax(jnp.where(jnp.isfinite(cand_totals), cand_totals, -jnp.inf)))
+    improvement = float(cand_totals[best]) - float(total)
+    if improvement > 0:
+        total = cand_totals[best]
+        search = _Search(cand_states[best], cand_actions[best], total, max(reg / 10, 1e-9))
+        return search, improvement <= tol * (1 + abs(float(total)))
+    if -improvement <= 16 * float(jnp.finfo(dtype).eps) * (1 + abs(float(total))):
+        # the best step returns the nominal return to rounding: a stationary point (an LQ
+        # problem after its first iteration), not a failed step; raising the regularisation
+        # here would only bias the final gains
+        return search, True
+    reg *= 10
+    return search._replace(reg=reg), reg > 1e8  # no descent direction left: a local optimum
+
+
+def _warn_unconverged(history: list[float], iterations: int, tol: float) -> None:
+    recent = min(10, iterations)
+    rise = (history[-1] - history[-1 - recent]) / recent
+    warnings.warn(
+        f"soft_ilqr did not converge in {iterations} iterations: the return still rose by "
+        f"{rise:.3g} per iteration over the last {recent} (relative "
+        f"{rise / (1 + abs(history[-1])):.3g}; tol = {tol:g}); raise max_iterations.",
+        ConvergenceWarning,
+        stacklevel=3,
     )

@@ -84,48 +84,10 @@ class MPPIConfig(eqx.Module):
         noise: str = "plain",
         dtype=None,
     ):
-        horizon = check_int("horizon", horizon, 1)
-        num_samples = check_int("num_samples", num_samples, 1)
-        if noise not in NOISE_MODES:
-            raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}.")
-        if noise == "antithetic" and num_samples % 2:
-            raise ValueError(
-                f"noise='antithetic' draws samples in pairs: num_samples must be even, got "
-                f"{num_samples} (use {num_samples + 1})."
-            )
+        horizon, num_samples = _check_sampling(horizon, num_samples, noise)
         dtype = dtype or jnp.asarray(1.0).dtype
-        cov = np.asarray(noise_cov, dtype=np.float64)
-        if cov.ndim == 0:
-            cov = cov.reshape(1, 1)
-        elif cov.ndim == 1:
-            cov = np.diag(cov)
-        if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
-            raise ValueError(
-                f"noise_cov must be a scalar, an (m,) diagonal or an (m, m) matrix; got shape "
-                f"{np.shape(noise_cov)}."
-            )
-        if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T, atol=1e-12):
-            raise ValueError("noise_cov must be finite and symmetric.")
-        if np.linalg.eigvalsh(cov).min() <= 0:
-            raise ValueError(
-                f"noise_cov must be positive definite (smallest eigenvalue "
-                f"{np.linalg.eigvalsh(cov).min():.3g})."
-            )
-        m = cov.shape[0]
-        if (action_low is None) != (action_high is None):
-            raise ValueError("action_low and action_high must be given together (or neither).")
-        if action_low is not None:
-            action_low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (m,))
-            action_high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (m,))
-            if np.any(np.isnan(action_low)) or np.any(np.isnan(action_high)):
-                raise ValueError("action_low and action_high must not be NaN.")
-            if np.any(action_low >= action_high):
-                raise ValueError(
-                    f"action bounds reversed or empty: action_low {action_low} must be < "
-                    f"action_high {action_high}."
-                )
-            action_low = jnp.asarray(action_low, dtype)
-            action_high = jnp.asarray(action_high, dtype)
+        cov = _check_noise_cov(noise_cov)
+        action_low, action_high = _check_bounds(action_low, action_high, cov.shape[0], dtype)
         temperature, discount = checked_when_run(  # the engine's checks (engine.Setting)
             check_temperature(temperature, dtype, BEST_SAMPLE), check_discount(discount, dtype)
         )
@@ -159,6 +121,61 @@ class MPPIConfig(eqx.Module):
         """Temperature, discount and horizon as the `engine.Setting` (method "exact": the
         importance weights exp(R / alpha) are the trajectory posterior's)."""
         return Setting.unchecked(self.temperature, self.discount, self.horizon, "exact")
+
+
+def _check_sampling(horizon, num_samples, noise) -> tuple[int, int]:
+    """(H, N) as ints >= 1; the noise mode known, N even for antithetic pairs."""
+    horizon = check_int("horizon", horizon, 1)
+    num_samples = check_int("num_samples", num_samples, 1)
+    if noise not in NOISE_MODES:
+        raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}.")
+    if noise == "antithetic" and num_samples % 2:
+        raise ValueError(
+            f"noise='antithetic' draws samples in pairs: num_samples must be even, got "
+            f"{num_samples} (use {num_samples + 1})."
+        )
+    return horizon, num_samples
+
+
+def _check_noise_cov(noise_cov) -> np.ndarray:
+    """Sigma as a float64 (m, m) symmetric positive definite matrix (a scalar or (m,) vector: a
+    diagonal)."""
+    cov = np.asarray(noise_cov, dtype=np.float64)
+    if cov.ndim == 0:
+        cov = cov.reshape(1, 1)
+    elif cov.ndim == 1:
+        cov = np.diag(cov)
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+        raise ValueError(
+            f"noise_cov must be a scalar, an (m,) diagonal or an (m, m) matrix; got shape "
+            f"{np.shape(noise_cov)}."
+        )
+    if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T, atol=1e-12):
+        raise ValueError("noise_cov must be finite and symmetric.")
+    if np.linalg.eigvalsh(cov).min() <= 0:
+        raise ValueError(
+            f"noise_cov must be positive definite (smallest eigenvalue "
+            f"{np.linalg.eigvalsh(cov).min():.3g})."
+        )
+    return cov
+
+
+def _check_bounds(action_low, action_high, m: int, dtype):
+    """(low, high) as (m,) arrays of dtype with low < high, or (None, None)."""
+    if (action_low is None) != (action_high is None):
+        raise ValueError("action_low and action_high must be given together (or neither).")
+    if action_low is None:
+        return None, None
+    action_low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (m,))
+    action_high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (m,))
+    if np.any(np.isnan(action_low)) or np.any(np.isnan(action_high)):
+        raise ValueError("action_low and action_high must not be NaN.")
+    if np.any(action_low >= action_high):
+        raise ValueError(
+            f"action bounds reversed or empty: action_low {action_low} must be < "
+            f"action_high {action_high}."
+        )
+    return jnp.asarray(action_low, dtype), jnp.asarray(action_high, dtype)
 
 
 class MPPIState(eqx.Module):
