@@ -11,10 +11,10 @@ its row (`error`) and the others still finish. Tasks:
 - "solve": tabular inference on `env` (any `cai solve` environment) with `temperature`, `horizon`
   (default 30), `method` ("exact"), `discount` (1.0); reports the log evidence, the policy
   entropy at t = 0 and the policy's expected return in the true dynamics.
-- "mppi": an MPPI episode of `env` ("Pendulum-v1", from hanging; any gymnasium id with a JAX
-  twin, `envs.as_jax_env`) with `samples` (1000), `temperature` (1.0), `noise` (10.0),
-  `horizon` (15), `steps` (200), `seed` (0); reports the total cost and the planning time per
-  step.
+- "mppi": an MPPI episode of `env` ("Pendulum-v1", from hanging; a gymnasium id with a JAX
+  twin or a JaxEnv with a model, `envs.as_jax_env`) with `samples` (1000), `temperature`
+  (1.0), `noise` (10.0), `horizon` (15), `steps` (200), `seed` (0); reports the total cost and
+  the planning time per step.
 - any picklable function of keyword arguments returning a dict.
 
 Ray is the optional `distributed` extra: pip install "control-as-inference[distributed]".
@@ -78,22 +78,20 @@ def mppi_task(
     env="Pendulum-v1",
     **extra,
 ):
-    """One MPPI episode of `env` (a gymnasium id with a JAX twin, `envs.as_jax_env`; Pendulum-v1
-    from hanging) planned with its `envs.JaxEnv`'s model (see the module docstring)."""
+    """One MPPI episode of `env` (a gymnasium id with a JAX twin or a JaxEnv, `envs.as_jax_env`;
+    Pendulum-v1 from hanging) planned with its `envs.JaxModel` (see the module docstring)."""
     import jax
 
-    from ..envs import as_jax_env
-    from ..mppi import EpisodeOptions, gym_episode, pendulum_config
+    from ..mppi import EpisodeOptions, pendulum_config, plan_episode
 
     if extra:
         raise ValueError(f"mppi: unknown parameters {sorted(extra)}.")
-    as_jax_env(env, model=True)  # a ValueError naming env for an id without a JAX model
     config = pendulum_config(
         int(samples), horizon=int(horizon), temperature=temperature, noise_cov=noise
     )
-    start = _HANGING.get(env)
+    start = _HANGING.get(env) if isinstance(env, str) else None
     options = EpisodeOptions(seed=int(seed))
-    episode = gym_episode(config, env, jax.random.key(int(seed)), int(steps), start, options)
+    episode = plan_episode(config, env, jax.random.key(int(seed)), int(steps), start, options)
     return {
         "total_cost": episode.total_cost,
         "plan_ms": float(1e3 * np.median(episode.plan_seconds)),

@@ -1,11 +1,14 @@
-"""Closed loop: plan with a JAX model, act in the real gymnasium environment.
+"""Closed loop: plan with a JAX model, act in the real environment.
 
     episode = pendulum_episode(config, key=jax.random.key(0))   # Pendulum-v1 from hanging
-    episode = gym_episode(config, "Pendulum-v1", key)           # a gymnasium id with a JaxEnv
+    episode = plan_episode(config, "Pendulum-v1", key)          # a gymnasium id with a JAX twin
+    episode = plan_episode(config, envs.pendulum_env(), key)    # or a JaxEnv with a model
     episode = run_episode(env, planner, get_state, steps, key)  # any environment
 
+The model is the environment's `envs.JaxModel` (the JAX environment protocol, `envs.as_jax_env`).
 Each step reads the true state from the environment, plans one step (timed, compiled once
-beforehand), and applies the first action with gymnasium's own `step`.
+beforehand), and applies the first action with the environment's own `step` (gymnasium's, or
+the JaxEnv's).
 """
 
 from __future__ import annotations
@@ -126,14 +129,14 @@ def pendulum_episode(
     seed: int = 0,
 ) -> Episode:
     """Swing up gymnasium's Pendulum-v1 from `start` = (theta, theta_dot) (hanging by default),
-    planning with the JAX model of its `envs.JaxEnv` twin (`gym_episode`)."""
+    planning with the JAX model of its `envs.JaxEnv` twin (`plan_episode`)."""
     options = EpisodeOptions(planner, progress, render, seed)
-    return gym_episode(config, "Pendulum-v1", key, steps, start, options)
+    return plan_episode(config, "Pendulum-v1", key, steps, start, options)
 
 
 class EpisodeOptions(NamedTuple):
-    """How `gym_episode` runs: planner "mppi" or "cem", a progress bar, rendered frames, the
-    environment's reset seed."""
+    """How `plan_episode` runs: planner "mppi" or "cem", a progress bar, rendered frames
+    (gymnasium only), the environment's reset seed."""
 
     planner: str = "mppi"
     progress: bool = False
@@ -141,33 +144,28 @@ class EpisodeOptions(NamedTuple):
     seed: int = 0
 
 
-def gym_episode(
+def plan_episode(
     config: MPPIConfig,
-    env_id: str,
+    env,
     key,
     steps: int = 200,
     start=None,
     options: EpisodeOptions | None = None,
 ) -> Episode:
-    """Plan with the JAX model (`envs.as_jax_env(env_id, model=True).model`) of a gymnasium id
-    with a JAX twin and act in gymnasium's own environment, whose state (`unwrapped.state`) is
-    set to `start` after the reset (None: keep the reset's). Episodes end after `steps` steps;
-    `options` None means `EpisodeOptions()`."""
-    import gymnasium as gym
-
+    """Plan with the JAX model of `env` (`envs.as_jax_env(env, model=True).model`) and act:
+    for a gymnasium id with a JAX twin in gymnasium's own environment, whose state
+    (`unwrapped.state`) is set to `start` after the reset (None: keep the reset's); for a
+    `JaxEnv` in the JaxEnv itself, reset with key `options.seed` (`start` must be None), its
+    state read by `model.state`. Episodes end after `steps` steps or when the environment
+    ends them; `options` None means `EpisodeOptions()`."""
     options = EpisodeOptions() if options is None else options
-
     if options.planner not in ("mppi", "cem"):
         raise ValueError(f"planner must be 'mppi' or 'cem', got {options.planner!r}.")
-    if not isinstance(env_id, str):
-        raise ValueError(f"env_id: a gymnasium id to act in, got {env_id!r}.")
-    model = as_jax_env(env_id, name="env_id", model=True).model
-    env = gym.make(
-        env_id, render_mode="rgb_array" if options.render else None, max_episode_steps=steps
-    )
-    env.reset(seed=options.seed)
-    if start is not None:
-        env.unwrapped.state = np.asarray(start, dtype=np.float64)
+    model = as_jax_env(env, model=True).model
+    if isinstance(env, str):
+        actor, get_state = _gym_actor(env, steps, start, options)
+    else:
+        actor, get_state = _JaxActor(env, start, options), model.state
     dtype = config.noise_cov.dtype
     step = mppi_step if options.planner == "mppi" else cem_step
     plan = jax.jit(
@@ -176,17 +174,54 @@ def gym_episode(
     key, init = jax.random.split(key)
     try:
         return run_episode(
-            env,
+            actor,
             plan,
             mppi_init(config, key=init),
-            lambda e: np.asarray(e.unwrapped.state, dtype=dtype),
+            lambda e: np.asarray(get_state(e.unwrapped.state), dtype=dtype),
             steps,
             key,
             options.progress,
             options.render,
         )
     finally:
-        env.close()
+        actor.close()
+
+
+def _gym_actor(env_id: str, steps: int, start, options: EpisodeOptions):
+    """gymnasium's environment of `env_id`, reset, its state set to `start` (unless None)."""
+    import gymnasium as gym
+
+    env = gym.make(
+        env_id, render_mode="rgb_array" if options.render else None, max_episode_steps=steps
+    )
+    env.reset(seed=options.seed)
+    if start is not None:
+        env.unwrapped.state = np.asarray(start, dtype=np.float64)
+    return env, lambda state: state
+
+
+class _JaxActor:
+    """A `JaxEnv` behind the part of gymnasium's interface that `run_episode` uses (its
+    `unwrapped.state` is the JaxEnv's env_state)."""
+
+    def __init__(self, env, start, options: EpisodeOptions):
+        if start is not None or options.render:
+            raise ValueError(
+                "start, render: a JaxEnv starts from its own reset and has no frames; leave "
+                "start=None and render=False, or pass a gymnasium id."
+            )
+        self.env, self.unwrapped = env, self
+        self.key, k_reset = jax.random.split(jax.random.key(options.seed))
+        self.state = env.reset(k_reset)[1]
+
+    def step(self, action):
+        self.key, k_step = jax.random.split(self.key)
+        action = jnp.asarray(action, jnp.float32)
+        _, self.state, reward, terminated, truncated = self.env.step(k_step, self.state, action)
+        return None, float(reward), bool(terminated), bool(truncated), {}
+
+    def close(self) -> None:
+        pass
 
 
 def save_gif(frames, path: str, fps: int = 30) -> None:
