@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax
 import numpy as np
 
 
@@ -80,11 +81,13 @@ class IRLResult:
     reward_model: Any
     reward: Any = None
     solution: Any = None
-    objective: np.ndarray = dataclasses.field(default_factory=_empty)
+    # numpy arrays and a bool, or JAX arrays where the fit ran under jax.vmap (airl_irl over
+    # temperatures)
+    objective: np.ndarray | jax.Array = dataclasses.field(default_factory=_empty)
     log_likelihood: np.ndarray | None = None
     feature_gap: np.ndarray | None = None
-    optimality: np.ndarray | None = None
-    converged: bool = False
+    optimality: np.ndarray | jax.Array | None = None
+    converged: bool | jax.Array = False
     iterations: int = 0
     tol: float = float("nan")
     unbounded: bool = False
