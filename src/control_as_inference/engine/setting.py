@@ -37,7 +37,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import (
-    METHODS,
     TEMPERATURE_DOMAIN,
     check_discount,
     check_int,
