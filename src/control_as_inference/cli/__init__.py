@@ -117,12 +117,12 @@ OUTPUTS = {
         "save_demos": "npz",
         "out": ("gcl.eqx", "gcl.eqx.json", "cai-gcl.json"),
     },
-    "plan": {"plot": "figure", "video": "file"},
+    "plan": {"plot": "figure", "video": "gif"},
     "sweep": {"out": "file", "plot": "figure"},
     "evaluate": {"plot": "figure"},
     "kl": {"plot": "figure"},
 }
-"""Every command's output options (by dest): what they write ("figure", "npz", "file", or for
+"""Every command's output options (by dest): what they write ("figure", "npz", "gif", "file", or for
 a directory the names of the files the command writes there). `check_outputs` checks them all
 before any work; `cai train --out` has its own check (a run directory)."""
 
@@ -133,6 +133,8 @@ FLAGS["video"] = "--video"
 def check_outputs(args) -> None:
     """UsageError (before any work) for an output option that would replace something without
     --force, or that cannot be written (`_io.check_output`)."""
+    if args.command == "train" and args.out is not None:  # a run directory: never a file
+        check_output_dir("--out", args.out, (), args.force, False)
     for dest, kind in OUTPUTS.get(args.command, {}).items():
         path = getattr(args, dest, None)
         if path is None:

@@ -179,7 +179,7 @@ def output_path(path: str, kind: str) -> str:
 def check_output(flag: str, path: str, kind: str, force: bool) -> None:
     """Before any work: UsageError unless `path` (as `output_path` makes it) can be written
     without replacing anything: its directory exists, it is not a directory, and it does not
-    exist unless `force`. kind: "figure", "npz" or "file"."""
+    exist unless `force`. kind: "figure", "npz", "gif" or "file"."""
     real = output_path(path, kind)
     suffix = os.path.splitext(real)[1].lower().lstrip(".")
     if kind == "figure" and suffix not in FIGURE_FORMATS:
@@ -187,6 +187,8 @@ def check_output(flag: str, path: str, kind: str, force: bool) -> None:
             f"{flag} {path}: cannot write a figure as .{suffix} (use one of "
             f"{', '.join('.' + f for f in FIGURE_FORMATS)})"
         )
+    if kind == "gif" and suffix != "gif":
+        raise UsageError(f"{flag} {path}: the animation is a GIF; give a name ending in .gif")
     if os.path.isdir(real):
         raise UsageError(f"{flag} {real} is a directory; give a file name")
     parent = os.path.dirname(real) or "."
