@@ -10,7 +10,7 @@ import pytest
 import control_as_inference as cai
 from control_as_inference import _core
 from control_as_inference._core import numerics
-from control_as_inference.tabular import _kernels
+from control_as_inference.engine import kernels as _kernels
 
 
 def ulps(ours, reference):
@@ -89,12 +89,12 @@ def test_once_agrees_with_the_plain_call():
     index = jnp.asarray(rng.integers(0, 50, (50, 4, 3)))
     prob = jnp.asarray(rng.dirichlet(np.ones(3), (50, 4)))
     x = jnp.asarray(rng.normal(size=50))
-    once = jax.jit(lambda i, p, x: _kernels._once(_kernels._gather_sum, i, p, x))(index, prob, x)
-    plain = jax.jit(_kernels._gather_sum)(index, prob, x)
+    once = jax.jit(lambda i, p, x: _core.once(_kernels.gather_sum, i, p, x))(index, prob, x)
+    plain = jax.jit(_kernels.gather_sum)(index, prob, x)
     np.testing.assert_allclose(once, plain, rtol=1e-15, atol=0)
     dense = cai.TabularMDP(cai.Successors(index, prob), jnp.zeros((50, 4))).dense_transitions()
     np.testing.assert_allclose(once, dense @ x, rtol=1e-12)
-    batched = jax.vmap(lambda x: _kernels._once(_kernels._gather_sum, index, prob, x))(
+    batched = jax.vmap(lambda x: _core.once(_kernels.gather_sum, index, prob, x))(
         jnp.stack([x, 2 * x])
     )
     np.testing.assert_allclose(batched[1], 2 * plain, rtol=1e-15)

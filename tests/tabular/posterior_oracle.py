@@ -3,7 +3,7 @@
 The backward scan here stacks q, log pi and the continuation for every step and the forward scan
 reads them back: the straightforward computation the lean posterior must reproduce bit for bit
 (tests/tabular/test_posterior_memory.py). Only the scans are copied; the one-step kernels
-(`_kernels`, `soft_maximum`, `trustworthy`) are the library's, unchanged by that work.
+(the engine's kernels, `soft_maximum`, `trustworthy`) are the library's, unchanged by that work.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from control_as_inference._core import log, safe_log, soft_maximum, trustworthy
-from control_as_inference.tabular import _kernels
+from control_as_inference.engine import kernels as _kernels
 from control_as_inference.tabular.inference import Spec, evidence
 
 

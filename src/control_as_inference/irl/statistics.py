@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import is_concrete
+from ..engine import transition_probability
 from ..tabular import Posterior, TabularMDP
 from .demonstrations import Demonstrations, as_demonstrations
 
@@ -96,12 +97,7 @@ def demo_log_dynamics(mdp: TabularMDP, demos: Demonstrations) -> Float[Array, ""
     """1/N sum_i sum_{t < T_i} log T(s_{t+1} | s_t, a_t) under mdp's dynamics (dense or sparse);
     -inf when a demonstrated transition has probability 0."""
     s, a, s_next = demos.states[:, :-1], demos.actions, demos.states[:, 1:]
-    if mdp.is_sparse:
-        index, prob = mdp.transitions
-        hit = index[s, a] == s_next[..., None]  # (N, T, K)
-        p = jnp.sum(jnp.where(hit, prob[s, a], 0.0), axis=-1)
-    else:
-        p = mdp.transitions[s, a, s_next]
+    p = transition_probability(mdp.transitions, (s, a), s_next)  # (N, T)
     valid = demos.mask() > 0
     log_p = jnp.log(jnp.where(valid, p, 1.0))
     return jnp.sum(jnp.where(valid, log_p, 0.0)) / demos.num

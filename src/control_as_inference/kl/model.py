@@ -25,28 +25,8 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from .._core import float_dtype, is_concrete, safe_log
-from ..tabular import Successors, TabularMDP
-
-
-def _check_rows(name: str, p) -> None:
-    """Finite, non-negative rows summing to one (concrete values only)."""
-    if not is_concrete(p):
-        return
-    tol = 1e-4 if jnp.finfo(p.dtype).bits <= 32 else 1e-6
-    p = np.asarray(p, dtype=np.float64)
-    if not np.isfinite(p).all():
-        raise ValueError(f"{name} contains NaN or inf; every probability must be in [0, 1].")
-    if (p < 0).any():
-        where = tuple(int(i) for i in np.argwhere(p < 0)[0])
-        raise ValueError(f"{name} has a negative probability at {where}; use values in [0, 1].")
-    sums = p.sum(axis=-1)
-    bad = np.abs(sums - 1.0) > tol
-    if bad.any():
-        state = int(np.argwhere(bad)[0][0])
-        raise ValueError(
-            f"{name} does not sum to one in the row of state {state} (sum {sums[state]:.6g}); "
-            "normalise it (divide by its sum)."
-        )
+from ..engine import Successors, check_transitions, dense_transitions
+from ..tabular import TabularMDP
 
 
 def _check_interior_costs(cost, terminal) -> None:
@@ -91,38 +71,8 @@ class LMDP(eqx.Module):
     def __init__(self, passive, cost, terminal=None):
         sparse = isinstance(passive, Successors)
         dtype = float_dtype(passive.prob if sparse else passive, cost)
-        if sparse:
-            index = jnp.asarray(passive.index)
-            prob = jnp.asarray(passive.prob, dtype=dtype)
-            if not jnp.issubdtype(index.dtype, jnp.integer):
-                raise ValueError(
-                    f"passive.index must hold integers, got dtype {index.dtype}; "
-                    "cast it with .astype(int)."
-                )
-            if index.ndim != 2 or prob.shape != index.shape:
-                raise ValueError(
-                    "passive.index and passive.prob must both have shape (S, K); got "
-                    f"{index.shape} and {prob.shape}."
-                )
-            num_states = index.shape[0]
-            if is_concrete(index) and index.size and (index.min() < 0 or index.max() >= num_states):
-                raise ValueError(
-                    f"passive.index must lie in [0, {num_states}); found values in "
-                    f"[{int(index.min())}, {int(index.max())}]."
-                )
-            _check_rows("passive.prob", prob)
-            passive = Successors(index=index, prob=prob)
-        else:
-            passive = jnp.asarray(passive, dtype=dtype)
-            if passive.ndim != 2 or passive.shape[0] != passive.shape[1]:
-                raise ValueError(
-                    f"passive must have shape (S, S), got {passive.shape}; for sparse models "
-                    "pass cai.Successors(index, prob) with (S, K) arrays."
-                )
-            num_states = passive.shape[0]
-            _check_rows("passive", passive)
-        if num_states == 0:
-            raise ValueError("passive must have at least one state.")
+        passive = check_transitions(passive, dtype, "passive", ("S",))
+        num_states = (passive.index if sparse else passive).shape[0]
         cost = jnp.asarray(cost, dtype=dtype)
         if cost.shape != (num_states,):
             raise ValueError(f"cost must have shape (S,) = ({num_states},), got {cost.shape}.")
@@ -156,11 +106,7 @@ class LMDP(eqx.Module):
 
     def dense_passive(self) -> Float[Array, "S S"]:
         """p[s, s'] as a dense (S, S) array (repeated successor indices add up)."""
-        if not self.is_sparse:
-            return self.passive
-        index, prob = self.passive
-        rows = jnp.broadcast_to(jnp.arange(index.shape[0])[:, None], index.shape)
-        return jnp.zeros((self.num_states,) * 2, prob.dtype).at[rows, index].add(prob)
+        return dense_transitions(self.passive)
 
 
 def check_exits(lmdp: LMDP) -> None:

@@ -12,55 +12,13 @@ checked, so build the model outside the transformation when the data are untrust
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float
 
 from .._core import float_dtype, is_concrete, safe_log
-
-
-class Successors(NamedTuple):
-    """Sparse transitions: K successor states per (state, action).
-
-    T(s'|s, a) = sum_k prob[s, a, k] * [index[s, a, k] == s'].  Repeated indices add up; padding
-    entries carry probability 0 (any valid index).
-
-    Attributes:
-        index: (S, A, K) integer successor states in [0, S).
-        prob: (S, A, K) their probabilities; each (s, a) row sums to one.
-    """
-
-    index: Int[Array, "S A K"]
-    prob: Float[Array, "S A K"]
-
-
-def _normalisation_tolerance(dtype) -> float:
-    return 1e-4 if jnp.finfo(dtype).bits <= 32 else 1e-6
-
-
-def _check_distribution(name: str, p, axis: int = -1, dtype=np.float64) -> None:
-    """Finite, non-negative and summing to one along `axis`."""
-    if not is_concrete(p):
-        return
-    p = np.asarray(p, dtype=np.float64)
-    if np.isnan(p).any():
-        raise ValueError(f"{name} contains NaN; every probability must be a number in [0, 1].")
-    if not np.isfinite(p).all():
-        raise ValueError(f"{name} contains inf; every probability must be a number in [0, 1].")
-    if (p < 0).any():
-        where = tuple(int(i) for i in np.argwhere(p < 0)[0])
-        raise ValueError(f"{name} has a negative probability at {where}; use values in [0, 1].")
-    sums = p.sum(axis=axis)
-    bad = np.abs(sums - 1.0) > _normalisation_tolerance(dtype)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name} does not sum to one over its last axis at {where} (sum {sums[where]:.6g}); "
-            "normalise it (divide by its sum)."
-        )
+from ..engine import Successors, check_distribution, check_transitions, dense_transitions
 
 
 class TabularMDP(eqx.Module):
@@ -93,44 +51,8 @@ class TabularMDP(eqx.Module):
         sparse = isinstance(transitions, Successors)
         prob = transitions.prob if sparse else transitions
         dtype = float_dtype(prob, reward, initial, action_prior)
-
-        if sparse:
-            index = jnp.asarray(transitions.index)
-            prob = jnp.asarray(transitions.prob, dtype=dtype)
-            if not jnp.issubdtype(index.dtype, jnp.integer):
-                raise ValueError(
-                    f"transitions.index must hold integers, got dtype {index.dtype}; "
-                    "cast it with .astype(int)."
-                )
-            if index.ndim != 3 or prob.shape != index.shape:
-                raise ValueError(
-                    "transitions.index and transitions.prob must both have shape (S, A, K); got "
-                    f"{index.shape} and {prob.shape}."
-                )
-            num_states, num_actions = index.shape[:2]
-            if (
-                is_concrete(index)
-                and index.size
-                and (int(index.min()) < 0 or int(index.max()) >= num_states)
-            ):
-                raise ValueError(
-                    f"transitions.index must lie in [0, {num_states}); found values in "
-                    f"[{int(index.min())}, {int(index.max())}]."
-                )
-            _check_distribution("transitions.prob", prob, dtype=dtype)
-            transitions = Successors(index=index, prob=prob)
-        else:
-            transitions = jnp.asarray(transitions, dtype=dtype)
-            shape = transitions.shape
-            if transitions.ndim != 3 or shape[0] != shape[2]:
-                raise ValueError(
-                    f"transitions must have shape (S, A, S), got {shape}; for sparse models pass "
-                    "cai.Successors(index, prob)."
-                )
-            num_states, num_actions = shape[:2]
-            _check_distribution("transitions", transitions, dtype=dtype)
-        if num_states == 0 or num_actions == 0:
-            raise ValueError("transitions must have at least one state and one action.")
+        transitions = check_transitions(transitions, dtype, "transitions", ("S", "A"))
+        num_states, num_actions = (transitions.index if sparse else transitions).shape[:2]
 
         reward = jnp.asarray(reward, dtype=dtype)
         if reward.shape == (num_states,):
@@ -148,7 +70,7 @@ class TabularMDP(eqx.Module):
             raise ValueError(
                 f"initial must have shape (S,) = ({num_states},), got {initial.shape}."
             )
-        _check_distribution("initial", initial, dtype=dtype)
+        check_distribution("initial", initial, dtype)
 
         if action_prior is None:
             action_prior = jnp.full((num_states, num_actions), 1.0 / num_actions, dtype=dtype)
@@ -158,7 +80,7 @@ class TabularMDP(eqx.Module):
                 f"action_prior must have shape (S, A) = {(num_states, num_actions)}, "
                 f"got {action_prior.shape}."
             )
-        _check_distribution("action_prior", action_prior, dtype=dtype)
+        check_distribution("action_prior", action_prior, dtype)
         _check_reward(reward, action_prior)
 
         self.transitions = transitions
@@ -195,17 +117,7 @@ class TabularMDP(eqx.Module):
 
     def dense_transitions(self) -> Float[Array, "S A S"]:
         """T[s, a, s'] as a dense array (adds up repeated successor indices)."""
-        if not self.is_sparse:
-            return self.transitions
-        index, prob = self.transitions
-        s, a, k = index.shape
-        rows = jnp.broadcast_to(jnp.arange(s * a)[:, None], (s * a, k))
-        dense = (
-            jnp.zeros((s * a, s), prob.dtype)
-            .at[rows, index.reshape(s * a, k)]
-            .add(prob.reshape(s * a, k))
-        )
-        return dense.reshape(s, a, s)
+        return dense_transitions(self.transitions)
 
 
 def _check_reward(reward, action_prior) -> None:

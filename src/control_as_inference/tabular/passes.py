@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import check_method, log, safe_log, soft_maximum, trustworthy
-from . import _kernels
+from ..engine import expect, log_expect_exact, log_push, push
 from .mdp import TabularMDP
 
 MESSAGES = ("q", "log_policy", "log_continuation")
@@ -76,7 +76,7 @@ def backup(mdp: TabularMDP, spec: Spec, v_next, r_t):
         q_t = r_t + (top + alpha * log_cont)
     else:
         log_cont = ()
-        q_t = r_t + spec.discount * _kernels.expect(mdp.transitions, v_next)
+        q_t = r_t + spec.discount * expect(mdp.transitions, v_next)
     v_t, log_pi_t = soft_maximum(q_t, spec.log_prior, alpha)
     return q_t, v_t, log_pi_t, log_cont
 
@@ -88,12 +88,12 @@ def continuation(transitions, log_x, log_stop, discount):
     One mat-vec or gather and one log per (s, a): with m = max(log_stop, 0) when gamma < 1
     (else m = 0 and c0 = 0, whatever log_stop) the sum is e^m (c E + c0) with c = gamma e^-m and
     c0 = (1 - gamma) e^(log_stop - m), both at most 1. Where some c E + c0 falls below
-    sqrt(smallest normal) the step is redone as log-sum-exps (`_kernels.log_expect_exact`).
+    sqrt(smallest normal) the step is redone as log-sum-exps (the engine's `log_expect_exact`).
     """
     stopping = discount < 1
     m = jnp.where(stopping, jnp.maximum(log_stop, 0), 0)
     c0 = jnp.where(stopping, (1 - discount) * jnp.exp(jnp.where(stopping, log_stop - m, 0)), 0)
-    y = _kernels.expect(transitions, jnp.exp(log_x))
+    y = expect(transitions, jnp.exp(log_x))
     z = discount * jnp.exp(-m) * y + c0
 
     def fast(log_x):
@@ -101,7 +101,7 @@ def continuation(transitions, log_x, log_stop, discount):
         return m + log(z)
 
     def exact(log_x):
-        log_e = _kernels.log_expect_exact(transitions, log_x)
+        log_e = log_expect_exact(transitions, log_x)
         return jnp.logaddexp(jnp.log(discount) + log_e, jnp.log1p(-discount) + log_stop)
 
     return jax.lax.cond(trustworthy(z), fast, exact, log_x)
@@ -113,12 +113,12 @@ def propagate(mdp: TabularMDP, spec: Spec, p_t, log_pi_t, log_cont_t, v_next):
     alpha, discount = spec.temperature, spec.discount
     joint = p_t[:, None] * jnp.exp(log_pi_t)
     if not spec.exact:
-        return discount * _kernels.push(mdp.transitions, joint), joint
+        return discount * push(mdp.transitions, joint), joint
     # p(s'|s,a,e) = gamma T(s'|s,a) exp((V' - max V')/alpha) / exp(log_cont)
     top = jnp.max(v_next)
     log_w = safe_log(p_t)[:, None] + log_pi_t - log_cont_t  # log of S, not S x A, values
     log_next = jnp.log(discount) + (v_next - top) / alpha
-    p_next = jnp.exp(log_next + _kernels.log_push(mdp.transitions, log_w))
+    p_next = jnp.exp(log_next + log_push(mdp.transitions, log_w))
     # Conserve mass exactly: p(not absorbed | s,a,e) = 1 - (1-gamma) e^{-top/alpha} / e^{log_cont}.
     # (In float32 with |V|/alpha ~ 1e7 the entries carry O(1) log errors; their total need not.)
     survive = jnp.sum(joint * -jnp.expm1(jnp.log1p(-discount) - top / alpha - log_cont_t))
