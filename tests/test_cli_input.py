@@ -6,6 +6,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from control_as_inference.cli import sweep as sweep_cli
@@ -134,3 +135,20 @@ def test_size_estimate_and_limit():
 )
 def test_non_finite_options_exit_2_naming_the_option(args, message):
     assert message in one_line_error(run(*args), args[0])
+
+
+def test_irl_refuses_options_its_method_does_not_read(tmp_path):
+    """Before: --inference variational beside --method exact ran exact (the value equalled the
+    default, so it looked not given); --method lqr fitted the double integrator whatever ENV
+    said; --method gcl with ENV bridge trained on Pendulum-v1."""
+    out = run("irl", "bridge", "--method", "exact", "--inference", "variational")
+    assert "--method exact already sets maxent's inference" in one_line_error(out, "irl")
+    out = run("irl", "four-rooms", "--method", "lqr")
+    assert "ENV does not apply to --method lqr" in one_line_error(out, "irl")
+    out = run("irl", "--method", "lqr", "--inference", "variational", "--features", "state")
+    assert "--features, --inference do not apply" in one_line_error(out, "irl")
+    demos = tmp_path / "d.npz"
+    np.savez(demos, states=np.zeros((2, 4, 3)), actions=np.zeros((2, 3, 1)))
+    out = run("irl", "bridge", "--method", "gcl", "--demos", str(demos))
+    line = one_line_error(out, "irl")
+    assert "got 'bridge'" in line and out.stdout.startswith("bridge: guided cost learning")

@@ -62,11 +62,17 @@ def add_parsers(sub) -> None:
     irl.add_argument("--save-demos", metavar="FILE.npz", help="write the demonstrations used")
     checked = ("steps", "sampler_steps", "out", "resume", "plot", "save_demos", "temperature")
     checked += ("inference", "discount", "num", "features", "infinite", "max_iterations", "l2")
+    checked += ("env", "slip", "prior", "demos", "seed")
     actions = {a.dest: a for a in irl._actions if a.dest in (*checked, "horizon")}
     irl.set_defaults(
         option_defaults={d: a.default for d, a in actions.items()},
-        option_flags={d: a.option_strings[-1] for d, a in actions.items()},
+        option_flags={d: (a.option_strings or ["ENV"])[-1] for d, a in actions.items()},
     )
+    # None marks an option not given (even one given its default value, such as --inference
+    # variational beside --method exact): `irl_methods.dispatch` refuses those the method does
+    # not read, then fills in the defaults
+    for action in actions.values():
+        action.default = None
 
 
 def run(args) -> None:

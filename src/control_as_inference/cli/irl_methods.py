@@ -61,35 +61,31 @@ def add_method_options(parser) -> None:
     )
 
 
-# the options of `cai irl` that each method reads; any other option given a value that is not its
-# default is refused (as `cai train` refuses another agent's options), never silently ignored
+# the options of `cai irl` that each method reads; any other option given (even at its default
+# value) is refused (as `cai train` refuses another agent's options), never silently ignored
 _RUN = ("steps", "sampler_steps", "out", "resume")
 _TABULAR = ("inference", "discount", "num", "features", "infinite", "max_iterations", "l2")
+_ENV = ("env", "slip", "prior")  # a tabular ENV: maxent and airl
+_DEMOS = ("demos", "seed", "num", "save_demos")
 _USES = {
-    "maxent": (*_TABULAR, "plot", "save_demos", "temperature", "horizon"),
-    "lqr": (
-        "discount",
-        "num",
-        "infinite",
-        "max_iterations",
-        "save_demos",
-        "temperature",
-        "horizon",
-    ),
-    "gcl": _RUN,
-    "airl": ("discount", "num", "max_iterations", "save_demos", "temperature", "horizon"),
+    "maxent": (*_ENV, *_DEMOS, *_TABULAR, "plot", "temperature", "horizon"),
+    "lqr": (*_DEMOS, "discount", "infinite", "max_iterations", "temperature", "horizon"),
+    "gcl": (*_RUN, "env", "demos", "seed"),  # ENV: a gymnasium id (default Pendulum-v1)
+    "airl": (*_ENV, *_DEMOS, "discount", "max_iterations", "temperature", "horizon"),
 }
 
 
 def refuse_unused(args, defaults: dict, flags: dict) -> None:
-    """UsageError naming the options set away from their defaults that --method does not read.
-    `defaults` and `flags`: each checked option's default and flag, by dest."""
+    """UsageError naming the options given (not None: `irl.add_parsers` marks an option not
+    given by None) that --method does not read, then the defaults filled in for those not
+    given. `defaults` and `flags`: each checked option's default and flag, by dest."""
     used = _USES[args.method]
     unused = [
-        flags[d]
-        for d in sorted(set(defaults) - set(used))
-        if getattr(args, d, defaults[d]) != defaults[d]
+        flags[d] for d in sorted(set(defaults) - set(used)) if getattr(args, d, None) is not None
     ]
+    for d, default in defaults.items():
+        if getattr(args, d, None) is None:
+            setattr(args, d, default)
     if unused:
         verb = "does" if len(unused) == 1 else "do"
         raise UsageError(
@@ -102,12 +98,14 @@ def dispatch(args) -> bool:
     """Run --method lqr | gcl | airl and return True; False for maxent (irl.py runs it).
     Options the method does not read are refused (`refuse_unused`)."""
     if args.method in LEGACY:  # backward compatible: `--method exact` was maxent's inference
-        if args.inference != args.option_defaults["inference"]:
+        if args.inference is not None:  # given, even as --inference variational
             raise UsageError(
                 f"--method {args.method} already sets maxent's inference: drop --inference, or "
                 "use --method maxent --inference ..."
             )
         args.inference, args.method = args.method, "maxent"
+    if args.method == "gcl" and args.env is None:  # gcl's ENV is a gymnasium id
+        args.env = "Pendulum-v1"
     refuse_unused(args, args.option_defaults, args.option_flags)
     if args.method == "lqr":
         run_lqr(args)
@@ -234,7 +232,7 @@ def run_gcl(args) -> None:
     at_least("--sampler-steps", args.sampler_steps, 1)
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the directory of the checkpoint)")
-    env_id = "Pendulum-v1" if args.env in (None, _default_env()) else args.env
+    env_id = args.env  # ENV, or Pendulum-v1 when not given (dispatch)
     states, actions, lengths = _demos(args.demos)
     from ..agents import SACConfig
     from ..irl import gcl_irl
@@ -245,6 +243,12 @@ def run_gcl(args) -> None:
         settings["buffer_size"] = max(args.steps * args.sampler_steps, 256)  # gcl_irl's default
         saved = run_settings(args.out, GCL_SETTINGS, settings, args.resume, ("env_id", "seed"))
         sac_config = SACConfig(buffer_size=saved["buffer_size"])
+    # said before the minutes of training (without a terminal there is no progress bar)
+    print(
+        f"{env_id}: guided cost learning from {args.demos} ({args.steps} iterations of "
+        f"{args.sampler_steps} SAC steps)",
+        flush=True,
+    )
     try:
         fit = gcl_irl(
             (states, actions, lengths), env_id, steps=args.steps, seed=args.seed,
@@ -253,7 +257,6 @@ def run_gcl(args) -> None:
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
-    print(f"{env_id}: guided cost learning from {args.demos}")
     rows = [
         ("method", "gcl (guided cost learning, SAC sampler)"),
         ("iterations", str(fit.iterations)),
@@ -262,9 +265,3 @@ def run_gcl(args) -> None:
     if args.out:
         rows.append(("checkpoint", args.out))
     print(table(rows))
-
-
-def _default_env():
-    from .tabular import DEFAULT_ENV
-
-    return DEFAULT_ENV
