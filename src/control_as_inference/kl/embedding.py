@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._core import is_concrete, safe_log
+from ..engine import fixed_point, sup_norm
 from .first_exit import KLSolution, first_exit
 from .model import LMDP
 
@@ -139,19 +140,21 @@ def value_iteration(
     states, v = final_cost on terminal ones, from v = final cost / 0 to max |dv| <= tol. (S,)."""
     transitions, cost, terminal, final_cost = _check_mdp(transitions, cost, terminal, final_cost)
 
-    def not_done(c):
-        _, i, delta = c
-        return (delta > tol) & (i < max_iterations)
-
-    def body(c):
-        v, i, _ = c
-        new = jnp.where(terminal, final_cost, jnp.min(cost + transitions @ v, axis=1))
-        return new, i + 1, jnp.max(jnp.abs(new - v))
+    def step(v):
+        return jnp.where(terminal, final_cost, jnp.min(cost + transitions @ v, axis=1))
 
     v0 = jnp.where(terminal, final_cost, 0)
-    inf = jnp.asarray(jnp.inf, cost.dtype)
-    v, _, _ = jax.lax.while_loop(not_done, body, (v0, jnp.asarray(0), inf))
-    return v
+    # on the solver layer with rate 1/2 and no size term: it stops when max |dv| <= tol
+    result = fixed_point(
+        step,
+        v0,
+        tol=tol,
+        max_iterations=max_iterations,
+        rate=0.5,
+        norm=lambda v: jnp.zeros((), v.dtype),
+        distance=lambda new, old: sup_norm(new - old),
+    )
+    return result.solution
 
 
 class EmbeddingGap(NamedTuple):

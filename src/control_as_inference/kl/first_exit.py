@@ -32,7 +32,7 @@ warm-up left v far too small) and solves again, with a Krylov tolerance smaller 
 the last round fell short, up to `max_rounds`. `converged` means the estimate met the tolerance.
 
 Methods for step (2):
-    "iterative": BiCGSTAB on successor lists or dense p, in JAX (`_krylov.bicgstab`). Why: the
+    "iterative": BiCGSTAB on successor lists or dense p (`engine.bicgstab`). Why: the
         matrix is non-symmetric (no CG); BiCGSTAB keeps a fixed memory of a few vectors (GMRES
         grows a basis) and needs far fewer mat-vecs than Jacobi when rho(G P_NN) is near 1; each
         mat-vec is K gathers, the cost of a CSR mat-vec.
@@ -51,9 +51,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._core import check_int, check_positive, is_concrete, log
-from ..engine import ConvergenceWarning
+from ..engine import ConvergenceWarning, bicgstab, fixed_point, sup_norm
 from . import _kernels
-from ._krylov import bicgstab
 from .model import LMDP, check_exits, log_passive
 
 FIRST_EXIT_METHODS = ("iterative", "direct")
@@ -158,30 +157,34 @@ def first_exit(
     max_rounds = check_int("max_rounds", max_rounds, 1)
     warmup_tol = float(check_positive("warmup_tol", warmup_tol))
     args = (jnp.asarray(tol, lmdp.dtype), jnp.asarray(warmup_tol, lmdp.dtype))
-    sol = _first_exit(lmdp, *args, jnp.asarray(max_rounds), max_iterations, method)
+    sol = _first_exit(lmdp, *args, max_rounds, max_iterations, method)
     warn_unconverged(sol, "first_exit", "raise max_iterations or max_rounds, or loosen tol.")
     return sol
 
 
+def _no_size(v):
+    return jnp.zeros((), v.dtype)
+
+
 def log_space_sweeps(lmdp: LMDP, v, tol, max_iterations):
-    """Log-space Jacobi sweeps v_N <- q_N - log (P e^-v)_N from v until max |dv| <= tol;
-    returns (v, sweeps, last max |dv|)."""
+    """Log-space Jacobi sweeps v_N <- q_N - log (P e^-v)_N from v until max |dv| <= tol
+    (`engine.fixed_point` with rate 1/2 and no size term: its error is then the step itself);
+    returns (v, sweeps). A scaling heuristic, not a certified solve."""
     terminal, q = lmdp.terminal, lmdp.cost
 
     def sweep(v):
         return jnp.where(terminal, q, q - _kernels.log_expect(lmdp.passive, -v))
 
-    def not_done(c):
-        _, i, delta = c
-        return (delta > tol) & (i < max_iterations)
-
-    def body(c):
-        v, i, _ = c
-        new = sweep(v)
-        return new, i + 1, jnp.max(jnp.abs(new - v))
-
-    inf = jnp.asarray(jnp.inf, v.dtype)
-    return jax.lax.while_loop(not_done, body, (v, jnp.asarray(0), inf))
+    result = fixed_point(
+        sweep,
+        v,
+        tol=tol,
+        max_iterations=max_iterations,
+        rate=0.5,
+        norm=_no_size,
+        distance=lambda new, old: sup_norm(new - old),
+    )
+    return result.solution, result.iterations
 
 
 def scaled_system(lmdp: LMDP, v0):
@@ -225,10 +228,12 @@ def _solve_round(lmdp: LMDP, v, tol, max_iterations: int, method: str) -> _Round
     matvec, b, op = scaled_system(lmdp, v)
     x0 = jnp.where(terminal, 0, jnp.ones_like(v))
     if method == "iterative":
-        y, iterations, _, matvecs = bicgstab(matvec, b, x0, tol, max_iterations)
+        main = bicgstab(matvec, b, x0, tol, max_iterations)
+        y = main.solution
         r = jnp.where(interior, b - matvec(y), 0)
-        e, aux, _, aux_matvecs = bicgstab(matvec, jnp.abs(r), jnp.zeros_like(v), AUX_TOL, 1000)
-        iterations, matvecs = iterations + aux, matvecs + aux_matvecs + 1
+        aux = bicgstab(matvec, jnp.abs(r), jnp.zeros_like(v), AUX_TOL, 1000)
+        e, iterations = aux.solution, main.iterations + aux.iterations
+        matvecs = 2 * iterations + 5  # 2 per iteration, 2 per solve's residuals, r
     else:
         eye = jnp.eye(lmdp.num_states, dtype=v.dtype)
         lu = jax.scipy.linalg.lu_factor(eye - _dense_operator(op, lmdp.num_states))
@@ -244,23 +249,25 @@ def _solve_round(lmdp: LMDP, v, tol, max_iterations: int, method: str) -> _Round
     return _Round(y, error, iterations, matvecs, residual)
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5))
-def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds, max_iterations: int, method: str):
-    """The solve behind `first_exit`: warm-up, then rounds (max_rounds may be traced)."""
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds: int, max_iterations: int, method: str):
+    """The solve behind `first_exit`: warm-up, then rounds."""
     terminal, q = lmdp.terminal, lmdp.cost
     interior = ~terminal
     v0 = jnp.where(terminal, q, 0)
-    v0, sweeps, _ = log_space_sweeps(lmdp, v0, warmup_tol, max_iterations)
+    v0, sweeps = log_space_sweeps(lmdp, v0, warmup_tol, max_iterations)
+
+    class State(NamedTuple):
+        v: Array
+        round: _Round
+        krylov_tol: Array
+        totals: Array
 
     def target(v):
         return tol * (1 + jnp.max(jnp.abs(v)))
 
-    def not_done(c):
-        v, rnd, k, _, _ = c
-        return (k < max_rounds) & (rnd.error > target(v))
-
-    def body(c):
-        v, _, k, krylov_tol, totals = c
+    def step(state: State) -> State:
+        v, krylov_tol = state.v, state.krylov_tol
         rnd = _solve_round(lmdp, v, krylov_tol, max_iterations, method)
         # entries below the solve's resolution are raised to it: v then moves by up to
         # -log(krylov_tol) there, and the next round rescales around it (module docstring)
@@ -269,17 +276,28 @@ def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds, max_iterations: int, me
         # a round short of the target by a factor f asks the next for f more (and 10x)
         short = jnp.clip(0.1 * target(v) / rnd.error, 1e-6, 1.0)
         krylov_tol = jnp.where(jnp.isfinite(rnd.error), krylov_tol * short, krylov_tol)
-        totals = totals + jnp.stack([rnd.iterations, rnd.matvecs])
-        return v, rnd, k + 1, jnp.maximum(krylov_tol, FLOOR * jnp.finfo(v.dtype).eps), totals
+        krylov_tol = jnp.maximum(krylov_tol, FLOOR * jnp.finfo(v.dtype).eps)
+        totals = state.totals + jnp.stack([rnd.iterations, rnd.matvecs])
+        return State(v, rnd, krylov_tol, totals)
 
+    # rounds on the solver layer: with rate 1/2 its error is the distance, here the new
+    # round's estimate, and it stops when that is <= tol (1 + max |v|)
     zero, inf = jnp.asarray(0), jnp.asarray(jnp.inf, v0.dtype)
-    start = _Round(jnp.ones_like(v0), inf, zero, zero, inf)
-    totals = jnp.zeros((2,), zero.dtype)
-    v, rnd, _, _, totals = jax.lax.while_loop(not_done, body, (v0, start, zero, tol, totals))
+    start = State(v0, _Round(jnp.ones_like(v0), inf, zero, zero, inf), tol, jnp.zeros(2, int))
+    result = fixed_point(
+        step,
+        start,
+        tol=tol,
+        max_iterations=max_rounds,
+        rate=0.5,
+        norm=lambda state: sup_norm(state.v),
+        distance=lambda new, old: new.round.error,
+    )
+    v, rnd, totals = result.solution.v, result.solution.round, result.solution.totals
     log_z = jnp.where(terminal, -q, -v)
     law = _kernels.log_law(lmdp.passive, log_z)
     log_policy = jnp.where(terminal[:, None], log_passive(lmdp), law)
-    ok = (rnd.error <= target(v)) & jnp.all(jnp.isfinite(log_z))
+    ok = result.converged & jnp.all(jnp.isfinite(log_z))
     return KLSolution(
         log_z=log_z,
         log_policy=log_policy,

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import check_discount, check_int, is_concrete
+from ..engine import fixed_point
 from . import _kernels
 from .first_exit import KLSolution, check_tol, warn_unconverged
 from .model import LMDP, log_passive
@@ -122,33 +123,20 @@ def _discounted(lmdp: LMDP, discount, tol, max_iterations: int) -> KLSolution:
     def backup(log_z):
         return -lmdp.cost + discount * _kernels.log_expect(lmdp.passive, log_z)
 
-    factor = jnp.where(discount < 1, discount / jnp.where(discount < 1, 1 - discount, 1), jnp.inf)
-
-    def not_done(c):
-        _, i, delta, scale = c
-        return (factor * delta > tol * (1 + scale)) & (i < max_iterations)
-
-    def body(c):
-        log_z, i, _, _ = c
-        new = backup(log_z)
-        return new, i + 1, jnp.max(jnp.abs(new - log_z)), jnp.max(jnp.abs(new))
-
     zeros = jnp.zeros((lmdp.num_states,), lmdp.dtype)
-    inf = jnp.asarray(jnp.inf, lmdp.dtype)
-    init = (zeros, jnp.asarray(0), inf, jnp.zeros((), lmdp.dtype))
-    log_z, i, delta, scale = jax.lax.while_loop(not_done, body, init)
+    # a discount-contraction in the sup norm: the layer's Banach bound
+    result = fixed_point(backup, zeros, tol=tol, max_iterations=max_iterations, rate=discount)
+    log_z = result.solution
     log_policy = _kernels.log_law(lmdp.passive, discount * log_z)
-    error = jnp.where(delta == 0, 0, factor * delta)
-    ok = error <= tol * (1 + scale)
     return KLSolution(
         log_z=log_z,
         log_policy=log_policy,
-        converged=ok,
-        iterations=i,
-        residual=delta,
+        converged=result.converged,
+        iterations=result.iterations,
+        residual=result.residual,
         matvecs=jnp.asarray(0),
-        sweeps=i,
-        error=error,
+        sweeps=result.iterations,
+        error=result.error,
     )
 
 
@@ -157,12 +145,12 @@ def average_cost(lmdp: LMDP, tol: float | None = None, max_iterations: int = 100
 
     log y = -q + log (P z_k), log z_k+1 = log y - max log y (so max z = 1). Certified stop:
     Collatz-Wielandt, min (log y - log z_k) <= log lambda <= max (log y - log z_k), bounds the
-    average cost by that span; the eigenvector's error max |log z_k+1 - log z*| is estimated
-    as rho / (1 - rho) d_k with d_k = max |log z_k+1 - log z_k| and rho the larger of the last
-    two ratios d_k / d_k-1 (exact for one dominant mode; power iteration converges at rate
-    |lambda_2 / lambda_1|). error = the larger of the two; converged when error <= tol (1 +
-    max |log z|), default tol 1e-10 (float64) or 1e-5 (float32). p must be irreducible and
-    aperiodic (e.g. every state with a self-transition). Terminal flags are ignored.
+    average cost by that span (computed once more at the end); the eigenvector's error
+    max |log z_k - log z*| is `engine.fixed_point`'s estimate from the observed rate rho of
+    d_k = max |log z_k - log z_k-1| (power iteration converges at rate |lambda_2 / lambda_1|).
+    error = the larger of the two; converged when error <= tol (1 + max |log z|), default tol
+    1e-10 (float64) or 1e-5 (float32). p must be irreducible and aperiodic (e.g. every state
+    with a self-transition). Terminal flags are ignored.
 
     Returns:
         An `AverageCostSolution` (average_cost = -log lambda at the middle of the bracket;
@@ -175,44 +163,30 @@ def average_cost(lmdp: LMDP, tol: float | None = None, max_iterations: int = 100
     return sol
 
 
-def _rate_error(d, d_old, ratio_old):
-    """(estimated error rho / (1 - rho) d, this step's ratio d / d_old)."""
-    ratio = jnp.where(jnp.isfinite(d_old) & (d_old > 0), d / jnp.where(d_old > 0, d_old, 1), 1)
-    rho = jnp.maximum(ratio, ratio_old)
-    error = jnp.where(rho < 1, rho * d / jnp.where(rho < 1, 1 - rho, 1), jnp.inf)
-    return jnp.where(d == 0, 0, error), ratio
-
-
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _average_cost(lmdp: LMDP, tol, max_iterations: int) -> AverageCostSolution:
-    def not_done(c):
-        log_z, _, i, error, _, _, _ = c
-        return (error > tol * (1 + jnp.max(jnp.abs(log_z)))) & (i < max_iterations)
+    def gain(log_z):  # log (G P z)(s) - log z(s)
+        return _backup(lmdp, log_z) - log_z
 
-    def body(c):
-        log_z, _, i, _, d_old, ratio_old, _ = c
-        gain = _backup(lmdp, log_z) - log_z  # log (G P z)(s) - log z(s)
-        low, high = jnp.min(gain), jnp.max(gain)
-        new = gain + log_z - jnp.max(gain + log_z)
-        d = jnp.max(jnp.abs(new - log_z))
-        vector_error, ratio = _rate_error(d, d_old, ratio_old)
-        error = jnp.maximum(high - low, vector_error)
-        return new, (low + high) / 2, i + 1, error, d, ratio, high - low
+    def step(log_z):
+        new = gain(log_z) + log_z
+        return new - jnp.max(new)
 
     zeros = jnp.zeros((lmdp.num_states,), lmdp.dtype)
-    inf = jnp.asarray(jnp.inf, lmdp.dtype)
-    zero = jnp.zeros((), lmdp.dtype)
-    init = (zeros, zero, jnp.asarray(0), inf, inf, inf, inf)
-    log_z, log_lambda, i, error, _, _, span = jax.lax.while_loop(not_done, body, init)
+    result = fixed_point(step, zeros, tol=tol, max_iterations=max_iterations)  # rate estimated
+    log_z = result.solution
+    bracket = gain(log_z)  # Collatz-Wielandt: min <= log lambda <= max
+    low, high = jnp.min(bracket), jnp.max(bracket)
+    error = jnp.maximum(result.error, high - low)
     log_policy = _kernels.log_law(lmdp.passive, log_z)
     return AverageCostSolution(
         log_z=log_z,
         log_policy=log_policy,
-        converged=error <= tol * (1 + jnp.max(jnp.abs(log_z))),
-        iterations=i,
-        residual=span,
+        converged=result.converged & (high - low <= tol * (1 + jnp.max(jnp.abs(log_z)))),
+        iterations=result.iterations,
+        residual=high - low,
         matvecs=jnp.asarray(0),
-        sweeps=i,
+        sweeps=result.iterations + 1,
         error=error,
-        average_cost=-log_lambda,
+        average_cost=-(low + high) / 2,
     )
