@@ -21,7 +21,10 @@ one-step kernels of `passes` (re-exported here). What the result keeps is the ca
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .._core import check_int, is_concrete
@@ -140,7 +143,46 @@ def check_arguments(
     setting = Setting(temperature, discount, check_horizon(horizon), method, dtype=mdp.dtype)
     terminal_value = check_terminal_value(terminal_value, mdp)
     check_reward_horizon(mdp, setting.horizon)
+    warn_unresolved_temperature(mdp, setting, terminal_value)
     return InferenceArgs(setting, terminal_value, check_keep(keep))
+
+
+class PrecisionWarning(RuntimeWarning):
+    """A result the dtype cannot resolve (a temperature below the soft values' rounding)."""
+
+
+def unresolved_below(mdp, horizon: int, terminal_value=None) -> float:
+    """The smallest temperature the soft values resolve: the dtype's eps times their scale
+    (the largest finite |reward| times the horizon, plus the largest |V_H|). Below it
+    alpha log p(a|s) and the Q differences that make the policy are lost in the rounding of
+    V = alpha log sum_a p exp(Q / alpha): the policy comes out wrong, often uniform."""
+    reward = np.asarray(mdp.reward)
+    finite = np.abs(reward[np.isfinite(reward)])
+    scale = (finite.max() if finite.size else 0.0) * max(horizon, 1)
+    if terminal_value is not None:
+        scale += float(np.max(np.abs(np.asarray(terminal_value)), initial=0.0))
+    return float(np.finfo(mdp.dtype).eps * scale)
+
+
+def warn_unresolved_temperature(mdp, setting, terminal_value=None) -> None:
+    """PrecisionWarning naming the temperature when it is below `unresolved_below` (concrete
+    values only; the log evidence stays right, the policy does not)."""
+    alpha = setting.temperature
+    if not setting.horizon or not (is_concrete(alpha) and is_concrete(mdp.reward)):
+        return
+    if terminal_value is not None and not is_concrete(terminal_value):
+        return
+    limit = unresolved_below(mdp, setting.horizon, terminal_value)
+    if float(alpha) < limit:
+        warnings.warn(
+            f"temperature {float(alpha):g} is below what the soft values resolve in "
+            f"{np.dtype(mdp.dtype).name} ({limit:.2g}: eps times the largest |reward| times the "
+            "horizon): the policy may be wrong (at worst uniform) though the log evidence "
+            f"is right; use a temperature >= {limit:.2g}, or most_probable_trajectory for the "
+            "hard limit.",
+            PrecisionWarning,
+            stacklevel=4,
+        )
 
 
 check_traced = checked_when_run  # the old name (engine.setting.checked_when_run)
