@@ -36,9 +36,14 @@ Normalisation of the unidentifiable directions:
 * constants: `QuadraticReward` has no constant term (a constant does not change the policy);
 * shaping (stationary): a quadratic potential Phi(x) = -(1/2 x'Sx + s'x) changes
   (Q, R, N, q_x, q_u) by (gamma A'SA - S, gamma B'SB, gamma A'SB, gamma A's - s, gamma B's) and
-  leaves the stationary policy unchanged (Ng, Harada and Russell 1999), so for horizon=None the
-  default fits (Q, R, q_x) with N = 0 and q_u = 0; pass `fit` to choose. Even so a reward is only
-  identified as far as the policy is: compare policies (K, k, Sigma), not matrices.
+  leaves the stationary policy unchanged (Ng, Harada and Russell 1999), so for horizon=None and
+  one action the default fits (Q, R, q_x) with N = 0 and q_u = 0. With m >= 2 actions shaping
+  moves N only by gamma A'SB, which cannot cancel an N with N' A^-1 B not symmetric (nm
+  equations, n(n+1)/2 unknowns S): N = 0 would lose the true policy (a test: 0.5 nats per
+  demonstration below the true reward's likelihood and a 21% gain error, against 2% with N), so
+  the default fits N too, (Q, R, N, q_x); the shaping directions left are flat, which L-BFGS
+  tolerates. Pass `fit` to choose. Even so a reward is only identified as far as the policy is:
+  compare policies (K, k, Sigma), not matrices.
 
 Identifiability of the policy needs at least n + m + 1 demonstrated steps (state-action pairs)
 whose states, with a constant, span n + 1 dimensions (the regression of u on (x, 1) and an
@@ -159,8 +164,9 @@ def lqr_irl(
         temperature: alpha > 0, fixed (the normalisation of the reward's scale).
         discount: gamma in (0, 1].
         fit: the fields to fit, a subset of ("Q", "R", "N", "q_x", "q_u"); the others stay at
-            `init`'s values (zero by default). Default: all five for a finite horizon,
-            ("Q", "R", "q_x") for horizon=None (the shaping normalisation).
+            `init`'s values (zero by default). Default: all five for a finite horizon;
+            for horizon=None ("Q", "R", "q_x") with one action and ("Q", "R", "N", "q_x")
+            with two or more (the shaping normalisation, module docstring).
         init: the starting reward; default Q = I, N = 0, q = 0 and R from the demonstrated
             actions' spread, R = alpha Cov(u)^{-1}.
         max_iterations: cap on L-BFGS iterations.
@@ -185,26 +191,46 @@ def lqr_irl(
     temperature = check_positive("temperature", temperature)
     max_iterations = check_int("max_iterations", max_iterations, 1)
     unroll = check_int("unroll", unroll, 1)
-    if fit is None:
-        fit = FIELDS if horizon is not None else ("Q", "R", "q_x")
-    if not fit or any(f not in FIELDS for f in fit):
-        raise ValueError(f"fit must be a non-empty subset of {FIELDS}, got {fit!r}.")
-    if horizon is None and (system.A.ndim == 3 or system.B.ndim == 3 or system.W.ndim == 3):
-        raise ValueError("horizon=None (stationary) needs a time-invariant system.")
+    fit = _check_fields(fit, horizon, system)
     if tol is None:
         tol = 1e-6 if dtype == jnp.float64 else 1e-3
     tol = check_positive("tol", tol)
     valid = np.arange(actions.shape[1])[None] < np.asarray(lengths)[:, None]
     init = _initial(system, np.asarray(actions)[valid], temperature) if init is None else init
-    params = _factor(init, fit)
-    steps = int(jnp.sum(lengths))
+    counts = (int(jnp.sum(lengths)), actions.shape[0])  # demonstrated steps, demonstrations
 
     def loss(p):
         reward = lqr_reward(p, init)
         ll = lqr_log_likelihood(
             reward, system, states, actions, horizon, temperature, discount, unroll, lengths
         )
-        return -ll * actions.shape[0] / steps
+        return -ll * counts[1] / counts[0]
+
+    params, history = _maximise(loss, _factor(init, fit), max_iterations, tol, counts)
+    reward = lqr_reward(params, init)
+    if horizon is None:
+        solution = soft_lqr_infinite(system, reward, temperature, "variational", discount)
+    else:
+        solution = soft_lqr(system, reward, horizon, temperature, "variational", discount)
+    return _lqr_result(reward, solution, history, tol)
+
+
+def _check_fields(fit, horizon, system):
+    """The fields to fit (default by horizon), checked (ValueError naming fit or horizon)."""
+    if fit is None:
+        fit = FIELDS if horizon is not None else _stationary_fit(system.B.shape[-1])
+    if not fit or any(f not in FIELDS for f in fit):
+        raise ValueError(f"fit must be a non-empty subset of {FIELDS}, got {fit!r}.")
+    if horizon is None and (system.A.ndim == 3 or system.B.ndim == 3 or system.W.ndim == 3):
+        raise ValueError("horizon=None (stationary) needs a time-invariant system.")
+    return fit
+
+
+def _maximise(loss, params, max_iterations: int, tol: float, counts):
+    """L-BFGS on loss (minus the mean log-likelihood per demonstrated step) until max
+    |gradient| < tol: (params, (values, optimality, converged)), values the mean
+    log-likelihood per demonstration (counts = (steps, demonstrations)) at each iteration's
+    incoming params; the params returned are those the last value describes."""
 
     @jax.jit
     def step(p, opt_state):
@@ -221,7 +247,7 @@ def lqr_irl(
     for i in range(max_iterations):
         with jax.numpy_dtype_promotion("standard"):
             new_params, new_state, value, opt = step(params, opt_state)
-        values.append(-float(value) * steps / actions.shape[0])
+        values.append(-float(value) * counts[0] / counts[1])
         optimality.append(float(opt))
         if not np.isfinite(values[-1]):
             raise FloatingPointError(
@@ -233,18 +259,20 @@ def lqr_irl(
             break
         if i + 1 < max_iterations:
             params, opt_state = new_params, new_state
-    reward = lqr_reward(params, init)
-    if horizon is None:
-        solution = soft_lqr_infinite(system, reward, temperature, "variational", discount)
-    else:
-        solution = soft_lqr(system, reward, horizon, temperature, "variational", discount)
+    return params, (values, optimality, converged)
+
+
+def _lqr_result(reward, solution, history, tol: float) -> IRLResult:
+    """The `IRLResult` of the fitted reward, warning (ConvergenceWarning) when tol was not
+    reached."""
+    values, optimality, converged = history
     if not converged:
         warnings.warn(
             f"lqr_irl did not converge in {len(values)} iterations: max |gradient| "
             f"{optimality[-1]:.3g} > tol = {tol:.3g} (log-likelihood per demonstration "
             f"{values[-1]:.6g}). Raise max_iterations, loosen tol, or use float64.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     curve = np.asarray(values)
     return IRLResult(
@@ -306,6 +334,11 @@ def _initial(system, actions, temperature) -> QuadraticReward:
     cov = np.cov(u.T).reshape(m, m) + 1e-6 * np.eye(m)
     R = temperature * np.linalg.inv(cov)
     return QuadraticReward(jnp.eye(n, dtype=dtype), jnp.asarray(0.5 * (R + R.T), dtype))
+
+
+def _stationary_fit(num_actions: int) -> tuple[str, ...]:
+    """The default fields of a stationary fit: N too from two actions on (module docstring)."""
+    return ("Q", "R", "q_x") if num_actions == 1 else ("Q", "R", "N", "q_x")
 
 
 def _factor(reward: QuadraticReward, fit) -> dict[str, Any]:
