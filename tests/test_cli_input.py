@@ -152,3 +152,11 @@ def test_irl_refuses_options_its_method_does_not_read(tmp_path):
     out = run("irl", "bridge", "--method", "gcl", "--demos", str(demos))
     line = one_line_error(out, "irl")
     assert "got 'bridge'" in line and out.stdout.startswith("bridge: guided cost learning")
+
+
+@pytest.mark.parametrize("option", [("--temperature", "1"), ("--adapt",)])
+def test_plan_cem_refuses_the_mppi_options(option):
+    """CEM keeps its elites: --temperature (even at its default value) and --adapt were
+    silently ignored."""
+    out = run("plan", "pendulum", "--planner", "cem", *option)
+    assert f"{option[0]} not read by --planner cem" in one_line_error(out, "plan")

@@ -29,11 +29,13 @@ def add_parsers(sub) -> None:
         "--samples", type=int, default=1000, help="sampled action sequences (default: 1000)"
     )
     plan.add_argument("--horizon", type=int, default=15, help="planning horizon (default: 15)")
-    plan.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default: 1)")
+    plan.add_argument(
+        "--temperature", type=float, default=None, help="mppi: alpha > 0 (default: 1)"
+    )
     plan.add_argument(
         "--noise", type=float, default=10.0, help="action prior variance (default: 10)"
     )
-    plan.add_argument("--adapt", action="store_true", help="adapt the sampling covariance")
+    plan.add_argument("--adapt", action="store_true", help="mppi: adapt the sampling covariance")
     plan.add_argument("--steps", type=int, default=200, help="episode length (default: 200)")
     plan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     plan.add_argument("--plot", metavar="FILE.png", help="angle, torque and cost over time")
@@ -66,6 +68,11 @@ def run(args) -> None:
     at_least("--steps", args.steps, 1)
     at_least("--samples", args.samples, 1)
     at_least("--horizon", args.horizon, 1)
+    if args.planner == "cem":  # CEM refits to its elites: no temperature, its own covariance
+        given = [f for f, v in (("--temperature", args.temperature), ("--adapt", args.adapt)) if v]
+        if given:
+            raise UsageError(f"{', '.join(given)} not read by --planner cem: leave out")
+    args.temperature = 1.0 if args.temperature is None else args.temperature
     finite_positive("--temperature", args.temperature)
     finite_positive("--noise", args.noise)
     # the sampled action sequences and their rollouts of one planning step
@@ -93,9 +100,10 @@ def run(args) -> None:
     # the first step from which the pendulum stays within 0.1 rad of upright
     stays = np.flatnonzero(~upright)
     since = 0 if stays.size == 0 else int(stays[-1]) + 1
+    temperature = f", temperature {args.temperature:g}" if args.planner == "mppi" else ""
     print(
         f"Pendulum-v1 from hanging, {args.planner}: {args.samples} samples, horizon "
-        f"{args.horizon}, temperature {args.temperature:g}, noise variance {args.noise:g}"
+        f"{args.horizon}{temperature}, noise variance {args.noise:g}"
     )
     print(
         table(
