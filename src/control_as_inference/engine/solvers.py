@@ -18,8 +18,11 @@ eps ||x||, so the computed fixed point lies about eps ||x|| / (1 - gamma) from t
 `tol=None` asks for that floor: stop when ||x_k - x_{k-1}|| <= 10 eps (1 + ||x_k||), i.e. an
 error bound of 10 eps gamma / (1 - gamma) (1 + ||x_k||).
 
-Measured (benchmarks/solvers.py): optimistix's FixedPointIteration and lineax's BiCGStab are
-not used; the hand-written loops here were as fast or faster (see that script's output).
+Measured (benchmarks/solvers.py, S = 1e5 successor lists, float64, 2 cores under load 14-20):
+optimistix's FixedPointIteration ran soft value iteration in 0.66-1.16x this loop's time (the
+unchanged old loop in 0.79-1.27x: noise) with 3% more iterations, and cannot express the
+rate-based certificate as its stop test; lineax's BiCGStab took 1.6-2.1x engine `bicgstab`'s
+time (17 against 11 iterations on policy evaluation). Neither is a dependency.
 """
 
 from __future__ import annotations
