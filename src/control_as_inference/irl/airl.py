@@ -209,28 +209,44 @@ def airl_irl(
             action prior, an occupancy of the wrong shape or with negative or non-finite
             entries, or a non-positive temperature, discount outside (0, 1) or counts < 1.
     """
+    settings = (temperature, discount, shaping_discount, steps, learning_rate, optimizer)
+    fit = _fit_settings(mdp, *settings)
+    rounds = check_int("rounds", rounds, 1)
+    tol = check_positive("tol", tol)
+    # the expert's occupancy is weighted in numpy
+    data, max_length = _expert_data(mdp, demonstrations, float(fit.setting.discount))
+    data = _Data(*(jnp.asarray(x) for x in data))
+    fit = fit._replace(max_length=max_length)
+    shape = (mdp.num_states,) if state_only else (mdp.num_states, mdp.num_actions)
+    params = TabularAIRL(jnp.zeros(shape, mdp.dtype), jnp.zeros(mdp.num_states, mdp.dtype))
+    # optax's Adam relies on implicit int32/float promotion; allow it for this call
+    with jax.numpy_dtype_promotion("standard"):
+        (params, solution), history = _fit(params, mdp, data, fit, rounds)
+    return _airl_result(mdp, (params, solution), history, fit, rounds, tol)
+
+
+def _fit_settings(mdp, temperature, discount, shaping_discount, steps, learning_rate, optimizer):
+    """The checked settings as a `_Fit` (ValueError naming a bad one); max_length 0 (the
+    caller sets it from the demonstrations); optimizer None is Adam(learning_rate)."""
     dtype = mdp.dtype
     setting = Setting(temperature, discount, None, "variational", dtype=dtype, geometric=True)
-    gamma = float(setting.discount)  # the expert's occupancy is weighted in numpy
     shaping = (
         setting.discount
         if shaping_discount is None
         else jnp.asarray(check_positive("shaping_discount", shaping_discount), dtype)
     )
-    rounds = check_int("rounds", rounds, 1)
     steps = check_int("steps", steps, 1)
     lr = check_positive("learning_rate", learning_rate)
-    tol = check_positive("tol", tol)
-    data, max_length = _expert_data(mdp, demonstrations, gamma)
-    data = _Data(*(jnp.asarray(x) for x in data))
-    shape = (mdp.num_states,) if state_only else (mdp.num_states, mdp.num_actions)
-    params = TabularAIRL(jnp.zeros(shape, dtype), jnp.zeros(mdp.num_states, dtype))
-    if optimizer is None:
-        optimizer = optax.adam(lr)
-    fit = _Fit(setting, shaping, max_length, steps, optimizer)
-    # optax's Adam relies on implicit int32/float promotion; allow it for this call
-    with jax.numpy_dtype_promotion("standard"):
-        (params, solution), (objective, optimality, moved) = _fit(params, mdp, data, fit, rounds)
+    return _Fit(setting, shaping, 0, steps, optax.adam(lr) if optimizer is None else optimizer)
+
+
+def _airl_result(mdp, fitted, history, fit: _Fit, rounds: int, tol) -> IRLResult:
+    """The `IRLResult` of the fitted (parameters, generator's solution), the parameters
+    normalised to mean h = 0, warning (ConvergenceWarning) when the last round's gradient or
+    policy change is not below tol."""
+    params, solution = fitted
+    objective, optimality, moved = history
+    shaping = fit.shaping
     params = TabularAIRL(
         params.g - (1 - shaping) * jnp.mean(params.h), params.h - jnp.mean(params.h)
     )
@@ -244,7 +260,7 @@ def airl_irl(
             f"{optimality[-1]:.3g} and the policy moved by {moved[-1]:.3g} in the last round "
             f"(tol {tol:g}); raise rounds or steps, or lower learning_rate if it oscillates.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     g = (
         params.g

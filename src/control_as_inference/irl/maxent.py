@@ -117,6 +117,46 @@ def maxent_irl(
         early and the warning names what in the demonstrations the model cannot fit.
     """
     mdp, stats, spec = setup(mdp, demonstrations, horizon, temperature, discount, method)
+    features, stop = _check_fit(mdp, stats, spec, features, max_iterations, tol, regularization)
+    state, how = _initial_state(mdp, features, reward_model, optimizer, regularization)
+    problem = _Problem(mdp, stats, features, spec, how)
+    run = _iterate(state, problem, stop, progress)
+    return _maxent_result(run, problem, stop, method)
+
+
+class _Problem(NamedTuple):
+    """What every step reads: the checked mdp, the demonstrations' statistics, the (S, A, F)
+    features, the `FitSpec` and the `Optimisation`."""
+
+    mdp: TabularMDP
+    stats: DemoStatistics
+    features: Array
+    spec: FitSpec
+    how: Optimisation
+
+
+class _Stop(NamedTuple):
+    """When the iteration stops: max_iterations, tol on the optimality, and the
+    regularization (an unboundedness check only runs without it)."""
+
+    max_iterations: int
+    tol: float
+    regularization: float
+
+
+class _Run(NamedTuple):
+    """The iteration's outcome: the final `FitState`, the `Record`s, converged, unbounded
+    and the last recession check (None if none ran)."""
+
+    state: FitState
+    history: list
+    converged: bool
+    unbounded: bool
+    recession: Any
+
+
+def _check_fit(mdp, stats, spec, features, max_iterations, tol, regularization):
+    """(features (S, A, F), `_Stop`) with every setting checked (ValueError naming it)."""
     if spec.horizon is None and stats.end_time.shape[0] == 0:
         raise ValueError(
             "demonstrations given as an occupancy need a finite horizon; pass trajectories for "
@@ -129,6 +169,11 @@ def maxent_irl(
     tol = check_positive("tol", tol)
     if not (isinstance(regularization, numbers.Real) and 0 <= regularization < float("inf")):
         raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}.")
+    return features, _Stop(max_iterations, tol, regularization)
+
+
+def _initial_state(mdp, features, reward_model, optimizer, regularization):
+    """The starting `FitState` and the `Optimisation` (module defaults for None)."""
     if reward_model is None:
         reward_model = LinearReward(jnp.zeros(features.shape[-1], mdp.dtype))
     if optimizer is None:
@@ -142,14 +187,21 @@ def maxent_irl(
         lambda x: jnp.asarray(x, x.dtype) if isinstance(x, jax.Array) else x, opt_state
     )
     state = FitState(params, opt_state, jnp.zeros(mdp.num_states, mdp.dtype))
-    how = Optimisation(optimizer, static, jnp.asarray(regularization, mdp.dtype))
+    return state, Optimisation(optimizer, static, jnp.asarray(regularization, mdp.dtype))
 
+
+def _iterate(state: FitState, problem: _Problem, stop: _Stop, progress) -> _Run:
+    """Optimiser steps until the optimality is below tol, the objective is found unbounded
+    (the best state so far is kept), or max_iterations (the state the last record describes
+    is kept)."""
+    mdp, stats, features, spec, how = problem
     history: list[Record] = []
     best = (-np.inf, state)  # the highest objective so far, and the state it was evaluated at
     converged = unbounded = False
-    bar = _progress(max_iterations, progress)
+    rec = None
+    bar = _progress(stop.max_iterations, progress)
     try:
-        for i in range(max_iterations):
+        for i in range(stop.max_iterations):
             # optax's L-BFGS relies on implicit int32/int64 promotion; allow it for this call
             with jax.numpy_dtype_promotion("standard"):
                 next_state, record = _step(state, mdp, stats, features, spec, how)
@@ -162,37 +214,44 @@ def maxent_irl(
                     "maxent_irl: the objective became non-finite (the reward diverged); add "
                     "regularization or use a smaller step (optimizer=optax.adam(...))."
                 )
-            if last.optimality < tol:
+            if last.optimality < stop.tol:
                 converged = True
                 break
             if last.objective > best[0]:
                 best = (last.objective, state)
             # (the best, not the last: a failed line search in float32 can jump far off)
-            if regularization == 0 and check_now(i, max_iterations):
-                reward = reward_table(eqx.combine(best[1].params, static), features)
+            if stop.regularization == 0 and check_now(i, stop.max_iterations):
+                reward = reward_table(eqx.combine(best[1].params, how.static), features)
                 rec = recession(reward, mdp, stats, spec)
                 if rec.unbounded:
                     unbounded, state = True, best[1]
                     break
-            if i + 1 == max_iterations:
+            if i + 1 == stop.max_iterations:
                 break  # keep the parameters the last record describes
             state = next_state
     finally:
         bar.close()
+    return _Run(state, history, converged, unbounded, rec)
 
-    model = eqx.combine(state.params, static)
+
+def _maxent_result(run: _Run, problem: _Problem, stop: _Stop, method) -> IRLResult:
+    """The `IRLResult` of a finished iteration, warning (ConvergenceWarning) when it did not
+    converge or the objective is unbounded."""
+    mdp, stats, features, spec, how = problem
+    model = eqx.combine(run.state.params, how.static)
     reward = reward_table(model, features)
+    history = run.history
     records = Record(*(np.asarray(x) for x in zip(*history, strict=True)))
-    if unbounded:
+    if run.unbounded:
         weights = model.weights if isinstance(model, LinearReward) else None
         impossible = float(stats.log_dynamics) == -np.inf  # (NaN for an occupancy)
-        message = unbounded_message(rec, spec.method, len(history), weights, impossible)
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
-    elif not converged:
+        message = unbounded_message(run.recession, spec.method, len(history), weights, impossible)
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    elif not run.converged:
         message = not_converged_message(
-            len(history), tol, records.optimality, records.objective, mdp.dtype
+            len(history), stop.tol, records.optimality, records.objective, mdp.dtype
         )
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     fitted = eqx.tree_at(lambda m: m.reward, mdp, reward)
     if spec.horizon is None:
         solution = soft_value_iteration(fitted, spec.temperature, spec.discount)
@@ -206,10 +265,10 @@ def maxent_irl(
         log_likelihood=records.log_likelihood,
         feature_gap=records.feature_gap,
         optimality=records.optimality,
-        converged=converged,
+        converged=run.converged,
         iterations=len(history),
-        tol=tol,
-        unbounded=unbounded,
+        tol=stop.tol,
+        unbounded=run.unbounded,
         method="maxent",
     )
 
