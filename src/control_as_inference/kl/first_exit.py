@@ -27,8 +27,9 @@ with r = b - A y and A^-1 >= 0 (an M-matrix), |y* - y| <= A^-1 |r| =: e, found b
 solve (relative residual 1e-2; the estimate is doubled for it), and |log y* - log y| <= t / (1 -
 t) with t = e / y. If that estimate exceeds tol (1 + max |log z|), the next round rescales
 around v - log y (y is then close to 1 everywhere; entries of y below the solve's resolution are
-raised to it first, so v moves there by up to -log of the Krylov tolerance, a long step when the
-warm-up left v far too small) and solves again, with a Krylov tolerance smaller by the factor
+set to it first, as are entries whose own estimate t >= 1: v moves there by -log of the
+Krylov tolerance, a long step when the warm-up left v far too small; an overshoot is corrected
+by the next round, where y > 1) and solves again, with a Krylov tolerance smaller by the factor
 the last round fell short, up to `max_rounds`. `converged` means the estimate met the tolerance.
 
 Methods for step (2):
@@ -58,6 +59,9 @@ from .model import LMDP, check_exits, log_passive
 FIRST_EXIT_METHODS = ("iterative", "direct")
 AUX_TOL = 1e-2
 """Relative residual of the loose solve A e = |r| behind the error estimate."""
+FIRST = 0.01
+"""The first round's Krylov tolerance is FIRST tol (measured at S = 1e5: one round instead of
+two)."""
 FLOOR = 100
 """Each round's Krylov tolerance stays above FLOOR machine epsilons."""
 SAFETY = 2.0
@@ -126,7 +130,7 @@ def first_exit(
     tol: float | None = None,
     max_iterations: int = 10_000,
     warmup_tol: float = 1.0,
-    max_rounds: int = 8,
+    max_rounds: int = 16,
 ) -> KLSolution:
     """Solve the first-exit problem (I - G P_NN) z_N = G P_NT z_T (see the module docstring).
 
@@ -137,7 +141,7 @@ def first_exit(
         tol: the certified tolerance: converged when the error estimate of log z (`error`,
             max over states of |log z - log z*|) is at most tol (1 + max |log z|); default
             1e-10 (float64) or 1e-5 (float32). The first round's Krylov solve stops at the
-            relative residual tol, later ones lower.
+            relative residual 0.01 tol, later ones lower by the shortfall.
         max_iterations: cap on the log-space warm-up sweeps and on each Krylov solve.
         warmup_tol: the warm-up stops when max |v_k+1 - v_k| <= warmup_tol.
         max_rounds: cap on the rounds (solve around v, estimate the error, rescale around the
@@ -209,10 +213,12 @@ def _dense_operator(op: _kernels.Operator, num_states: int):
 
 
 class _Round(NamedTuple):
-    """One round around v: the solution y of the scaled system, its error estimate in log y,
-    Krylov iterations and mat-vecs, and the relative residual."""
+    """One round around v: the solution y of the scaled system, the per-state relative error
+    estimate t = SAFETY e / y (inf where y <= 0), its error estimate in log y, Krylov
+    iterations and mat-vecs, and the relative residual."""
 
     y: Array
+    t: Array
     error: Array
     iterations: Array
     matvecs: Array
@@ -243,10 +249,10 @@ def _solve_round(lmdp: LMDP, v, tol, max_iterations: int, method: str) -> _Round
         iterations, matvecs = jnp.asarray(0), jnp.asarray(1)
     positive = jnp.where(interior, y > 0, True)
     t = SAFETY * jnp.where(interior & positive, jnp.abs(e) / jnp.where(positive, y, 1), 0)
+    t = jnp.where(positive, t, jnp.inf)
     error = jnp.max(jnp.where(t < 1, t / (1 - jnp.where(t < 1, t, 0)), jnp.inf))
-    error = jnp.where(jnp.all(positive), error, jnp.inf)
     residual = jnp.linalg.norm(r) / jnp.where(jnp.any(b > 0), jnp.linalg.norm(b), 1)
-    return _Round(y, error, iterations, matvecs, residual)
+    return _Round(y, t, error, iterations, matvecs, residual)
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5))
@@ -269,9 +275,10 @@ def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds: int, max_iterations: in
     def step(state: State) -> State:
         v, krylov_tol = state.v, state.krylov_tol
         rnd = _solve_round(lmdp, v, krylov_tol, max_iterations, method)
-        # entries below the solve's resolution are raised to it: v then moves by up to
-        # -log(krylov_tol) there, and the next round rescales around it (module docstring)
-        y = jnp.maximum(rnd.y, krylov_tol * jnp.max(rnd.y))
+        # entries below the solve's resolution, or unresolved (t >= 1), are set to it: v then
+        # moves by -log(krylov_tol) there, and the next round rescales around it (module doc)
+        floor = krylov_tol * jnp.max(rnd.y)
+        y = jnp.where(rnd.t < 1, jnp.maximum(rnd.y, floor), floor)
         v = jnp.where(interior, v - log(jnp.where(interior, y, 1)), v)  # v = v0 - log y
         # a round short of the target by a factor f asks the next for f more (and 10x)
         short = jnp.clip(0.1 * target(v) / rnd.error, 1e-6, 1.0)
@@ -283,7 +290,9 @@ def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds: int, max_iterations: in
     # rounds on the solver layer: with rate 1/2 its error is the distance, here the new
     # round's estimate, and it stops when that is <= tol (1 + max |v|)
     zero, inf = jnp.asarray(0), jnp.asarray(jnp.inf, v0.dtype)
-    start = State(v0, _Round(jnp.ones_like(v0), inf, zero, zero, inf), tol, jnp.zeros(2, int))
+    ones = jnp.ones_like(v0)
+    first = tol * FIRST  # the first round aims below tol: a second round costs more
+    start = State(v0, _Round(ones, ones * inf, inf, zero, zero, inf), first, jnp.zeros(2, int))
     result = fixed_point(
         step,
         start,
