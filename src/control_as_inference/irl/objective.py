@@ -78,12 +78,11 @@ class FitSpec(eqx.Module):
         setting: the `engine.Setting` (temperature alpha (), discount gamma (), horizon H
             (static; None for the discounted infinite horizon), method (static)); read through
             the properties of the same names.
-        tol: () relative tolerance of the infinite-horizon value iteration (and its adjoint).
-        max_iterations: cap on the infinite-horizon value iteration (static).
+        max_iterations: cap on the infinite-horizon value iteration (static); it stops at the
+            engine's rounding floor (`stationary_value`).
     """
 
     setting: Setting
-    tol: Float[Array, ""]
     max_iterations: int = eqx.field(static=True, default=1_000_000)
 
     @property
@@ -142,8 +141,7 @@ def setup(mdp, demonstrations, horizon, temperature, discount, method):
         stats = stats._replace(log_dynamics=demo_log_dynamics(mdp, demonstrations))
     else:
         stats = occupancy_statistics(demonstrations, mdp, horizon)
-    tol = jnp.asarray(10 * float(jnp.finfo(mdp.dtype).eps), mdp.dtype)
-    return mdp, stats, FitSpec(setting, tol)
+    return mdp, stats, FitSpec(setting)
 
 
 def stationary_value(mdp: TabularMDP, spec: FitSpec, v_init):
