@@ -9,6 +9,7 @@ forces the fallback.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,3 +220,40 @@ def test_traced_models_are_checked_for_shape_only(rng):
     assert jax.jit(lambda t: check(t).sum())(dense * 2) > 0  # values unknown when traced
     with pytest.raises(ValueError, match="shape"):
         jax.jit(lambda t: check(t))(dense[0])
+
+
+def test_compact_keeps_the_values_and_the_bits(rng, monkeypatch):
+    """`compact` (32-bit indices for the hot loops) changes no value: the values-only backward
+    pass is bit-identical with it and without it, in float64 and float32; negative control: a
+    compaction that shifts the indices changes the result."""
+    from control_as_inference.tabular import passes
+
+    dense, lists = model(rng, (S, A))
+    assert engine.compact(jnp.asarray(dense)).dtype == jnp.float64
+    small = engine.compact(lists)
+    assert small.index.dtype == jnp.int32 and np.array_equal(small.index, lists.index)
+    assert engine.compact(small) is small
+    reward = rng.normal(size=(S, A))
+
+    def values(mdp, method):  # traced afresh on every call: the patches below take effect
+        spec = passes.Spec.of(mdp, 1.0, 1.0, method)
+        zeros = jnp.zeros(S, mdp.dtype)
+        return jax.jit(lambda m: passes.backward_kept(m, spec, 6, zeros, ())[0])(mdp)
+
+    for dtype, method in [
+        (np.float64, "exact"),
+        (np.float32, "exact"),
+        (np.float64, "variational"),
+    ]:
+        mdp = cai.TabularMDP(
+            engine.Successors(lists.index, lists.prob.astype(dtype)), reward.astype(dtype)
+        )
+        ours = values(mdp, method)
+        with monkeypatch.context() as patch:
+            patch.setattr(passes, "compacted", lambda m: m)
+            assert np.array_equal(ours, values(mdp, method))
+            shifted = engine.Successors((lists.index + 1) % S, lists.prob.astype(dtype))
+            patch.setattr(
+                passes, "compacted", lambda m, t=shifted: eqx.tree_at(lambda m: m.transitions, m, t)
+            )
+            assert not np.array_equal(ours, values(mdp, method))

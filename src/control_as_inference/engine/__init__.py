@@ -43,6 +43,7 @@ from .transitions import (
     Successors,
     check_distribution,
     check_transitions,
+    compact,
     dense_transitions,
     transition_probability,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "check_distribution",
     "check_transitions",
     "checked_when_run",
+    "compact",
     "dense_transitions",
     "expect",
     "fixed_point",

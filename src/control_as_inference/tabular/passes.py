@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core import check_method, log, safe_log, soft_maximum, trustworthy
-from ..engine import expect, log_expect_exact, log_push, push
+from ..engine import compact, expect, log_expect_exact, log_push, push
 from .mdp import TabularMDP
 
 MESSAGES = ("q", "log_policy", "log_continuation")
@@ -51,6 +51,12 @@ class Spec(eqx.Module):
             mdp.log_action_prior,
             exact,
         )
+
+
+def compacted(mdp: TabularMDP) -> TabularMDP:
+    """mdp with its transitions in the hot loops' layout (`engine.compact`: 32-bit successor
+    indices; the same values, so the same bits); called once, before a scan over the steps."""
+    return eqx.tree_at(lambda m: m.transitions, mdp, compact(mdp.transitions))
 
 
 def evidence(mdp: TabularMDP, spec: Spec, v0):
@@ -138,6 +144,7 @@ def backward_kept(mdp: TabularMDP, spec: Spec, horizon: int, terminal_value, kee
         v (H+1, S) and a dict of the kept (H, S, A) messages.
     """
     keep = tuple(n for n in keep if spec.exact or n != "log_continuation")
+    mdp = compacted(mdp)
 
     def step(carry, t):
         v_next, v = carry
@@ -175,6 +182,8 @@ def forward_kept(mdp: TabularMDP, spec: Spec, v, log_initial, given: dict, joint
 
     Returns state_marginals (H+1, S) and state_action_marginals (H, S, A) (None unless joint).
     """
+
+    mdp = compacted(mdp)
 
     def step(p_t, inputs):
         log_pi_t, log_cont_t, v_next = inputs

@@ -24,6 +24,7 @@ from jaxtyping import Array, Float
 from .._core import check_int
 from .inference import InferenceArgs, Spec, backup, check_arguments, evidence, propagate
 from .mdp import TabularMDP
+from .passes import compacted
 
 
 class Summary(eqx.Module):
@@ -69,6 +70,7 @@ def infer_summary(
 def _summary(mdp: TabularMDP, args: InferenceArgs, segment: int) -> Summary:
     horizon, terminal_value = args.horizon, args.terminal_value
     spec = Spec.of(mdp, args.temperature, args.discount, args.method)
+    mdp = compacted(mdp)
     segments = -(-horizon // segment)  # steps t >= horizon of the last segment do nothing
 
     def reward_at(t):
