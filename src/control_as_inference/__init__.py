@@ -58,6 +58,7 @@ FAMILIES = (
     "policy_search",
     "irl",
     "kl",
+    "pomdp",
     "distributed",
 )
 # what every family may import and which imports no family: the engine (public)
@@ -94,6 +95,7 @@ if _TYPE_CHECKING:  # the names as static analysers and IDEs should see them
         mppi,
         plotting,
         policy_search,
+        pomdp,
         tabular,
     )
     from .distributed import shard_mdp
