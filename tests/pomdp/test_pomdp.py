@@ -39,7 +39,8 @@ def plant_unnormalised_filter(monkeypatch):
     """Swap the filter for `unnormalised_branches`, and the jitted enumeration for a freshly
     jitted one (the cached compilation would keep the correct filter)."""
     monkeypatch.setattr(inference_module, "branches", unnormalised_branches)
-    fresh = eqx.filter_jit(inference_module._enumerate.__wrapped__)
+    enumerate_ = inference_module._enumerate.__wrapped__  # (equinox caches by function)
+    fresh = eqx.filter_jit(lambda pomdp, setting, terminal: enumerate_(pomdp, setting, terminal))
     monkeypatch.setattr(inference_module, "_enumerate", fresh)
 
 
