@@ -98,8 +98,8 @@ def discounted_z(passive, cost, discount, iterations=5_000):
 def first_exit_log_z_spsolve(index, prob, cost, terminal, rounds=3):
     """log z by scipy.sparse.linalg.spsolve (SuperLU) of the diagonally scaled system
     (I - W_NN) y = W_NT 1, W[s, s'] = p(s'|s) exp(v0(s) - q(s) - v0(s')), log z = -v0 + log y,
-    on successor lists (S, K). v0 starts from numpy log-space sweeps (to steps <= 0.1) and is rescaled
-    around each direct solution (so y stays near 1 whatever the costs: no underflow)."""
+    on successor lists (S, K). v0 starts from numpy log-space sweeps (to steps <= 0.1) and is
+    rescaled around each direct solution (so y stays near 1 whatever the costs: no underflow)."""
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
