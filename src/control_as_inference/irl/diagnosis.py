@@ -89,7 +89,7 @@ def recession(
     finfo = jnp.finfo(reward.dtype)
     scale = jnp.max(jnp.abs(reward))
     r = reward / jnp.where(scale > 0, scale, 1)
-    hard = eqx.tree_at(lambda s: s.temperature, spec, jnp.asarray(finfo.eps, reward.dtype))
+    hard = eqx.tree_at(lambda s: s.setting.temperature, spec, jnp.asarray(finfo.eps, reward.dtype))
     values, _ = solve(eqx.tree_at(lambda m: m.reward, mdp, r), hard, jnp.zeros_like(r[:, 0]))
     visited = stats.counts > 0
     demonstrated = jnp.sum(jnp.where(visited, stats.counts * r, 0.0))
