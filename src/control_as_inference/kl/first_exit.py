@@ -26,9 +26,8 @@ in log z with a residual of 1e-10). So each round around v bounds the error in l
 with r = b - A y and A^-1 >= 0 (an M-matrix), |y* - y| <= A^-1 |r| =: e, found by one loose
 solve (relative residual 1e-2; the estimate is doubled for it), and |log y* - log y| <= t / (1 -
 t) with t = e / y. If that estimate exceeds tol (1 + max |log z|), the next round rescales
-around v - log y (y is then close to 1 everywhere; entries of y below the solve's resolution are
-set to it first, as are entries whose own estimate t >= 1: v moves there by -log of the
-Krylov tolerance, a long step when the warm-up left v far too small; an overshoot is corrected
+around v - log y (y is then close to 1 everywhere; entries whose own estimate t >= 1 are set to
+the solve's resolution first: v moves there by -log of the Krylov tolerance, a long step when the warm-up left v far too small; an overshoot is corrected
 by the next round, where y > 1) and solves again, with a Krylov tolerance smaller by the factor
 the last round fell short, up to `max_rounds`. `converged` means the estimate met the tolerance.
 
@@ -275,10 +274,12 @@ def _first_exit(lmdp: LMDP, tol, warmup_tol, max_rounds: int, max_iterations: in
     def step(state: State) -> State:
         v, krylov_tol = state.v, state.krylov_tol
         rnd = _solve_round(lmdp, v, krylov_tol, max_iterations, method)
-        # entries below the solve's resolution, or unresolved (t >= 1), are set to it: v then
-        # moves by -log(krylov_tol) there, and the next round rescales around it (module doc)
+        # unresolved entries (t >= 1) are set to the solve's resolution: v then moves by
+        # -log(krylov_tol) there, and the next round rescales around it (module doc). Resolved
+        # entries keep their y, however small: the round's error covers them as they are (raising
+        # them too moved v by up to hundreds of nats that the error did not count)
         floor = krylov_tol * jnp.max(rnd.y)
-        y = jnp.where(rnd.t < 1, jnp.maximum(rnd.y, floor), floor)
+        y = jnp.where(rnd.t < 1, rnd.y, floor)
         v = jnp.where(interior, v - log(jnp.where(interior, y, 1)), v)  # v = v0 - log y
         # a round short of the target by a factor f asks the next for f more (and 10x)
         short = jnp.clip(0.1 * target(v) / rnd.error, 1e-6, 1.0)
