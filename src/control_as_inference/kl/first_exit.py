@@ -27,8 +27,9 @@ with r = b - A y and A^-1 >= 0 (an M-matrix), |y* - y| <= A^-1 |r| =: e, found b
 solve (relative residual 1e-2; the estimate is doubled for it), and |log y* - log y| <= t / (1 -
 t) with t = e / y. If that estimate exceeds tol (1 + max |log z|), the next round rescales
 around v - log y (y is then close to 1 everywhere; entries whose own estimate t >= 1 are set to
-the solve's resolution first: v moves there by -log of the Krylov tolerance, a long step when the warm-up left v far too small; an overshoot is corrected
-by the next round, where y > 1) and solves again, with a Krylov tolerance smaller by the factor
+the solve's resolution first: v moves there by -log of the Krylov tolerance, a long step when
+the warm-up left v far too small; an overshoot is corrected by the next round, where y > 1) and
+solves again, with a Krylov tolerance smaller by the factor
 the last round fell short, up to `max_rounds`. `converged` means the estimate met the tolerance.
 
 Methods for step (2):
