@@ -366,6 +366,9 @@ def test_save_demos_and_plot_refuse_the_file_numpy_and_matplotlib_would_write(tm
     one_line_error(run("solve", "--plot", "fig.xyz", cwd=tmp_path), "cannot write a figure")
     one_line_error(run("solve", "--json", "no/such/dir.json", cwd=tmp_path), "no directory")
     one_line_error(run("plan", "pendulum", "--video", "movie", cwd=tmp_path), "ending in .gif")
+    # two options writing one file: the figure was silently replaced by the JSON (review)
+    same = run("solve", "--plot", "same", "--json", "same.png", "--force", cwd=tmp_path)
+    one_line_error(same, "--plot and --json both write same.png")
     # an existing file as a run directory: one line before any work, not FileExistsError after
     one_line_error(run("train", "sac", "Pendulum-v1", "--out", "d.npz", cwd=tmp_path), "a file")
 

@@ -41,7 +41,7 @@ import warnings
 
 from . import agents, irl, kl, plan, sweep, tabular
 from ._interrupt import INTERRUPTED, exit_on_interrupt
-from ._io import UsageError, check_output, check_output_dir
+from ._io import UsageError, check_output, check_output_dir, output_path
 
 # The modules of this package import argparse and the standard library only; every command
 # imports the library (and so JAX) when it runs, so that `cai --help` and usage errors are quick.
@@ -135,6 +135,7 @@ def check_outputs(args) -> None:
     --force, or that cannot be written (`_io.check_output`)."""
     if args.command == "train" and args.out is not None:  # a run directory: never a file
         check_output_dir("--out", args.out, (), args.force, False)
+    written: dict[str, str] = {}  # real path -> the option that writes it
     for dest, kind in OUTPUTS.get(args.command, {}).items():
         path = getattr(args, dest, None)
         if path is None:
@@ -142,8 +143,15 @@ def check_outputs(args) -> None:
         if isinstance(kind, tuple):
             resume = bool(getattr(args, "resume", False))
             check_output_dir(FLAGS[dest], path, kind, args.force, resume)
-        else:
-            check_output(FLAGS[dest], path, kind, args.force)
+            continue
+        check_output(FLAGS[dest], path, kind, args.force)
+        real = os.path.realpath(output_path(path, kind))
+        if real in written:  # the second would silently replace the first, even with --force
+            raise UsageError(
+                f"{written[real]} and {FLAGS[dest]} both write {output_path(path, kind)}: "
+                "give them different names"
+            )
+        written[real] = FLAGS[dest]
 
 
 LIST_OPTIONS = ("--prior", "--temperatures", "--discounts", "--samples", "--seeds")
