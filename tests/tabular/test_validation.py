@@ -108,6 +108,8 @@ def test_infer_arguments(model):
         cai.most_probable_trajectory(mdp, 3, 0.0)
     with pytest.raises(ValueError, match="tol"):
         cai.soft_value_iteration(mdp, 1.0, 0.9, tol=-1.0)
+    with pytest.raises(ValueError, match="tol must be a finite"):  # stopped after one backup
+        cai.soft_value_iteration(mdp, 1.0, 0.9, tol=float("inf"))
     with pytest.raises(ValueError, match="max_iterations"):
         cai.soft_value_iteration(mdp, 1.0, 0.9, max_iterations=0)
 

@@ -141,14 +141,5 @@ class Setting(eqx.Module):
         """Whether the horizon is infinite (horizon None)."""
         return self.horizon is None
 
-    def astype(self, dtype) -> Setting:
-        """The same setting with temperature and discount of `dtype`."""
-        return Setting.unchecked(
-            jnp.asarray(self.temperature, dtype),
-            jnp.asarray(self.discount, dtype),
-            self.horizon,
-            self.method,
-        )
-
 
 __all__ = ["Setting", "check_horizon", "checked_when_run"]

@@ -68,7 +68,9 @@ def soft_value_iteration(
         discount: gamma in (0, 1].
         tol: tolerance on the error max |V - V*| relative to 1 + max |V| (V* the true fixed
             point): stop when gamma / (1 - gamma) * max |V_k+1 - V_k| <= tol (1 + max |V_k+1|)
-            (gamma estimated from successive residuals when discount = 1). Default None: the
+            (gamma estimated from successive residuals when discount = 1: then the stop is an
+            estimate, not a bound, and a slow mode hidden under a fast one can pass it early;
+            check `error` against an independent solve where it matters). Default None: the
             rounding floor, a residual of 10 machine epsilons of the model's dtype relative to
             1 + max |V|, i.e. an error bound of 10 eps gamma / (1 - gamma) (1 + max |V|); rounding
             alone puts the computed fixed point about eps (1 + max |V|) / (1 - gamma) off.
@@ -85,8 +87,8 @@ def soft_value_iteration(
         )
     setting = Setting(temperature, discount, None, "variational", dtype=mdp.dtype)
     temperature, discount = setting.temperature, setting.discount
-    if tol is not None and not (isinstance(tol, numbers.Real) and tol > 0):
-        raise ValueError(f"tol must be a positive number or None, got {tol!r}.")
+    if tol is not None and not (isinstance(tol, numbers.Real) and 0 < tol < float("inf")):
+        raise ValueError(f"tol must be a finite positive number or None, got {tol!r}.")
     max_iterations = check_int("max_iterations", max_iterations, 1)
     tol = None if tol is None else jnp.asarray(tol, mdp.dtype)
     sol = _iterate(mdp, temperature, discount, tol, max_iterations)
