@@ -40,7 +40,7 @@ def test_a_good_setting_keeps_its_values_in_the_asked_dtype():
     assert s.temperature.dtype == s.discount.dtype == jnp.float32
     assert float(s.discount) == np.float32(0.9)
     assert Setting().infinite and Setting().exact and float(Setting().discount) == 1.0
-    assert s.astype(jnp.float64).temperature.dtype == jnp.float64
+    assert Setting(0.5, dtype=jnp.float64).temperature.dtype == jnp.float64
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf, -np.inf])
