@@ -6,15 +6,46 @@ building float32 models explicitly.
 """
 
 import os
+from pathlib import Path
 
-import jax
-import numpy as np
-import pytest
-
-# `cai` commands run in-process (main()) must not turn on the persistent compilation cache for
-# the whole test session, nor write to the user's cache folder; tests/test_compilation_cache.py
-# turns it on where it tests it.
+# `cai` commands run in-process (main()) must not turn on the user's persistent compilation cache
+# nor write to the user's cache folder; tests/test_compilation_cache.py turns it on where it tests
+# it.
 os.environ["CAI_COMPILATION_CACHE"] = "0"
+
+# The test session's own compilation cache, shared by the xdist workers, by every subprocess they
+# start (the variables are inherited) and by later runs: most of a test's time is XLA compiling
+# small programs, and many tests build the same program (an eager scan over a new closure is a new
+# program to jit's in-memory cache, the same one to this cache's key). JAX keys each entry by the
+# program, the versions and the compile options, so an entry never stands for another program.
+# CAI_TEST_COMPILATION_CACHE=0 turns it off (every program compiled afresh). The folder is
+# .cache/jax-tests in the repository (ignored by git). It has no size limit: JAX's size-limited
+# cache lists and stats every entry at every write and locks every read, which made a cold run
+# slower than no cache at all (thousands of entries); instead a session that finds it above
+# TEST_CACHE_MAX_BYTES empties it first.
+TEST_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "jax-tests"
+TEST_CACHE_MAX_BYTES = 2 << 30
+TEST_CACHE_VARIABLES = {
+    "JAX_COMPILATION_CACHE_DIR": str(TEST_CACHE),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_COMPILATION_CACHE_MAX_SIZE": "-1",
+}
+CACHE_ON = os.environ.get("CAI_TEST_COMPILATION_CACHE", "1") != "0"
+if CACHE_ON:
+    TEST_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if sum(p.stat().st_size for p in TEST_CACHE.glob("*-cache")) > TEST_CACHE_MAX_BYTES:
+        for p in TEST_CACHE.iterdir():
+            p.unlink(missing_ok=True)
+    os.environ.update(TEST_CACHE_VARIABLES)
+
+import jax  # noqa: E402  (after the cache variables: JAX reads them on import)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+if CACHE_ON:  # JAX may have been imported before this file, by a plugin
+    jax.config.update("jax_compilation_cache_dir", str(TEST_CACHE))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_compilation_cache_max_size", -1)
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

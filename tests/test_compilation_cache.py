@@ -20,10 +20,19 @@ from control_as_inference.compilation_cache import (
     enable_compilation_cache,
 )
 
+from .conftest import TEST_CACHE_VARIABLES
+
+
+def plain_environment():
+    """This process's environment without the test session's compilation cache."""
+    return {k: v for k, v in os.environ.items() if k not in TEST_CACHE_VARIABLES}
+
 
 def run_cai(args, xdg, **env):
     environment = {**os.environ, "XDG_CACHE_HOME": str(xdg), **env}
     environment.pop("CAI_COMPILATION_CACHE", None)  # tests/conftest.py turns it off
+    for name in TEST_CACHE_VARIABLES:  # ... and turns on its own cache for the test session
+        environment.pop(name, None)
     environment.update(env)
     done = subprocess.run(
         [sys.executable, "-m", "control_as_inference.cli", *args],
@@ -77,7 +86,10 @@ def test_library_switch_and_environment(tmp_path, monkeypatch):
         "print(sum(1 for p in path.rglob('*') if p.is_file()))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "lib")], capture_output=True, text=True
+        [sys.executable, "-c", code, str(tmp_path / "lib")],
+        capture_output=True,
+        text=True,
+        env=plain_environment(),
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= 1
@@ -124,7 +136,11 @@ def test_entries_written_without_a_size_limit_do_not_break_the_limited_cache(tmp
     def run(path, limit, ours, factor):
         args = [str(path), str(limit), "1" if ours else "0", str(factor)]
         done = subprocess.run(
-            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=plain_environment(),
         )
         assert done.returncode == 0, done.stderr
         return int(done.stdout)

@@ -27,6 +27,8 @@ import sys
 
 import pytest
 
+from .conftest import TEST_CACHE_VARIABLES
+
 ROOT = pathlib.Path(__file__).parent.parent
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("**/*.md"))]
@@ -96,7 +98,9 @@ def test_readme_block_runs(code, tmp_path):
         pytest.skip(f"needs {', '.join(missing)}, not installed")
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env = {  # a user's environment: no JAX setting but the test session's compilation cache
+        k: v for k, v in os.environ.items() if not k.startswith("JAX_") or k in TEST_CACHE_VARIABLES
+    }
     env["MPLBACKEND"] = "Agg"
     out = subprocess.run(
         [sys.executable, str(script)],
