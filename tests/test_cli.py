@@ -471,6 +471,7 @@ def test_train_resume_evaluate(tmp_path):
     assert "200 steps, 1 episodes" in out.stdout
 
 
+@pytest.mark.slow  # two SAC subprocesses, 40 s (resume: tests/agents/test_sac.py)
 def test_train_vectorised_and_resume(tmp_path):
     run_dir = str(tmp_path / "run")
     out = run(

@@ -3,6 +3,8 @@
 import importlib.util
 import pathlib
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
 
@@ -39,6 +41,7 @@ def test_pendulum_ilqr(capsys):
     assert "upright" in out and "return" in out
 
 
+@pytest.mark.slow  # the same two-process run as tests/distributed (there in the slow run too)
 def test_sharded_inference_two_processes():
     import re
     import subprocess

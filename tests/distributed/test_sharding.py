@@ -15,6 +15,7 @@ import control_as_inference as cai
 HERE = os.path.dirname(__file__)
 
 
+@pytest.mark.slow  # a subprocess that compiles every solver for 4 devices: about a minute
 def test_four_devices_same_answers_model_stays_sharded():
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "sharded_check.py"), "4"],
@@ -57,6 +58,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # two processes on jax.distributed: half a minute
 def test_two_processes_agree_with_one():
     """jax.distributed on localhost: 2 processes x 2 CPU devices solve one sharded model."""
     port = str(free_port())

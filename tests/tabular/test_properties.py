@@ -2,6 +2,7 @@
 the strategies produce must agree with brute-force enumeration."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,9 +32,7 @@ def tiny_models(draw):
     return (transitions, reward, initial, prior), horizon, temperature
 
 
-@settings(max_examples=30, deadline=None)
-@given(tiny_models())
-def test_exact_inference_matches_enumeration(case):
+def check_against_enumeration(case):
     model, horizon, temperature = case
     s, a = model[3].shape
     post = cai.infer(cai.TabularMDP(*model), horizon, temperature)
@@ -46,3 +45,17 @@ def test_exact_inference_matches_enumeration(case):
     )
     bound = cai.infer(cai.TabularMDP(*model), horizon, temperature, "variational").log_evidence
     assert bound <= post.log_evidence + 1e-9
+
+
+@settings(max_examples=10, deadline=None)
+@given(tiny_models())
+def test_exact_inference_matches_enumeration(case):
+    """Ten models in the default run (each new shape compiles: about 2 s a model)."""
+    check_against_enumeration(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(tiny_models())
+def test_exact_inference_matches_enumeration_on_many_models(case):
+    check_against_enumeration(case)
