@@ -222,6 +222,29 @@ def test_traced_models_are_checked_for_shape_only(rng):
         jax.jit(lambda t: check(t))(dense[0])
 
 
+def reward_sum(r, successors):
+    return cai.infer(cai.TabularMDP(successors, r), 2).log_evidence
+
+
+def test_a_concrete_successor_index_closed_over_under_jit_is_checked(rng):
+    """Under jax.jit a closed-over (concrete) index is still checked, in numpy: its jnp min()
+    would be a tracer, and a bool of it raised TracerBoolConversionError (found when a test
+    built a sparse model inside a jitted function); a numpy index too (jnp.asarray of it is a
+    tracer there)."""
+    index, prob = rng.integers(0, S, (S, A, 2)), np.full((S, A, 2), 0.5)
+    r = jnp.asarray(rng.normal(size=(S, A)))
+    for good in (cai.Successors(index, prob), cai.Successors(jnp.asarray(index), prob)):
+        np.testing.assert_allclose(
+            jax.jit(lambda r, m=good: reward_sum(r, m))(r), reward_sum(r, good), rtol=1e-12
+        )
+    for bad in (cai.Successors(index + S, prob), cai.Successors(jnp.asarray(index + S), prob)):
+        with pytest.raises(ValueError, match=r"index must lie in \[0, 6\)"):
+            jax.jit(lambda r, m=bad: reward_sum(r, m))(r)
+    for bad in (cai.Successors(index, prob * 2), np.full((S, A, S), 0.5)):  # numpy, closed over
+        with pytest.raises(ValueError, match="does not sum to one"):
+            jax.jit(lambda r, m=bad: reward_sum(r, m))(r)
+
+
 def test_compact_keeps_the_values_and_the_bits(rng, monkeypatch):
     """`compact` (32-bit indices for the hot loops) changes no value: the values-only backward
     pass is bit-identical with it and without it, in float64 and float32; negative control: a

@@ -98,6 +98,9 @@ def check_transitions(transitions, dtype, name: str = "transitions", rows=("S", 
     """
     layout = ", ".join(rows)
     if isinstance(transitions, Successors):
+        # the values in numpy, before jnp: under jax.jit jnp.asarray of a numpy array is a
+        # tracer, and even a concrete (closed-over) jax array's min() is one
+        values = np.asarray(transitions.index) if is_concrete(transitions.index) else None
         index = jnp.asarray(transitions.index)
         prob = jnp.asarray(transitions.prob, dtype=dtype)
         if not jnp.issubdtype(index.dtype, jnp.integer):
@@ -111,23 +114,23 @@ def check_transitions(transitions, dtype, name: str = "transitions", rows=("S", 
                 f"{index.shape} and {prob.shape}."
             )
         num_states = index.shape[0]
-        if is_concrete(index) and index.size and (index.min() < 0 or index.max() >= num_states):
+        if values is not None and values.size and (values.min() < 0 or values.max() >= num_states):
             raise ValueError(
                 f"{name}.index must lie in [0, {num_states}); found values in "
-                f"[{int(index.min())}, {int(index.max())}]."
+                f"[{int(values.min())}, {int(values.max())}]."
             )
-        check_distribution(f"{name}.prob", prob, dtype)
+        check_distribution(f"{name}.prob", transitions.prob, dtype)  # the input: see values
         transitions = Successors(index=index, prob=prob)
         shape = index.shape[:-1]
     else:
-        transitions = jnp.asarray(transitions, dtype=dtype)
+        given, transitions = transitions, jnp.asarray(transitions, dtype=dtype)
         shape = transitions.shape
         if transitions.ndim != len(rows) + 1 or shape[0] != shape[-1]:
             raise ValueError(
                 f"{name} must have shape ({layout}, S), got {shape}; for sparse models pass "
                 f"cai.Successors(index, prob) with ({layout}, K) arrays."
             )
-        check_distribution(name, transitions, dtype)
+        check_distribution(name, given, dtype)  # the input: concrete under jit too
     if 0 in shape:
         raise ValueError(
             f"{name} must have at least one entry on every axis ({layout}), got shape {shape}."
