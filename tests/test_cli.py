@@ -15,6 +15,8 @@ import control_as_inference as cai
 from control_as_inference.cli import build_parser
 from control_as_inference.envs import builtin
 
+from .cli_batch import run_many
+
 
 def run(*args, cwd=None):
     return subprocess.run(
@@ -99,67 +101,83 @@ def test_text_map_and_npz_files(tmp_path):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("solve", "--temperature", "0"),
-        ("solve", "--horizon", "-3"),
-        ("solve", "--discount", "2"),
-        ("solve", "no-such-env"),
-        ("solve", "NoSuchEnv-v0"),
-        ("solve", "CartPole-v1"),
-        ("solve", "--method", "magic"),
-        ("solve", "--prior", "0.5,0.5"),
-        ("solve", "--prior", "a,b,c,d"),
-        ("sample", "-n", "0"),
-        ("compare", "--episodes", "0"),
-        ("irl", "-n", "0"),
-        ("irl", "--infinite"),
-        ("irl", "--l2", "-1"),
-        ("plan", "pendulum", "--samples", "0"),
-        ("plan", "pendulum", "--temperature", "0"),
-        ("plan", "pendulum", "--noise", "-1"),
-        ("plan", "pendulum", "--steps", "0"),
-        ("plan", "cartwheel"),
-        ("sweep", "--address", "127.0.0.1:1"),
-        ("sweep", "--temperatures", "a,b"),
-        ("train", "sac", "Pendulum-v1", "--steps", "0"),
-        ("train", "sac", "CartPole-v1", "--steps", "10"),
-        ("train", "sac", "Pendulum-v1", "--learning-rate", "-1"),
-        ("train", "sac", "Pendulum-v1", "--batch-size", "512", "--buffer-size", "100"),
-        ("train", "sac", "NoSuchEnv-v9"),
-        ("train", "sac", "Pendulum-v1", "--num-envs", "0"),
-        ("train", "sac", "Pendulum-v1", "--gradient-steps", "0"),
-        ("train", "dsac", "CartPole-v1", "--temperature-loss", "log"),
-        ("evaluate", "/nonexistent/run"),
-        ("resume", "/nonexistent/run"),
-        ("frobnicate",),
-    ],
-)
-def test_bad_arguments_exit_2_with_one_line(args):
-    out = run(*args)
+BAD_ARGUMENTS = [
+    ("solve", "--temperature", "0"),
+    ("solve", "--horizon", "-3"),
+    ("solve", "--discount", "2"),
+    ("solve", "no-such-env"),
+    ("solve", "NoSuchEnv-v0"),
+    ("solve", "CartPole-v1"),
+    ("solve", "--method", "magic"),
+    ("solve", "--prior", "0.5,0.5"),
+    ("solve", "--prior", "a,b,c,d"),
+    ("sample", "-n", "0"),
+    ("compare", "--episodes", "0"),
+    ("irl", "-n", "0"),
+    ("irl", "--infinite"),
+    ("irl", "--l2", "-1"),
+    ("plan", "pendulum", "--samples", "0"),
+    ("plan", "pendulum", "--temperature", "0"),
+    ("plan", "pendulum", "--noise", "-1"),
+    ("plan", "pendulum", "--steps", "0"),
+    ("plan", "cartwheel"),
+    ("sweep", "--temperatures", "a,b"),
+    ("train", "sac", "Pendulum-v1", "--steps", "0"),
+    ("train", "sac", "CartPole-v1", "--steps", "10"),
+    ("train", "sac", "Pendulum-v1", "--learning-rate", "-1"),
+    ("train", "sac", "Pendulum-v1", "--batch-size", "512", "--buffer-size", "100"),
+    ("train", "sac", "NoSuchEnv-v9"),
+    ("train", "sac", "Pendulum-v1", "--num-envs", "0"),
+    ("train", "sac", "Pendulum-v1", "--gradient-steps", "0"),
+    ("train", "dsac", "CartPole-v1", "--temperature-loss", "log"),
+    ("evaluate", "/nonexistent/run"),
+    ("resume", "/nonexistent/run"),
+    ("frobnicate",),
+]
+
+BAD_INPUT = [
+    (("solve", "--slip", "0.3", "FrozenLake-v1"), "slip applies to built-in gridworlds"),
+    (("sample", "--horizon", "0"), "--horizon must be >= 1 for `cai sample`, got 0"),
+    (("compare", "--horizon", "0"), "--horizon must be >= 1 for `cai compare`, got 0"),
+    (("solve", "--horizon", "0", "--plot", "h0.png"), "--plot needs --horizon >= 1"),
+    (("solve", "--prior", "-0.1,0.5,0.3,0.3"), "--prior: action_prior has a negative"),
+    (("solve", "--prior", "-1"), "--prior needs 4 probabilities, got 1"),
+    (("solve", "nosuch.txt"), "nosuch.txt not found: no such file"),
+    (("solve", "maps/nosuch"), "maps/nosuch not found: no such file"),
+    (("resume", "/nonexistent/run", "--steps", "-5"), "--steps must be >= 1, got -5"),
+]
+
+
+@pytest.fixture(scope="module")
+def early_exits(tmp_path_factory):
+    """Every bad invocation below, run through `cai`'s main in one fresh process (tests/
+    cli_batch.py: a subprocess each spent 4 s importing JAX again), in an empty folder."""
+    cases = BAD_ARGUMENTS + [args for args, _ in BAD_INPUT]
+    return dict(zip(cases, run_many(cases, cwd=tmp_path_factory.mktemp("cwd")), strict=True))
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS)
+def test_bad_arguments_exit_2_with_one_line(args, early_exits):
+    out = early_exits[args]
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert "error" in last and last.startswith(("cai", "usage"))
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (("solve", "--slip", "0.3", "FrozenLake-v1"), "slip applies to built-in gridworlds"),
-        (("sample", "--horizon", "0"), "--horizon must be >= 1 for `cai sample`, got 0"),
-        (("compare", "--horizon", "0"), "--horizon must be >= 1 for `cai compare`, got 0"),
-        (("solve", "--horizon", "0", "--plot", "h0.png"), "--plot needs --horizon >= 1"),
-        (("solve", "--prior", "-0.1,0.5,0.3,0.3"), "--prior: action_prior has a negative"),
-        (("solve", "--prior", "-1"), "--prior needs 4 probabilities, got 1"),
-        (("solve", "nosuch.txt"), "nosuch.txt not found: no such file"),
-        (("solve", "maps/nosuch"), "maps/nosuch not found: no such file"),
-        (("resume", "/nonexistent/run", "--steps", "-5"), "--steps must be >= 1, got -5"),
-    ],
-)
-def test_bad_input_names_the_problem(args, message, tmp_path):
-    out = run(*args, cwd=tmp_path)
+def test_a_bad_argument_exits_2_in_its_own_process():
+    """The batch's driver is not the console script: one bad invocation as a user runs it (and
+    one that reaches Ray, which the batch leaves out)."""
+    for args in (("solve", "--temperature", "0"), ("sweep", "--address", "127.0.0.1:1")):
+        out = run(*args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        last = out.stderr.strip().splitlines()[-1]
+        assert "error" in last and last.startswith(("cai", "usage"))
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_names_the_problem(args, message, early_exits):
+    out = early_exits[args]
     assert out.returncode == 2, out.stdout
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"cai {args[0]}: error: "), out.stderr

@@ -11,6 +11,8 @@ import pytest
 
 from control_as_inference.cli import sweep as sweep_cli
 
+from .cli_batch import run_many
+
 
 def run(*args, cwd=None, timeout=120):
     return subprocess.run(
@@ -93,18 +95,45 @@ def test_run_sweep_refuses_no_cpu():
             run_sweep([{"env": "bridge"}], num_cpus=bad, progress=False)
 
 
-@pytest.mark.parametrize(
-    "args, option",
-    [
-        # before: an out-of-memory traceback after allocating (70 GB, 248 GB in the issue)
-        (("solve", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
-        (("sample", "-n", str(10**12)), "-n 1000000000000 needs about"),
-        (("compare", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
-        (("plan", "pendulum", "--samples", str(10**12)), "--samples 1000000000000 needs about"),
-    ],
-)
-def test_sizes_that_cannot_fit_are_refused_in_one_line(args, option):
-    line = one_line_error(run("--no-compilation-cache", *args), args[0])
+SIZES = [
+    # before: an out-of-memory traceback after allocating (70 GB, 248 GB in the issue)
+    (("solve", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
+    (("sample", "-n", str(10**12)), "-n 1000000000000 needs about"),
+    (("compare", "--horizon", str(10**12)), "--horizon 1000000000000 needs about"),
+    (("plan", "pendulum", "--samples", str(10**12)), "--samples 1000000000000 needs about"),
+]
+NON_FINITE = [
+    # before: exit 0 printing "mean return nan"
+    (("train", "mpo", "Pendulum-v1", "--learning-rate", "inf"), "--learning-rate must be a"),
+    (("train", "sac", "Pendulum-v1", "--tau", "nan"), "--tau must be a finite number"),
+    # before: a FloatingPointError traceback
+    (("irl", "--l2", "inf"), "--l2 must be finite and >= 0, got inf"),
+    (("plan", "pendulum", "--noise", "inf"), "--noise must be finite and > 0, got inf"),
+]
+NOT_READ = [
+    ("irl", "bridge", "--method", "exact", "--inference", "variational"),
+    ("irl", "four-rooms", "--method", "lqr"),
+    ("irl", "--method", "lqr", "--inference", "variational", "--features", "state"),
+    ("irl", "bridge", "--method", "gcl", "--demos", "d.npz"),
+    ("plan", "pendulum", "--planner", "cem", "--temperature", "1"),
+    ("plan", "pendulum", "--planner", "cem", "--adapt"),
+]
+
+
+@pytest.fixture(scope="module")
+def early_exits(tmp_path_factory):
+    """Every invocation of this file that must stop before any work, through `cai`'s main in
+    one fresh process (tests/cli_batch.py; a subprocess each spent 4 s importing JAX again)."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    np.savez(cwd / "d.npz", states=np.zeros((2, 4, 3)), actions=np.zeros((2, 3, 1)))
+    cases = [("--no-compilation-cache", *args) for args, _ in SIZES]
+    cases += [args for args, _ in NON_FINITE] + NOT_READ
+    return dict(zip(cases, run_many(cases, cwd=cwd), strict=True))
+
+
+@pytest.mark.parametrize("args, option", SIZES)
+def test_sizes_that_cannot_fit_are_refused_in_one_line(args, option, early_exits):
+    line = one_line_error(early_exits[("--no-compilation-cache", *args)], args[0])
     assert option in line and "GB of memory" in line
 
 
@@ -122,41 +151,26 @@ def test_size_estimate_and_limit():
         check_size("--horizon", 10, 1001, memory=2000)
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        # before: exit 0 printing "mean return nan"
-        (("train", "mpo", "Pendulum-v1", "--learning-rate", "inf"), "--learning-rate must be a"),
-        (("train", "sac", "Pendulum-v1", "--tau", "nan"), "--tau must be a finite number"),
-        # before: a FloatingPointError traceback
-        (("irl", "--l2", "inf"), "--l2 must be finite and >= 0, got inf"),
-        (("plan", "pendulum", "--noise", "inf"), "--noise must be finite and > 0, got inf"),
-    ],
-)
-def test_non_finite_options_exit_2_naming_the_option(args, message):
-    assert message in one_line_error(run(*args), args[0])
+@pytest.mark.parametrize("args, message", NON_FINITE)
+def test_non_finite_options_exit_2_naming_the_option(args, message, early_exits):
+    assert message in one_line_error(early_exits[args], args[0])
 
 
-def test_irl_refuses_options_its_method_does_not_read(tmp_path):
+def test_irl_refuses_options_its_method_does_not_read(early_exits):
     """Before: --inference variational beside --method exact ran exact (the value equalled the
     default, so it looked not given); --method lqr fitted the double integrator whatever ENV
     said; --method gcl with ENV bridge trained on Pendulum-v1."""
-    out = run("irl", "bridge", "--method", "exact", "--inference", "variational")
-    assert "--method exact already sets maxent's inference" in one_line_error(out, "irl")
-    out = run("irl", "four-rooms", "--method", "lqr")
-    assert "ENV does not apply to --method lqr" in one_line_error(out, "irl")
-    out = run("irl", "--method", "lqr", "--inference", "variational", "--features", "state")
-    assert "--features, --inference do not apply" in one_line_error(out, "irl")
-    demos = tmp_path / "d.npz"
-    np.savez(demos, states=np.zeros((2, 4, 3)), actions=np.zeros((2, 3, 1)))
-    out = run("irl", "bridge", "--method", "gcl", "--demos", str(demos))
-    line = one_line_error(out, "irl")
-    assert "got 'bridge'" in line and out.stdout.startswith("bridge: guided cost learning")
+    out = [early_exits[args] for args in NOT_READ[:4]]
+    assert "--method exact already sets maxent's inference" in one_line_error(out[0], "irl")
+    assert "ENV does not apply to --method lqr" in one_line_error(out[1], "irl")
+    assert "--features, --inference do not apply" in one_line_error(out[2], "irl")
+    line = one_line_error(out[3], "irl")
+    assert "got 'bridge'" in line and out[3].stdout.startswith("bridge: guided cost learning")
 
 
-@pytest.mark.parametrize("option", [("--temperature", "1"), ("--adapt",)])
-def test_plan_cem_refuses_the_mppi_options(option):
+@pytest.mark.parametrize("args", NOT_READ[4:])
+def test_plan_cem_refuses_the_mppi_options(args, early_exits):
     """CEM keeps its elites: --temperature (even at its default value) and --adapt were
     silently ignored."""
-    out = run("plan", "pendulum", "--planner", "cem", *option)
-    assert f"{option[0]} not read by --planner cem" in one_line_error(out, "plan")
+    message = f"{args[4]} not read by --planner cem"
+    assert message in one_line_error(early_exits[args], "plan")
