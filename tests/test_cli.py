@@ -67,6 +67,7 @@ def test_solve_gymnasium_and_prior():
     assert "FrozenLake-v1" in out.stdout and "G" in out.stdout
 
 
+@pytest.mark.slow  # sample, map and two compares in subprocesses: 25 s warm
 def test_sample_map_compare(tmp_path):
     out = run("sample", "bridge", "-n", "3", "--horizon", "10")
     assert out.returncode == 0, out.stderr
@@ -434,6 +435,7 @@ def test_irl_infinite_horizon_and_bad_demos(tmp_path):
     assert out.returncode == 2 and "lacks" in out.stderr
 
 
+@pytest.mark.slow  # MPPI plans a whole swing-up and writes a video
 def test_plan_pendulum_writes_a_plot_and_a_video(tmp_path):
     import importlib.util
 

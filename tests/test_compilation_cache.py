@@ -113,6 +113,7 @@ def test_library_switch_and_environment(tmp_path, monkeypatch):
         enable_compilation_cache(tmp_path / "d", max_bytes=0)
 
 
+@pytest.mark.slow  # four fresh processes
 def test_entries_written_without_a_size_limit_do_not_break_the_limited_cache(tmp_path):
     """An entry written with max_bytes=-1 has no KEY-atime file; JAX's size-limited cache then
     failed (FileNotFoundError) at every later write, so nothing new was cached. Enabling the

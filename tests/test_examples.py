@@ -34,6 +34,7 @@ def test_soft_lqr(tmp_path, capsys):
     assert "exact" in capsys.readouterr().out and (tmp_path / "l.png").exists()
 
 
+@pytest.mark.slow  # the example swings the pendulum up
 def test_pendulum_ilqr(capsys):
     example = load("pendulum_ilqr")
     example.main(example.Args(figure=None))

@@ -78,6 +78,7 @@ def test_sampled_transitions_match_the_model():
     np.testing.assert_allclose(freq[:, [5, 7]].sum(1), t[state, :, 16:].sum(1), atol=0.03)
 
 
+@pytest.mark.slow  # rolls out episodes in gymnasium
 def test_soft_policy_performs_like_the_hard_optimum_in_gymnasium():
     """FrozenLake 4x4 slippery, discount 0.99: the hard optimum succeeds about 74% of the time
     (within gymnasium's 100-step limit); soft value iteration at a small temperature matches it."""

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from ..cli_batch import run_many
+
 
 def run(*args):
     return subprocess.run(
@@ -46,17 +48,22 @@ def test_lqr_recovers_the_policy_and_reads_its_saved_demonstrations(tmp_path):
 
 
 def test_method_errors_are_named(tmp_path):
-    out = run("--method", "gcl")
-    assert out.returncode != 0 and "--method gcl needs --demos" in out.stderr
-    few = tmp_path / "few.npz"
-    np.savez(few, states=np.zeros((1, 2, 2)), actions=np.zeros((1, 1, 1)))
-    out = run("--method", "lqr", "--demos", str(few), "--horizon", "10")
-    assert out.returncode != 0 and "n + m + 1 = 4" in out.stderr
+    np.savez(tmp_path / "few.npz", states=np.zeros((1, 2, 2)), actions=np.zeros((1, 1, 1)))
+    gcl, lqr, features, inference = run_many(  # one fresh process for the four (cli_batch.py)
+        [
+            ("irl", "--method", "gcl"),
+            ("irl", "--method", "lqr", "--demos", "few.npz", "--horizon", "10"),
+            ("irl", "--method", "lqr", "--plot", "x.png", "--features", "state-action"),
+            ("irl", "--method", "variational", "--inference", "exact"),
+        ],
+        cwd=tmp_path,
+    )
+    assert gcl.returncode != 0 and "--method gcl needs --demos" in gcl.stderr
+    assert lqr.returncode != 0 and "n + m + 1 = 4" in lqr.stderr
     # an option the method does not read is refused, not ignored
-    out = run("--method", "lqr", "--plot", str(tmp_path / "x.png"), "--features", "state-action")
-    assert out.returncode == 2 and "--features, --plot do not apply to --method lqr" in out.stderr
-    out = run("--method", "variational", "--inference", "exact")
-    assert out.returncode == 2 and "drop --inference" in out.stderr
+    assert features.returncode == 2
+    assert "--features, --plot do not apply to --method lqr" in features.stderr
+    assert inference.returncode == 2 and "drop --inference" in inference.stderr
 
 
 @pytest.mark.slow  # two maxent fits in subprocesses

@@ -3,6 +3,7 @@
 import gymnasium as gym
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from control_as_inference.envs.pendulum import (
     DT,
@@ -99,6 +100,7 @@ def run_in_gymnasium(result):
     return total, np.array(angles)
 
 
+@pytest.mark.slow  # a swing-up in gymnasium
 def test_pendulum_swing_up_in_gymnasium():
     result = swing_up()
     total, angles = run_in_gymnasium(result)
@@ -113,6 +115,7 @@ def test_pendulum_swing_up_in_gymnasium():
     assert result.converged and result.iterations > 1 and result.history[-1] > result.history[0]
 
 
+@pytest.mark.slow  # several soft iLQR solves, each compiled
 def test_variational_mean_ignores_the_temperature():
     """Ordinary iLQR is the temperature -> 0 limit; the variational mean never depends on it."""
     cold, warm = swing_up(1e-6), swing_up(1.0)
