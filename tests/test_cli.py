@@ -84,6 +84,7 @@ def test_sample_map_compare(tmp_path):
     assert "gymnasium's step" in out.stdout
 
 
+@pytest.mark.slow  # two solves in subprocesses
 def test_text_map_and_npz_files(tmp_path):
     grid = tmp_path / "map.txt"
     grid.write_text("S..\n.#.\n..G\n")
@@ -350,6 +351,7 @@ def test_version_prints_the_installed_version():
 NOTE = "(shown up to the first absorbing state, done: never left, reward 0"
 
 
+@pytest.mark.slow  # sample and map runs in subprocesses: 22 s warm
 def test_sample_and_map_stop_at_absorption_and_say_so_once():
     out = run("sample", "bridge", "-n", "4")  # horizon 30: every trajectory ends long before
     assert out.returncode == 0, out.stderr
@@ -393,6 +395,7 @@ def test_json_maps_every_state_index_to_its_cell_or_extra_state(tmp_path):
     assert "reward 1" in states[17]["extra"] and "absorbing" in states[18]["extra"]
 
 
+@pytest.mark.slow  # an IRL fit in a subprocess (in-process: tests/irl)
 def test_irl_recovers_a_policy_that_scores_like_the_truth(tmp_path):
     png, demos = tmp_path / "r.png", tmp_path / "demos.npz"
     out = run("irl", "--plot", str(png), "--save-demos", str(demos), "-n", "400")
@@ -410,6 +413,7 @@ def test_irl_recovers_a_policy_that_scores_like_the_truth(tmp_path):
     assert value_of(again.stdout, "the recovered reward's policy") == pytest.approx(recovered)
 
 
+@pytest.mark.slow  # IRL fits in subprocesses (in-process: tests/irl)
 def test_irl_infinite_horizon_and_bad_demos(tmp_path):
     out = run(
         "irl",

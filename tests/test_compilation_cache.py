@@ -49,6 +49,7 @@ def entries(directory):
     return sorted(p.name for p in directory.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow  # cold compiles by design; .ci/plain_install checks the same in CI
 def test_cai_fills_the_cache_and_reuses_it_with_identical_results(tmp_path, monkeypatch):
     cache = tmp_path / "xdg" / "control-as-inference" / "jax"
     cold, warm = tmp_path / "cold.json", tmp_path / "warm.json"

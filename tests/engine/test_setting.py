@@ -168,7 +168,7 @@ def _takers(mdp):
         "soft_value_iteration",
         "maxent_objective",
         "maxent_objective infinite",
-        "airl_irl",
+        pytest.param("airl_irl", marks=pytest.mark.slow),  # 15 s: three AIRL fits, compiled
     ],
 )
 def test_vmap_over_temperature_equals_the_loop(mdp, name):
