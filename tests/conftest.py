@@ -32,10 +32,14 @@ TEST_CACHE_VARIABLES = {
 }
 CACHE_ON = os.environ.get("CAI_TEST_COMPILATION_CACHE", "1") != "0"
 if CACHE_ON:
-    TEST_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if sum(p.stat().st_size for p in TEST_CACHE.glob("*-cache")) > TEST_CACHE_MAX_BYTES:
-        for p in TEST_CACHE.iterdir():
-            p.unlink(missing_ok=True)
+    try:
+        TEST_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if sum(p.stat().st_size for p in TEST_CACHE.glob("*-cache")) > TEST_CACHE_MAX_BYTES:
+            for p in TEST_CACHE.iterdir():
+                p.unlink(missing_ok=True)
+    except OSError:  # a read-only checkout, or another worker emptying it: compile afresh
+        CACHE_ON = TEST_CACHE.is_dir() and os.access(TEST_CACHE, os.W_OK)
+if CACHE_ON:
     os.environ.update(TEST_CACHE_VARIABLES)
 
 import jax  # noqa: E402  (after the cache variables: JAX reads them on import)
