@@ -31,8 +31,10 @@ for argv, cwd in json.loads(sys.stdin.read()):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(argv)
-        except SystemExit as stop:  # argparse: the message is already on stderr
-            code = stop.code if isinstance(stop.code, int) else (stop.code is not None)
+        except SystemExit as stop:  # as Python exits: argparse's message is already on stderr
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+            if not isinstance(stop.code, (int, type(None))):
+                print(stop.code, file=sys.stderr)
         except BaseException:
             traceback.print_exc()
             code = 1
