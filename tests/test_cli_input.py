@@ -109,6 +109,9 @@ NON_FINITE = [
     # before: a FloatingPointError traceback
     (("irl", "--l2", "inf"), "--l2 must be finite and >= 0, got inf"),
     (("plan", "pendulum", "--noise", "inf"), "--noise must be finite and > 0, got inf"),
+    # before: the library's field name ("temperature must ..."), not the option the user typed
+    (("solve", "--temperature", "inf"), "error: --temperature must be finite and > 0, got inf"),
+    (("solve", "--discount", "nan"), "error: --discount must lie in (0, 1], got nan"),
 ]
 NOT_READ = [
     ("irl", "bridge", "--method", "exact", "--inference", "variational"),

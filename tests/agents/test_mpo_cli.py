@@ -55,9 +55,9 @@ def keep_x64():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--epsilon", "0"], "epsilon"),
-        (["--epsilon-mean", "-0.1"], "epsilon_mean"),
-        (["--num-samples", "1"], "num_samples"),
+        (["--epsilon", "0"], "--epsilon (a KL bound) must"),  # the option typed, not the field
+        (["--epsilon-mean", "-0.1"], "--epsilon-mean (a KL bound)"),
+        (["--num-samples", "1"], "--num-samples must"),
         (["--policy", "categorical"], "Discrete"),  # a categorical policy on a Box space
         (["--temperature", "0.5"], "--temperature"),
     ],

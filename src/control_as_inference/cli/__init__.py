@@ -180,8 +180,13 @@ def _attach_negative_lists(argv: list[str]) -> list[str]:
 
 
 def _error(args, error) -> int:
-    """The one-line message of a usage error on stderr; the exit code 2."""
+    """The one-line message of a usage error on stderr; the exit code 2. A library error that
+    names a field the command has as an option ("temperature must be ...") names the option
+    ("--temperature must be ..."): the user typed the option."""
     message = " ".join(str(error).split())
+    field, _, rest = message.partition(" ")
+    if rest and field.isidentifier() and field in vars(args) and field != "command":
+        message = f"--{field.replace('_', '-')} {rest}"
     print(f"cai {args.command}: error: {message}", file=sys.stderr)
     return 2
 
