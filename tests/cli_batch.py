@@ -58,3 +58,9 @@ def run_many(cases, cwd=None, timeout=600):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return [SimpleNamespace(**result) for result in json.loads(done.stdout)]
+
+
+def run_each(cases, cwd=None):
+    """`run_many`'s results keyed by their argument tuples."""
+    cases = [tuple(argv) for argv in cases]
+    return dict(zip(cases, run_many(cases, cwd=cwd), strict=True))

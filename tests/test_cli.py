@@ -15,7 +15,7 @@ import control_as_inference as cai
 from control_as_inference.cli import build_parser
 from control_as_inference.envs import builtin
 
-from .cli_batch import run_many
+from .cli_batch import run_each
 
 
 def run(*args, cwd=None):
@@ -155,7 +155,7 @@ def early_exits(tmp_path_factory):
     """Every bad invocation below, run through `cai`'s main in one fresh process (tests/
     cli_batch.py: a subprocess each spent 4 s importing JAX again), in an empty folder."""
     cases = BAD_ARGUMENTS + [args for args, _ in BAD_INPUT]
-    return dict(zip(cases, run_many(cases, cwd=tmp_path_factory.mktemp("cwd")), strict=True))
+    return run_each(cases, cwd=tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.mark.parametrize("args", BAD_ARGUMENTS)

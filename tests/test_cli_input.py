@@ -11,7 +11,7 @@ import pytest
 
 from control_as_inference.cli import sweep as sweep_cli
 
-from .cli_batch import run_many
+from .cli_batch import run_each
 
 
 def run(*args, cwd=None, timeout=120):
@@ -131,7 +131,7 @@ def early_exits(tmp_path_factory):
     np.savez(cwd / "d.npz", states=np.zeros((2, 4, 3)), actions=np.zeros((2, 3, 1)))
     cases = [("--no-compilation-cache", *args) for args, _ in SIZES]
     cases += [args for args, _ in NON_FINITE] + NOT_READ
-    return dict(zip(cases, run_many(cases, cwd=cwd), strict=True))
+    return run_each(cases, cwd=cwd)
 
 
 @pytest.mark.parametrize("args, option", SIZES)

@@ -29,10 +29,8 @@ def plain_environment():
 
 
 def run_cai(args, xdg, **env):
-    environment = {**os.environ, "XDG_CACHE_HOME": str(xdg), **env}
+    environment = {**plain_environment(), "XDG_CACHE_HOME": str(xdg)}
     environment.pop("CAI_COMPILATION_CACHE", None)  # tests/conftest.py turns it off
-    for name in TEST_CACHE_VARIABLES:  # ... and turns on its own cache for the test session
-        environment.pop(name, None)
     environment.update(env)
     done = subprocess.run(
         [sys.executable, "-m", "control_as_inference.cli", *args],
