@@ -38,9 +38,10 @@ import argparse
 import os
 import sys
 import warnings
+from typing import NoReturn
 
 from . import agents, irl, kl, plan, sweep, tabular
-from ._interrupt import INTERRUPTED, exit_on_interrupt
+from ._interrupt import INTERRUPTED, end_process, exit_on_interrupt
 from ._io import UsageError, check_output, check_output_dir, output_path
 
 # The modules of this package import argparse and the standard library only; every command
@@ -52,7 +53,7 @@ from ._io import UsageError, check_output, check_output_dir, output_path
 #     kl.py       kl
 #     _io.py      UsageError, tables, grids, trajectories, writing files
 
-__all__ = ["UsageError", "build_parser", "main"]
+__all__ = ["UsageError", "build_parser", "main", "script"]
 
 DISTRIBUTION = "control-as-inference"
 
@@ -192,11 +193,23 @@ def _error(args, error) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `cai` console script; returns the exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(_attach_negative_lists(argv))
+    """Run one `cai` command in this process (sys.argv[1:] without `argv`); the exit code. Ctrl-C
+    during the command prints one line and ends the process with 130 (`_interrupt`)."""
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     with exit_on_interrupt(args.command):
         return _run(args)
+
+
+def script() -> NoReturn:
+    """The `cai` console script and `python -m control_as_inference.cli`: `main`, then the process
+    ends with Ctrl-C still handled until the very end (`_interrupt.end_process`)."""
+    args = _parse(sys.argv[1:])
+    with exit_on_interrupt(args.command):
+        end_process(_run(args))
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(_attach_negative_lists(argv))
 
 
 def _run(args) -> int:

@@ -1,7 +1,5 @@
 """python -m control_as_inference.cli: the `cai` command."""
 
-import sys
+from . import script
 
-from . import main
-
-sys.exit(main())
+script()

@@ -17,6 +17,10 @@ command runs (`exit_on_interrupt`):
   library are written atomically and survive any moment of exit.
 - where a loop installs its own handler (train and resume's `StopOnSigint`: save a checkpoint
   and return, the command then exits 130 itself), the watcher leaves the signal to it.
+- the `cai` process ends inside the same handling (`end_process`): Python's own shutdown sets
+  SIGINT back to its default action while XLA's threads are still being torn down, so a Ctrl-C
+  just after a command's work killed the process silently (exit -2), or raised KeyboardInterrupt
+  inside one of JAX's atexit callbacks (a traceback, exit 0).
 
 Nothing here is installed outside the main thread, and everything is restored on leaving, so
 `main()` called in-process (the tests) leaves the caller's Ctrl-C as it was.
@@ -24,11 +28,13 @@ Nothing here is installed outside the main thread, and everything is restored on
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 INTERRUPTED = 130
 """The exit code after Ctrl-C (128 + SIGINT), as shells expect."""
@@ -99,6 +105,24 @@ def _watch(fd: int) -> None:
             return
         if signal.SIGINT in data and signal.getsignal(signal.SIGINT) is _handler:
             _request_exit()
+
+
+def end_process(code: int) -> NoReturn:
+    """End the `cai` process with exit code `code`, with Ctrl-C still answered (call it inside
+    `exit_on_interrupt`): wait for the threads that Python waits for (non-daemon ones), run the
+    atexit callbacks, flush stdout and stderr, then `os._exit(code)`; no interpreter teardown,
+    whose SIGINT is the default action (module docstring)."""
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # a failing callback prints its traceback, as at a normal exit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`cai solve | head`) or a closed stream
+            code = code or 1
+    os._exit(code)
 
 
 @contextlib.contextmanager
