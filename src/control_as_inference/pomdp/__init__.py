@@ -1,14 +1,45 @@
-"""Control as inference under partial observation (discrete POMDPs, first slice).
+"""Control as inference under partial observation.
 
-The model `POMDP` (T, O, r, initial belief, action prior; validated by the engine), the Bayes
-filter `belief_update` (log space), and `infer_beliefs`: finite-horizon soft (variational)
-inference over beliefs by exact enumeration of the observation histories, for small problems,
-with the posterior policy pi(a|b) and V_0 of the initial belief (`BeliefPosterior`). `tiger`
-builds the classic Tiger problem.
+Discrete POMDPs: the model `POMDP` (T, O, r, initial belief, action prior; validated by the
+engine), the Bayes filter `belief_update` (log space), and `infer_beliefs`: finite-horizon soft
+(variational) inference over beliefs by exact enumeration of the observation histories, for small
+problems, with the posterior policy pi(a|b) and V_0 of the initial belief (`BeliefPosterior`).
+`tiger` builds the classic Tiger problem.
+
+Soft LQG (`lqg.py`): a `cai.lqr` system seen through y = C x + v (`LinearGaussianObservation`):
+the Kalman filter (`kalman_filter`), the finite-horizon policy over beliefs, variational
+(max-ent certainty equivalence) or exact (`soft_lqg`: `SoftLQG`), its closed loop
+(`simulate_lqg`) and the stationary solution (`soft_lqg_infinite`).
 """
 
 from .beliefs import belief_update
 from .inference import BeliefPosterior, infer_beliefs
+from .lqg import (
+    KalmanFiltered,
+    LinearGaussianObservation,
+    LQGRollouts,
+    SoftLQG,
+    StationarySoftLQG,
+    kalman_filter,
+    simulate_lqg,
+    soft_lqg,
+    soft_lqg_infinite,
+)
 from .model import POMDP, tiger
 
-__all__ = ["POMDP", "BeliefPosterior", "belief_update", "infer_beliefs", "tiger"]
+__all__ = [
+    "POMDP",
+    "BeliefPosterior",
+    "KalmanFiltered",
+    "LQGRollouts",
+    "LinearGaussianObservation",
+    "SoftLQG",
+    "StationarySoftLQG",
+    "belief_update",
+    "infer_beliefs",
+    "kalman_filter",
+    "simulate_lqg",
+    "soft_lqg",
+    "soft_lqg_infinite",
+    "tiger",
+]
