@@ -22,7 +22,7 @@ import scipy.linalg
 import scipy.stats
 
 import control_as_inference as cai
-from control_as_inference.pomdp import lqg as lqg_module
+from control_as_inference.pomdp import closed_loop
 
 lqr, pomdp = cai.lqr, cai.pomdp
 
@@ -248,7 +248,7 @@ def test_the_variational_value_is_the_trace_formula(discount):
 def test_perturbing_the_variational_policy_lowers_its_value(field):
     system, observation, reward = model(6)
     sol = pomdp.soft_lqg(system, observation, reward, 6, 0.6)
-    steps = lqg_module._steps(system, reward, 6)
+    steps = closed_loop.model_steps(system, reward, 6)
     rng = np.random.default_rng(7)
     for _ in range(5):
         change = 0.05 * rng.normal(size=getattr(sol, field).shape)
@@ -259,7 +259,7 @@ def test_perturbing_the_variational_policy_lowers_its_value(field):
             lambda s: (s.expected_return, s.entropy),
             other,
             (
-                lqg_module._expected_return(other, steps),
+                closed_loop.expected_return(other, steps),
                 0.5 * jnp.linalg.slogdet(2 * jnp.pi * jnp.e * other.Sigma)[1],
             ),
         )

@@ -6,25 +6,18 @@ engine), the Bayes filter `belief_update` (log space), and `infer_beliefs`: fini
 problems, with the posterior policy pi(a|b) and V_0 of the initial belief (`BeliefPosterior`).
 `tiger` builds the classic Tiger problem.
 
-Soft LQG (`lqg.py`): a `cai.lqr` system seen through y = C x + v (`LinearGaussianObservation`):
-the Kalman filter (`kalman_filter`), the finite-horizon policy over beliefs, variational
-(max-ent certainty equivalence) or exact (`soft_lqg`: `SoftLQG`), its closed loop
-(`simulate_lqg`) and the stationary solution (`soft_lqg_infinite`).
+Soft LQG (`lqg.py`, `kalman.py`, `closed_loop.py`): a `cai.lqr` system seen through
+y = C x + v (`LinearGaussianObservation`): the Kalman filter (`kalman_filter`), the
+finite-horizon policy over beliefs, variational (max-ent certainty equivalence) or exact
+(`soft_lqg`: `SoftLQG`), its closed loop (`simulate_lqg`) and the stationary solution
+(`soft_lqg_infinite`).
 """
 
 from .beliefs import belief_update
+from .closed_loop import LQGRollouts, simulate_lqg
 from .inference import BeliefPosterior, infer_beliefs
-from .lqg import (
-    KalmanFiltered,
-    LinearGaussianObservation,
-    LQGRollouts,
-    SoftLQG,
-    StationarySoftLQG,
-    kalman_filter,
-    simulate_lqg,
-    soft_lqg,
-    soft_lqg_infinite,
-)
+from .kalman import KalmanFiltered, LinearGaussianObservation, kalman_filter
+from .lqg import SoftLQG, StationarySoftLQG, soft_lqg, soft_lqg_infinite
 from .model import POMDP, tiger
 
 __all__ = [

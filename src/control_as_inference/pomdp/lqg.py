@@ -52,16 +52,13 @@ by propagating the joint Gaussian of (x_t, m_{t|t-1}) (no sampling).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
-from .._core import check_discount, check_int, check_temperature, float_dtype, is_concrete
-from ..engine import SolverResult, fixed_point, warn_unconverged
+from .._core import check_int, is_concrete
+from ..engine import Setting, warn_unconverged
 from ..lqr import (
     LinearGaussianSystem,
     QuadraticReward,
@@ -70,64 +67,15 @@ from ..lqr import (
     soft_lqr,
     soft_lqr_infinite,
 )
-
-
-class LinearGaussianObservation(eqx.Module):
-    """y = C x + v, v ~ N(0, V).
-
-    Args:
-        C: (p, n) the sensor matrix; V: (p, p) symmetric positive definite noise covariance.
-
-    Raises:
-        ValueError: naming the matrix, for wrong shapes, NaN or inf, asymmetric or not positive
-            definite V.
-    """
-
-    C: Float[Array, "p n"]
-    V: Float[Array, "p p"]
-
-    def __init__(self, C, V):
-        dtype = float_dtype(C, V)
-        C, V = jnp.asarray(C, dtype), jnp.asarray(V, dtype)
-        if C.ndim != 2 or C.shape[0] == 0:
-            raise ValueError(f"C must be a (p, n) matrix with p >= 1, got shape {C.shape}.")
-        if V.shape != (C.shape[0],) * 2:
-            raise ValueError(f"V must have shape (p, p) = {(C.shape[0],) * 2}, got {V.shape}.")
-        for name, x in (("C", C), ("V", V)):
-            if is_concrete(x) and not np.isfinite(np.asarray(x)).all():
-                raise ValueError(f"{name} contains NaN or inf.")
-        if is_concrete(V):
-            v = np.asarray(V, np.float64)
-            scale = 1 + np.abs(v).max()
-            if not np.allclose(v, v.T, atol=1e-9 * scale):
-                raise ValueError("V must be symmetric; use (V + V.T) / 2.")
-            low = np.linalg.eigvalsh(v).min()
-            if low <= 1e-10 * scale:
-                raise ValueError(
-                    f"V must be positive definite (smallest eigenvalue {low:.3g}): every sensor "
-                    "needs noise; a noiseless sensor is the limit of a small V."
-                )
-        self.C, self.V = C, V
-
-    @property
-    def observation_dim(self) -> int:
-        return self.C.shape[0]
-
-
-class KalmanFiltered(NamedTuple):
-    """The Kalman filter's moments (dynamax's names), T observations.
-
-    Attributes:
-        marginal_loglik: () log p(y_{0:T-1} | u_{0:T-2}).
-        filtered_means: (T, n) m_t; filtered_covariances: (T, n, n) S_t.
-        predicted_means: (T, n) m_{t|t-1}; predicted_covariances: (T, n, n) Sigma_{t|t-1}.
-    """
-
-    marginal_loglik: Float[Array, ""]
-    filtered_means: Float[Array, "T n"]
-    filtered_covariances: Float[Array, "T n n"]
-    predicted_means: Float[Array, "T n"]
-    predicted_covariances: Float[Array, "T n n"]
+from .closed_loop import expected_return, model_steps, tilt
+from .kalman import (
+    LinearGaussianObservation,
+    joseph,
+    kalman_gain,
+    stationary_filter,
+    symmetric,
+    update_mean,
+)
 
 
 class SoftLQG(eqx.Module):
@@ -180,14 +128,14 @@ class SoftLQG(eqx.Module):
 
     def first_mean(self, observation) -> Float[Array, " n"]:
         """m_0 from y_0 (p,)."""
-        return _update(self.system.initial_mean, self.gains[0], self.observation.C, observation)
+        return update_mean(self.system.initial_mean, self.gains[0], self.observation.C, observation)
 
     def next_mean(self, t: int, mean, action, observation) -> Float[Array, " n"]:
         """m_{t+1} from m_t, the action u_t taken and y_{t+1} (t + 1 < H)."""
-        steps = _steps(self.system, self.reward, self.horizon)
-        tilted = _tilt(self, steps, t, mean, action)
+        steps = model_steps(self.system, self.reward, self.horizon)
+        tilted = tilt(self, steps, t, mean, action)
         predicted = steps[0][t] @ tilted + steps[1][t] @ action
-        return _update(predicted, self.gains[t + 1], self.observation.C, observation)
+        return update_mean(predicted, self.gains[t + 1], self.observation.C, observation)
 
 
 class StationarySoftLQG(eqx.Module):
@@ -210,54 +158,6 @@ class StationarySoftLQG(eqx.Module):
     converged: Array
     iterations: Array
     error: Array
-
-
-def kalman_filter(
-    system: LinearGaussianSystem, observation: LinearGaussianObservation, observations, actions
-) -> KalmanFiltered:
-    """The Kalman filter over y_{0:T-1} with the actions u_{0:T-2} between them (module doc).
-
-    Args:
-        system, observation: the model (time-varying system matrices: (T - 1, ...) stacks).
-        observations: (T, p) y_t; actions: (T - 1, m) u_t (applied between y_t and y_{t+1}).
-    """
-    dtype = system.A.dtype
-    ys = jnp.asarray(observations, dtype)
-    steps = ys.shape[0] - 1
-    us = jnp.asarray(actions, dtype)
-    if ys.ndim != 2 or ys.shape[1] != observation.observation_dim or steps < 0:
-        raise ValueError(
-            f"observations must have shape (T, p) = (T, {observation.observation_dim}), T >= 1; "
-            f"got {ys.shape}."
-        )
-    if us.shape != (steps, system.action_dim):
-        raise ValueError(
-            f"actions must have shape (T - 1, m) = {(steps, system.action_dim)}, got {us.shape}."
-        )
-    A, B, W = system.steps(max(steps, 1))
-    C, V = observation.C, observation.V
-
-    def step(carry, inputs):
-        mean, cov, loglik = carry
-        y, A_t, B_t, W_t, u = inputs
-        S = C @ cov @ C.T + V
-        residual = y - C @ mean
-        loglik += jax.scipy.stats.multivariate_normal.logpdf(residual, jnp.zeros_like(y), S)
-        gain = _gain(cov, C, V)
-        filtered_mean = mean + gain @ residual
-        filtered_cov = _joseph(cov, gain, C, V)
-        out = (filtered_mean, filtered_cov, mean, cov)
-        return (A_t @ filtered_mean + B_t @ u, _sym(A_t @ filtered_cov @ A_t.T + W_t), loglik), out
-
-    pad = jnp.zeros((1, system.action_dim), dtype)  # the step after the last y moves nothing out
-    inputs = (
-        ys,
-        *(jnp.concatenate([x[:steps], x[:1]]) for x in (A, B, W)),
-        jnp.concatenate([us, pad]),
-    )
-    start = (system.initial_mean, system.initial_cov, jnp.zeros((), dtype))
-    (_, _, loglik), (m, S, m_pred, cov_pred) = jax.lax.scan(step, start, inputs)
-    return KalmanFiltered(loglik, m, S, m_pred, cov_pred)
 
 
 def soft_lqg(
@@ -291,28 +191,26 @@ def soft_lqg(
             f"{observation.C.shape}."
         )
     control = soft_lqr(system, reward, horizon, temperature, method, discount, terminal)
-    dtype = system.A.dtype
-    alpha = check_temperature(temperature, dtype)
-    gamma = check_discount(discount, dtype)
-    steps = _steps(system, reward, horizon)
-    return _solve(system, observation, reward, control, steps, alpha, gamma, method)
+    setting = Setting(temperature, discount, horizon, method, dtype=system.A.dtype)
+    return _solve(system, observation, reward, control, setting)
 
 
 @eqx.filter_jit
-def _solve(system, observation, reward, control, steps, alpha, gamma, method) -> SoftLQG:
+def _solve(system, observation, reward, control, setting: Setting) -> SoftLQG:
+    steps = model_steps(system, reward, setting.horizon)
     A, W, Q = steps[0], steps[2], steps[3]
     C, V = observation.C, observation.V
-    exact = method == "exact"
+    alpha, exact = setting.temperature, setting.exact
     eye = jnp.eye(system.state_dim, dtype=A.dtype)
 
     def covariances(predicted, step):
         A_t, W_t, Q_t = step
-        gain = _gain(predicted, C, V)
-        filtered = _joseph(predicted, gain, C, V)
-        tilted = (
-            _sym(jnp.linalg.solve(eye + filtered @ Q_t / alpha, filtered)) if exact else filtered
-        )
-        return _sym(A_t @ tilted @ A_t.T + W_t), (predicted, filtered, tilted, gain)
+        gain = kalman_gain(predicted, C, V)
+        filtered = joseph(predicted, gain, C, V)
+        tilted = filtered  # S~_t = S_t (I + Q S_t / alpha)^{-1} after e_t's factor (exact)
+        if exact:
+            tilted = symmetric(jnp.linalg.solve(eye + filtered @ Q_t / alpha, filtered))
+        return symmetric(A_t @ tilted @ A_t.T + W_t), (predicted, filtered, tilted, gain)
 
     last, (predicted, filtered, tilted, gains) = jax.lax.scan(
         covariances, system.initial_cov, (A, W, Q)
@@ -328,7 +226,7 @@ def _solve(system, observation, reward, control, steps, alpha, gamma, method) ->
             - jnp.einsum("tmn,tn->tm", K, jnp.einsum("tij,tj->ti", filtered, control.p[:-1]))
             / alpha
         )
-        Sigma = _sym(control.Sigma + K @ filtered @ jnp.swapaxes(control.K, -1, -2))
+        Sigma = symmetric(control.Sigma + K @ filtered @ jnp.swapaxes(control.K, -1, -2))
     else:
         K, k, Sigma = control.K, control.k, control.Sigma
     entropy = 0.5 * jnp.linalg.slogdet(2 * jnp.pi * jnp.e * Sigma)[1]
@@ -347,144 +245,10 @@ def _solve(system, observation, reward, control, steps, alpha, gamma, method) ->
         observation,
         reward,
         alpha,
-        gamma,
-        method,
+        setting.discount,
+        setting.method,
     )
-    return eqx.tree_at(lambda s: s.expected_return, solution, _expected_return(solution, steps))
-
-
-def _expected_return(solution: SoftLQG, steps) -> Float[Array, ""]:
-    """E[sum_t gamma^t r_t + gamma^H v_H(x_H)] in closed loop: the joint Gaussian of
-    z_t = (x_t, m_{t|t-1}) pushed through one step as a linear map of (z_t, v_t, eps_t, w_t)."""
-    A, B = steps[0], steps[1]
-    C = solution.observation.C
-    n, m, p = A.shape[-1], B.shape[-1], C.shape[0]
-    alpha, gamma = solution.temperature, solution.discount
-    eye, dtype = jnp.eye(n, dtype=A.dtype), A.dtype
-
-    def step(carry, inputs):
-        mean, cov, total, weight = carry
-        A_t, B_t, W_t, Q_t, R_t, N_t, qx_t, qu_t, G, S, K, k, Sigma = inputs
-        zeros = lambda rows, cols: jnp.zeros((rows, cols), dtype)  # noqa: E731
-        # columns: x (n), m_{t|t-1} (n), v (p), eps (m), w (n)
-        x = jnp.concatenate([eye, zeros(n, n), zeros(n, p), zeros(n, m), zeros(n, n)], 1)
-        m_t = jnp.concatenate([G @ C, eye - G @ C, G, zeros(n, m), zeros(n, n)], 1)
-        u = K @ m_t + jnp.concatenate(
-            [zeros(m, 2 * n + p), jnp.eye(m, dtype=dtype), zeros(m, n)], 1
-        )
-        noise = jax.scipy.linalg.block_diag(cov, solution.observation.V, Sigma, W_t)
-        full_mean = jnp.concatenate([mean, jnp.zeros(p + m + n, dtype)])
-        xu, xu_const = jnp.concatenate([x, u]), jnp.concatenate([jnp.zeros(n, dtype), k])
-        xu_mean = xu @ full_mean + xu_const
-        xu_cov = xu @ noise @ xu.T
-        H = jnp.block([[Q_t, N_t], [N_t.T, R_t]])
-        h = jnp.concatenate([qx_t, qu_t])
-        reward = -(0.5 * (xu_mean @ H @ xu_mean + jnp.trace(H @ xu_cov)) + h @ xu_mean)
-        w = jnp.concatenate([zeros(n, 2 * n + p + m), eye], 1)
-        x_next = A_t @ x + B_t @ u + w
-        if solution.method == "exact":
-            undo = jnp.linalg.solve(eye + S @ Q_t / alpha, jnp.eye(n, dtype=dtype))
-            tilted = undo @ (m_t - S @ N_t @ u / alpha)
-            tilted_const = -undo @ S @ (N_t @ k + qx_t) / alpha
-        else:
-            tilted, tilted_const = m_t, jnp.zeros(n, dtype)
-        m_next = A_t @ tilted + B_t @ u
-        z = jnp.concatenate([x_next, m_next])
-        z_const = jnp.concatenate([B_t @ k, A_t @ tilted_const + B_t @ k])
-        new = (
-            z @ full_mean + z_const,
-            _sym(z @ noise @ z.T),
-            total + weight * reward,
-            weight * gamma,
-        )
-        return new, None
-
-    initial = solution.system.initial_mean
-    mean = jnp.concatenate([initial, initial])
-    cov = jax.scipy.linalg.block_diag(solution.system.initial_cov, jnp.zeros((n, n), dtype))
-    sol = solution
-    inputs = (*steps, sol.gains, sol.filtered_covariances, sol.K, sol.k, sol.Sigma)
-    (mean, cov, total, weight), _ = jax.lax.scan(
-        step, (mean, cov, jnp.zeros((), dtype), jnp.ones((), dtype)), inputs
-    )
-    P, p_H, c = sol.control.P[-1], sol.control.p[-1], sol.control.c[-1]
-    x_mean, x_cov = mean[:n], cov[:n, :n]
-    terminal = -(0.5 * (x_mean @ P @ x_mean + jnp.trace(P @ x_cov)) + p_H @ x_mean + c)
-    return total + weight * terminal
-
-
-class LQGRollouts(NamedTuple):
-    """Closed-loop episodes of a `SoftLQG` policy (N episodes, H steps).
-
-    Attributes:
-        states: (N, H + 1, n); actions: (N, H, m); observations: (N, H, p) y_t;
-        means: (N, H, n) the belief means m_t the actions were drawn from;
-        rewards: (N, H) r(x_t, u_t); returns: (N,) sum_t gamma^t r_t + gamma^H v_H(x_H).
-    """
-
-    states: Float[Array, "N H1 n"]
-    actions: Float[Array, "N H m"]
-    observations: Float[Array, "N H p"]
-    means: Float[Array, "N H n"]
-    rewards: Float[Array, "N H"]
-    returns: Float[Array, " N"]
-
-
-def simulate_lqg(solution: SoftLQG, key, num: int) -> LQGRollouts:
-    """Run the policy over beliefs in closed loop: sample x_0, then at each step observe y_t,
-    update the belief mean (the method's filter), draw u_t ~ pi_t(. | b), move the state.
-
-    Args:
-        solution: a `SoftLQG`; key: a JAX PRNG key; num: N >= 1 episodes.
-    """
-    num = check_int("num", num, 1)
-    return _simulate(solution, key, num)
-
-
-@eqx.filter_jit
-def _simulate(solution: SoftLQG, key, num: int) -> LQGRollouts:
-    steps = _steps(solution.system, solution.reward, solution.horizon)
-    C, V = solution.observation.C, solution.observation.V
-    system = solution.system
-    keys = jax.random.split(key, 4)
-
-    def draw(key, cov, shape):
-        return jax.random.normal(key, (*shape, cov.shape[-1]), cov.dtype) @ _psd_sqrt(cov).T
-
-    x0 = system.initial_mean[None] + draw(keys[0], system.initial_cov, (num,))
-
-    def step(carry, inputs):
-        x, predicted, key = carry
-        t, A_t, B_t, W_t, Q_t, R_t, N_t, qx_t, qu_t = inputs
-        key, k_v, k_u, k_w = jax.random.split(key, 4)
-        y = x @ C.T + draw(k_v, V, (num,))
-        mean = predicted + (y - predicted @ C.T) @ solution.gains[t].T
-        u = mean @ solution.K[t].T + solution.k[t][None] + draw(k_u, solution.Sigma[t], (num,))
-        r = -(
-            0.5 * jnp.einsum("bi,ij,bj->b", x, Q_t, x)
-            + 0.5 * jnp.einsum("bi,ij,bj->b", u, R_t, u)
-            + jnp.einsum("bi,ij,bj->b", x, N_t, u)
-            + x @ qx_t
-            + u @ qu_t
-        )
-        tilted = jax.vmap(lambda m, a: _tilt(solution, steps, t, m, a))(mean, u)
-        x_next = x @ A_t.T + u @ B_t.T + draw(k_w, W_t, (num,))
-        return (x_next, tilted @ A_t.T + u @ B_t.T, key), (x, u, y, mean, r)
-
-    times = jnp.arange(solution.horizon)
-    start = (x0, jnp.broadcast_to(system.initial_mean, x0.shape), keys[1])
-    (x_last, _, _), (xs, us, ys, means, rs) = jax.lax.scan(step, start, (times, *steps))
-    control = solution.control
-    terminal = -(
-        0.5 * jnp.einsum("bi,ij,bj->b", x_last, control.P[-1], x_last)
-        + x_last @ control.p[-1]
-        + control.c[-1]
-    )
-    weights = solution.discount ** jnp.arange(solution.horizon + 1, dtype=x0.dtype)
-    returns = rs.T @ weights[:-1] + weights[-1] * terminal
-    states = jnp.concatenate([jnp.swapaxes(xs, 0, 1), x_last[:, None]], axis=1)
-    swap = lambda a: jnp.swapaxes(a, 0, 1)  # noqa: E731  (H, N, ...) -> (N, H, ...)
-    return LQGRollouts(states, swap(us), swap(ys), swap(means), rs.T, returns)
+    return eqx.tree_at(lambda s: s.expected_return, solution, expected_return(solution, steps))
 
 
 def soft_lqg_infinite(
@@ -516,7 +280,7 @@ def soft_lqg_infinite(
     control = soft_lqr_infinite(
         system, reward, temperature, "variational", discount, tol, max_iterations
     )
-    result = _stationary_filter(
+    result = stationary_filter(
         system.A, system.W, observation.C, observation.V, tol, max_iterations
     )
     if is_concrete(result.converged) and not bool(result.converged):
@@ -527,65 +291,8 @@ def soft_lqg_infinite(
             "raise max_iterations.",
         )
     predicted = result.solution
-    gain = _gain(predicted, observation.C, observation.V)
-    filtered = _joseph(predicted, gain, observation.C, observation.V)
+    gain = kalman_gain(predicted, observation.C, observation.V)
+    filtered = joseph(predicted, gain, observation.C, observation.V)
     return StationarySoftLQG(
         control, predicted, filtered, gain, result.converged, result.iterations, result.error
     )
-
-
-@eqx.filter_jit
-def _stationary_filter(A, W, C, V, tol, max_iterations) -> SolverResult:
-    def riccati(predicted):
-        filtered = _joseph(predicted, _gain(predicted, C, V), C, V)
-        return _sym(A @ filtered @ A.T + W)
-
-    return fixed_point(riccati, W, tol=tol, max_iterations=max_iterations)
-
-
-# ------------------------------------------------------------------------------------- helpers
-
-
-def _sym(M):
-    return 0.5 * (M + jnp.swapaxes(M, -1, -2))
-
-
-def _gain(predicted, C, V):
-    """G = Sigma C' (C Sigma C' + V)^{-1}, by a solve with the symmetric innovation covariance."""
-    return jnp.linalg.solve(C @ predicted @ C.T + V, C @ predicted).T
-
-
-def _joseph(predicted, gain, C, V):
-    """(I - G C) Sigma (I - G C)' + G V G': symmetric and PSD in floating point."""
-    reduce = jnp.eye(predicted.shape[-1], dtype=predicted.dtype) - gain @ C
-    return _sym(reduce @ predicted @ reduce.T + gain @ V @ gain.T)
-
-
-def _update(predicted_mean, gain, C, observation):
-    return predicted_mean + gain @ (
-        jnp.asarray(observation, predicted_mean.dtype) - C @ predicted_mean
-    )
-
-
-def _tilt(solution: SoftLQG, steps, t, mean, action):
-    """m~_t: the exact method's mean after the factor exp(r(x_t, u_t) / alpha); m_t otherwise."""
-    if solution.method != "exact":
-        return mean
-    Q_t, N_t, qx_t = steps[3][t], steps[5][t], steps[6][t]
-    S = solution.filtered_covariances[t]
-    eye = jnp.eye(S.shape[-1], dtype=S.dtype)
-    return jnp.linalg.solve(
-        eye + S @ Q_t / solution.temperature,
-        mean - S @ (N_t @ action + qx_t) / solution.temperature,
-    )
-
-
-def _psd_sqrt(cov):
-    """L with L L' = cov for a symmetric PSD cov (eigenvalues below zero by rounding: zero)."""
-    values, vectors = jnp.linalg.eigh(cov)
-    return vectors * jnp.sqrt(jnp.maximum(values, 0))[None, :]
-
-
-def _steps(system: LinearGaussianSystem, reward: QuadraticReward, horizon: int):
-    """(A, B, W, Q, R, N, q_x, q_u), each an (H, ...) stack."""
-    return (*system.steps(horizon), *reward.steps(horizon))

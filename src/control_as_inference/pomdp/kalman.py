@@ -1,0 +1,154 @@
+"""The Kalman filter of a `cai.lqr` system seen through y = C x + v (module docstring of
+`lqg`): the sensor, the filter over data, its data-independent covariance step and the stationary
+filter (the Riccati equation on the engine's `fixed_point`)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._core import float_dtype, is_concrete
+from ..engine import SolverResult, fixed_point
+from ..lqr import LinearGaussianSystem
+
+
+class LinearGaussianObservation(eqx.Module):
+    """y = C x + v, v ~ N(0, V).
+
+    Args:
+        C: (p, n) the sensor matrix; V: (p, p) symmetric positive definite noise covariance.
+
+    Raises:
+        ValueError: naming the matrix, for wrong shapes, NaN or inf, asymmetric or not positive
+            definite V.
+    """
+
+    C: Float[Array, "p n"]
+    V: Float[Array, "p p"]
+
+    def __init__(self, C, V):
+        dtype = float_dtype(C, V)
+        C, V = jnp.asarray(C, dtype), jnp.asarray(V, dtype)
+        if C.ndim != 2 or C.shape[0] == 0:
+            raise ValueError(f"C must be a (p, n) matrix with p >= 1, got shape {C.shape}.")
+        if V.shape != (C.shape[0],) * 2:
+            raise ValueError(f"V must have shape (p, p) = {(C.shape[0],) * 2}, got {V.shape}.")
+        for name, x in (("C", C), ("V", V)):
+            if is_concrete(x) and not np.isfinite(np.asarray(x)).all():
+                raise ValueError(f"{name} contains NaN or inf.")
+        if is_concrete(V):
+            v = np.asarray(V, np.float64)
+            scale = 1 + np.abs(v).max()
+            if not np.allclose(v, v.T, atol=1e-9 * scale):
+                raise ValueError("V must be symmetric; use (V + V.T) / 2.")
+            low = np.linalg.eigvalsh(v).min()
+            if low <= 1e-10 * scale:
+                raise ValueError(
+                    f"V must be positive definite (smallest eigenvalue {low:.3g}): every sensor "
+                    "needs noise; a noiseless sensor is the limit of a small V."
+                )
+        self.C, self.V = C, V
+
+    @property
+    def observation_dim(self) -> int:
+        return self.C.shape[0]
+
+
+class KalmanFiltered(NamedTuple):
+    """The Kalman filter's moments (dynamax's names), T observations.
+
+    Attributes:
+        marginal_loglik: () log p(y_{0:T-1} | u_{0:T-2}).
+        filtered_means: (T, n) m_t; filtered_covariances: (T, n, n) S_t.
+        predicted_means: (T, n) m_{t|t-1}; predicted_covariances: (T, n, n) Sigma_{t|t-1}.
+    """
+
+    marginal_loglik: Float[Array, ""]
+    filtered_means: Float[Array, "T n"]
+    filtered_covariances: Float[Array, "T n n"]
+    predicted_means: Float[Array, "T n"]
+    predicted_covariances: Float[Array, "T n n"]
+
+
+def kalman_filter(
+    system: LinearGaussianSystem, observation: LinearGaussianObservation, observations, actions
+) -> KalmanFiltered:
+    """The Kalman filter over y_{0:T-1} with the actions u_{0:T-2} between them (module doc).
+
+    Args:
+        system, observation: the model (time-varying system matrices: (T - 1, ...) stacks).
+        observations: (T, p) y_t; actions: (T - 1, m) u_t (applied between y_t and y_{t+1}).
+    """
+    dtype = system.A.dtype
+    ys = jnp.asarray(observations, dtype)
+    steps = ys.shape[0] - 1
+    us = jnp.asarray(actions, dtype)
+    if ys.ndim != 2 or ys.shape[1] != observation.observation_dim or steps < 0:
+        raise ValueError(
+            f"observations must have shape (T, p) = (T, {observation.observation_dim}), T >= 1; "
+            f"got {ys.shape}."
+        )
+    if us.shape != (steps, system.action_dim):
+        raise ValueError(
+            f"actions must have shape (T - 1, m) = {(steps, system.action_dim)}, got {us.shape}."
+        )
+    A, B, W = system.steps(max(steps, 1))
+    C, V = observation.C, observation.V
+
+    def step(carry, inputs):
+        mean, cov, loglik = carry
+        y, A_t, B_t, W_t, u = inputs
+        S = C @ cov @ C.T + V
+        residual = y - C @ mean
+        loglik += jax.scipy.stats.multivariate_normal.logpdf(residual, jnp.zeros_like(y), S)
+        gain = kalman_gain(cov, C, V)
+        filtered_mean = mean + gain @ residual
+        filtered_cov = joseph(cov, gain, C, V)
+        out = (filtered_mean, filtered_cov, mean, cov)
+        predicted = symmetric(A_t @ filtered_cov @ A_t.T + W_t)
+        return (A_t @ filtered_mean + B_t @ u, predicted, loglik), out
+
+    pad = jnp.zeros((1, system.action_dim), dtype)  # the step after the last y moves nothing out
+    inputs = (
+        ys,
+        *(jnp.concatenate([x[:steps], x[:1]]) for x in (A, B, W)),
+        jnp.concatenate([us, pad]),
+    )
+    start = (system.initial_mean, system.initial_cov, jnp.zeros((), dtype))
+    (_, _, loglik), (m, S, m_pred, cov_pred) = jax.lax.scan(step, start, inputs)
+    return KalmanFiltered(loglik, m, S, m_pred, cov_pred)
+
+
+@eqx.filter_jit
+def stationary_filter(A, W, C, V, tol, max_iterations) -> SolverResult:
+    def riccati(predicted):
+        filtered = joseph(predicted, kalman_gain(predicted, C, V), C, V)
+        return symmetric(A @ filtered @ A.T + W)
+
+    return fixed_point(riccati, W, tol=tol, max_iterations=max_iterations)
+
+
+def symmetric(M):
+    return 0.5 * (M + jnp.swapaxes(M, -1, -2))
+
+
+def kalman_gain(predicted, C, V):
+    """G = Sigma C' (C Sigma C' + V)^{-1}, by a solve with the symmetric innovation covariance."""
+    return jnp.linalg.solve(C @ predicted @ C.T + V, C @ predicted).T
+
+
+def joseph(predicted, gain, C, V):
+    """(I - G C) Sigma (I - G C)' + G V G': symmetric and PSD in floating point."""
+    reduce = jnp.eye(predicted.shape[-1], dtype=predicted.dtype) - gain @ C
+    return symmetric(reduce @ predicted @ reduce.T + gain @ V @ gain.T)
+
+
+def update_mean(predicted_mean, gain, C, observation):
+    return predicted_mean + gain @ (
+        jnp.asarray(observation, predicted_mean.dtype) - C @ predicted_mean
+    )
