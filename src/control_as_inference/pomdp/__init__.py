@@ -4,7 +4,9 @@ Discrete POMDPs: the model `POMDP` (T, O, r, initial belief, action prior; valid
 engine), the Bayes filter `belief_update` (log space), and `infer_beliefs`: finite-horizon soft
 (variational) inference over beliefs by exact enumeration of the observation histories, for small
 problems, with the posterior policy pi(a|b) and V_0 of the initial belief (`BeliefPosterior`).
-`tiger` builds the classic Tiger problem.
+`tiger` builds the classic Tiger problem. Larger problems and the infinite horizon: soft value
+iteration on a grid of the belief simplex with Freudenthal interpolation (`solve_belief_grid`:
+an upper bound on the soft value that tightens as the grid refines).
 
 Soft LQG (`lqg.py`, `kalman.py`, `closed_loop.py`): a `cai.lqr` system seen through
 y = C x + v (`LinearGaussianObservation`): the Kalman filter (`kalman_filter`), the
@@ -15,6 +17,7 @@ finite-horizon policy over beliefs, variational (max-ent certainty equivalence) 
 
 from .beliefs import belief_update
 from .closed_loop import LQGRollouts, simulate_lqg
+from .grid import BeliefGrid, BeliefGridSolution, belief_grid, solve_belief_grid
 from .inference import BeliefPosterior, infer_beliefs
 from .kalman import KalmanFiltered, LinearGaussianObservation, kalman_filter
 from .lqg import SoftLQG, StationarySoftLQG, soft_lqg, soft_lqg_infinite
@@ -22,17 +25,21 @@ from .model import POMDP, tiger
 
 __all__ = [
     "POMDP",
+    "BeliefGrid",
+    "BeliefGridSolution",
     "BeliefPosterior",
     "KalmanFiltered",
     "LQGRollouts",
     "LinearGaussianObservation",
     "SoftLQG",
     "StationarySoftLQG",
+    "belief_grid",
     "belief_update",
     "infer_beliefs",
     "kalman_filter",
     "simulate_lqg",
     "soft_lqg",
     "soft_lqg_infinite",
+    "solve_belief_grid",
     "tiger",
 ]
