@@ -13,8 +13,13 @@ y = C x + v (`LinearGaussianObservation`): the Kalman filter (`kalman_filter`), 
 finite-horizon policy over beliefs, variational (max-ent certainty equivalence) or exact
 (`soft_lqg`: `SoftLQG`), its closed loop (`simulate_lqg`) and the stationary solution
 (`soft_lqg_infinite`).
+
+Active inference (`active_inference.py`): `from_pymdp` reads a pymdp generative model
+(A, B, C, D) as a `POMDP` whose reward is the expected utility of the next observation; where
+pymdp's q(pi) and max-ent control coincide and where they differ is in that module's docstring.
 """
 
+from .active_inference import from_pymdp
 from .beliefs import belief_update
 from .closed_loop import LQGRollouts, simulate_lqg
 from .grid import BeliefGrid, BeliefGridSolution, belief_grid, solve_belief_grid
@@ -35,6 +40,7 @@ __all__ = [
     "StationarySoftLQG",
     "belief_grid",
     "belief_update",
+    "from_pymdp",
     "infer_beliefs",
     "kalman_filter",
     "simulate_lqg",
