@@ -58,3 +58,11 @@ def test_sharded_inference_two_processes():
     evidences = re.findall(r"log evidence (-?[\d.]+)", out.stdout)
     assert len(evidences) == 3 and len(set(evidences)) == 1, out.stdout
     assert "holds 2000 of 4000 states" in out.stdout
+
+
+def test_partial_observation(tmp_path, capsys):
+    example = load("partial_observation")
+    example.main(example.Args(horizon=20, tiger_resolution=40, figure=str(tmp_path / "p.png")))
+    out = capsys.readouterr().out
+    assert "variational" in out and "exact" in out and "Tiger" in out
+    assert (tmp_path / "p.png").exists()
