@@ -44,8 +44,9 @@ def add_env(parser) -> None:
     )
 
 
-def add_inference(parser, methods: bool = True, method: str = "exact") -> None:
-    """--temperature, --horizon, --prior and (methods) --method (default `method`), --discount."""
+def add_inference(parser, methods: bool = True, method: str | None = "exact") -> None:
+    """--temperature, --horizon, --prior and (methods) --method (default `method`; None: exact
+    for an MDP, variational for a POMDP), --discount."""
     parser.add_argument("--temperature", type=float, default=1.0, help="alpha > 0 (default: 1)")
     parser.add_argument(
         "--horizon",
@@ -59,7 +60,7 @@ def add_inference(parser, methods: bool = True, method: str = "exact") -> None:
             choices=("exact", "variational"),
             default=method,
             help="exact (optimistic) or variational (maximum entropy RL) inference "
-            f"(default: {method})",
+            f"(default: {method or 'exact; variational for a POMDP, the only one over beliefs'})",
         )
         parser.add_argument(
             "--discount", type=float, default=1.0, help="gamma in (0, 1] (default: 1)"
@@ -89,7 +90,7 @@ def add_parsers(sub) -> None:
         "and grid cell, naming the extra absorbing states (end(r=R), done).",
     )
     add_env(solve_)
-    add_inference(solve_)
+    add_inference(solve_, method=None)
     solve_.add_argument("--plot", metavar="FILE.png", help="write the figure to this file")
     solve_.add_argument(
         "--json",
@@ -207,7 +208,7 @@ def describe(loaded, horizon) -> str:
 def infer_on(args, loaded, method=None):
     from ..tabular import infer
 
-    method = method or args.method
+    method = method or args.method or "exact"
     return infer(loaded.mdp, horizon_of(args, loaded), args.temperature, method, args.discount)
 
 
@@ -237,6 +238,10 @@ def summary(post, mdp) -> list[tuple[str, str]]:
 def solve(args) -> None:
     import numpy as np
 
+    from .pomdp import names_pomdp, solve_pomdp
+
+    if names_pomdp(args.env):
+        return solve_pomdp(args)
     loaded = load(args)
     env = loaded.env
     if args.plot and args.horizon == 0:
@@ -386,4 +391,8 @@ def envs(_args) -> None:
         print(f"  {name}")
     print(
         "files: a text map (. # S G L) or an .npz with transitions, reward[, initial, action_prior]"
+    )
+    print(
+        "POMDPs (cai solve): tiger, or an .npz with transitions, observations, reward[, initial, "
+        "action_prior]"
     )
