@@ -4,9 +4,11 @@ Discrete POMDPs: the model `POMDP` (T, O, r, initial belief, action prior; valid
 engine), the Bayes filter `belief_update` (log space), and `infer_beliefs`: finite-horizon soft
 (variational) inference over beliefs by exact enumeration of the observation histories, for small
 problems, with the posterior policy pi(a|b) and V_0 of the initial belief (`BeliefPosterior`).
-`tiger` builds the classic Tiger problem. Larger problems and the infinite horizon: soft value
-iteration on a grid of the belief simplex with Freudenthal interpolation (`solve_belief_grid`:
-an upper bound on the soft value that tightens as the grid refines).
+`tiger` builds the classic Tiger problem, `observed_gridworld` a gridworld seen through a noisy
+wall sensor, and `POMDPEnv` runs any of them as a gymnasium environment. Larger problems and the
+infinite horizon: soft value iteration on a grid of the belief simplex with Freudenthal
+interpolation (`solve_belief_grid`: an upper bound on the soft value that tightens as the grid
+refines).
 
 Soft LQG (`lqg.py`, `kalman.py`, `closed_loop.py`): a `cai.lqr` system seen through
 y = C x + v (`LinearGaussianObservation`): the Kalman filter (`kalman_filter`), the
@@ -22,6 +24,7 @@ pymdp's q(pi) and max-ent control coincide and where they differ is in that modu
 from .active_inference import from_pymdp
 from .beliefs import belief_update
 from .closed_loop import LQGRollouts, simulate_lqg
+from .environments import POMDPEnv, observed_gridworld
 from .grid import BeliefGrid, BeliefGridSolution, belief_grid, solve_belief_grid
 from .inference import BeliefPosterior, infer_beliefs
 from .kalman import KalmanFiltered, LinearGaussianObservation, kalman_filter
@@ -36,6 +39,7 @@ __all__ = [
     "KalmanFiltered",
     "LQGRollouts",
     "LinearGaussianObservation",
+    "POMDPEnv",
     "SoftLQG",
     "StationarySoftLQG",
     "belief_grid",
@@ -43,6 +47,7 @@ __all__ = [
     "from_pymdp",
     "infer_beliefs",
     "kalman_filter",
+    "observed_gridworld",
     "simulate_lqg",
     "soft_lqg",
     "soft_lqg_infinite",
