@@ -347,3 +347,25 @@ def test_mismatched_shapes_are_refused():
         pomdp.kalman_filter(system, observation, np.zeros((4, 3)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="discount"):
         pomdp.soft_lqg(system, observation, reward, 3, 1.0, "exact", discount=0.9)
+
+
+@pytest.mark.parametrize("method", ["variational", "exact"])
+def test_the_stationary_solution_is_the_long_horizons_early_steps(method):
+    """The infinite-horizon policy over beliefs and filter (tilted for the exact method) are
+    where the finite-horizon ones settle, far from both ends of a long horizon."""
+    system, observation, reward = model(12, cross=False)
+    stationary = pomdp.soft_lqg_infinite(system, observation, reward, 0.6, method)
+    assert bool(stationary.converged) and bool(stationary.control.converged)
+    long = pomdp.soft_lqg(system, observation, reward, 300, 0.6, method)
+    t = 150  # the filter has settled from the start, the controller from the end
+    for finite, infinite in [
+        (long.K[t], stationary.K),
+        (long.k[t], stationary.k),
+        (long.Sigma[t], stationary.Sigma),
+        (long.filtered_covariances[t], stationary.filtered_covariance),
+        (long.tilted_covariances[t], stationary.tilted_covariance),
+        (long.predicted_covariances[t], stationary.predicted_covariance),
+    ]:
+        np.testing.assert_allclose(finite, infinite, rtol=1e-8, atol=1e-10)
+    if method == "exact":  # the separation fails here too
+        assert np.abs(np.asarray(stationary.K - stationary.control.K)).max() > 1e-2

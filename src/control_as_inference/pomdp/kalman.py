@@ -125,12 +125,38 @@ def kalman_filter(
 
 
 @eqx.filter_jit
-def stationary_filter(A, W, C, V, tol, max_iterations) -> SolverResult:
+def stationary_filter(A, W, C, V, tilt, tol, max_iterations) -> SolverResult:
+    """The filter's Riccati equation Sigma = A S~ A' + W, S the filtered covariance of Sigma and
+    S~ = S (I + tilt S)^{-1} (tilt Q / alpha for the exact method's factor of e_t, None for the
+    plain filter), iterated by the engine's `fixed_point` from W."""
+
     def riccati(predicted):
         filtered = joseph(predicted, kalman_gain(predicted, C, V), C, V)
-        return symmetric(A @ filtered @ A.T + W)
+        return symmetric(A @ tilted(filtered, tilt) @ A.T + W)
 
     return fixed_point(riccati, W, tol=tol, max_iterations=max_iterations)
+
+
+def tilted(filtered, tilt):
+    """S (I + tilt S)^{-1}: the covariance after a quadratic factor exp(-x' tilt x / 2); S itself
+    when tilt is None."""
+    if tilt is None:
+        return filtered
+    eye = jnp.eye(filtered.shape[-1], dtype=filtered.dtype)
+    return symmetric(jnp.linalg.solve(eye + filtered @ tilt, filtered))
+
+
+def exact_belief_policy(K, k, Sigma, P, p, S, alpha):
+    """(K^b, k^b, Sigma^b) of the exact posterior over the action for a belief N(m, S) (the `lqg`
+    module docstring): the belief tilted by exp(V(x) / alpha), V(x) = -(x'Px/2 + p'x + c), then
+    pushed through pi(u | x) = N(K x + k, Sigma):
+
+        M = (I + S P / alpha)^{-1},  K^b = K M,  k^b = k - K M S p / alpha,
+        Sigma^b = Sigma + K M S K'
+    """
+    eye = jnp.eye(S.shape[-1], dtype=S.dtype)
+    gain = K @ jnp.linalg.solve(eye + S @ P / alpha, eye)
+    return gain, k - gain @ (S @ p) / alpha, symmetric(Sigma + gain @ S @ K.T)
 
 
 def symmetric(M):

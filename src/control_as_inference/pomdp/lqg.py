@@ -70,10 +70,12 @@ from ..lqr import (
 from .closed_loop import expected_return, model_steps, tilt
 from .kalman import (
     LinearGaussianObservation,
+    exact_belief_policy,
     joseph,
     kalman_gain,
     stationary_filter,
     symmetric,
+    tilted,
     update_mean,
 )
 
@@ -139,25 +141,34 @@ class SoftLQG(eqx.Module):
 
 
 class StationarySoftLQG(eqx.Module):
-    """The infinite-horizon (variational) soft LQG: the stationary soft LQR policy on the mean
-    of the stationary Kalman filter.
+    """The infinite-horizon soft LQG: the stationary policy over the beliefs of the stationary
+    filter (variational: soft LQR's on the Kalman filter's mean; exact: the tilted filter and
+    the exact posterior over the action, as in `SoftLQG`).
 
     Attributes:
-        control: `cai.lqr.StationarySoftLQR` (K, k, Sigma of the policy over beliefs).
+        control: `cai.lqr.StationarySoftLQR`, the fully observed solution of the same method.
+        K: (m, n); k: (m,); Sigma: (m, m): pi(u | b) = N(K m + k, Sigma).
         predicted_covariance: (n, n) Sigma, the solution of the filter's Riccati equation
-            Sigma = A (Sigma - Sigma C'(C Sigma C' + V)^{-1} C Sigma) A' + W.
-        filtered_covariance: (n, n) S; gain: (n, p) G.
+            Sigma = A S~ A' + W, S = Sigma - Sigma C'(C Sigma C' + V)^{-1} C Sigma.
+        filtered_covariance: (n, n) S; tilted_covariance: (n, n) S~ (exact; S otherwise);
+        gain: (n, p) G.
         converged, iterations, error: the filter's Riccati iteration (the engine's
             `fixed_point`; error estimates max|Sigma_k - Sigma| relative to 1 + max|Sigma_k|).
+        method: "variational" or "exact".
     """
 
     control: StationarySoftLQR
+    K: Float[Array, "m n"]
+    k: Float[Array, " m"]
+    Sigma: Float[Array, "m m"]
     predicted_covariance: Float[Array, "n n"]
     filtered_covariance: Float[Array, "n n"]
+    tilted_covariance: Float[Array, "n n"]
     gain: Float[Array, "n p"]
     converged: Array
     iterations: Array
     error: Array
+    method: str = eqx.field(static=True)
 
 
 def soft_lqg(
@@ -201,32 +212,23 @@ def _solve(system, observation, reward, control, setting: Setting) -> SoftLQG:
     A, W, Q = steps[0], steps[2], steps[3]
     C, V = observation.C, observation.V
     alpha, exact = setting.temperature, setting.exact
-    eye = jnp.eye(system.state_dim, dtype=A.dtype)
 
     def covariances(predicted, step):
         A_t, W_t, Q_t = step
         gain = kalman_gain(predicted, C, V)
         filtered = joseph(predicted, gain, C, V)
-        tilted = filtered  # S~_t = S_t (I + Q S_t / alpha)^{-1} after e_t's factor (exact)
-        if exact:
-            tilted = symmetric(jnp.linalg.solve(eye + filtered @ Q_t / alpha, filtered))
-        return symmetric(A_t @ tilted @ A_t.T + W_t), (predicted, filtered, tilted, gain)
+        after = tilted(filtered, Q_t / alpha if exact else None)  # S~_t after e_t's factor
+        return symmetric(A_t @ after @ A_t.T + W_t), (predicted, filtered, after, gain)
 
-    last, (predicted, filtered, tilted, gains) = jax.lax.scan(
+    last, (predicted, filtered, after, gains) = jax.lax.scan(
         covariances, system.initial_cov, (A, W, Q)
     )
     predicted = jnp.concatenate([predicted, last[None]])
     if exact:  # the action's posterior integrates the belief against the exact soft Q
-        shrink = jnp.linalg.solve(
-            eye[None] + filtered @ control.P[:-1] / alpha, jnp.broadcast_to(eye, filtered.shape)
+        policy = jax.vmap(exact_belief_policy, in_axes=(0, 0, 0, 0, 0, 0, None))
+        K, k, Sigma = policy(
+            control.K, control.k, control.Sigma, control.P[:-1], control.p[:-1], filtered, alpha
         )
-        K = control.K @ shrink
-        k = (
-            control.k
-            - jnp.einsum("tmn,tn->tm", K, jnp.einsum("tij,tj->ti", filtered, control.p[:-1]))
-            / alpha
-        )
-        Sigma = symmetric(control.Sigma + K @ filtered @ jnp.swapaxes(control.K, -1, -2))
     else:
         K, k, Sigma = control.K, control.k, control.Sigma
     entropy = 0.5 * jnp.linalg.slogdet(2 * jnp.pi * jnp.e * Sigma)[1]
@@ -234,7 +236,7 @@ def _solve(system, observation, reward, control, setting: Setting) -> SoftLQG:
         control,
         predicted,
         filtered,
-        tilted,
+        after,
         gains,
         K,
         k,
@@ -256,33 +258,32 @@ def soft_lqg_infinite(
     observation: LinearGaussianObservation,
     reward: QuadraticReward,
     temperature=1.0,
+    method: str = "variational",
     discount=1.0,
     tol: float = 1e-12,
     max_iterations: int = 100_000,
 ) -> StationarySoftLQG:
-    """The stationary (variational) soft LQG: `cai.lqr.soft_lqr_infinite`'s policy on the mean
-    of the stationary Kalman filter, whose Riccati equation is iterated by the engine's
-    `fixed_point` from W until the estimated error is at most tol (1 + max|Sigma|).
-
-    It converges for a detectable (A, C) and stabilisable (A, W^1/2); the exact method is not
-    offered over an infinite horizon (its tilted filter needs the policy's actions).
+    """The stationary soft LQG: `cai.lqr.soft_lqr_infinite`'s solution of the same method, and
+    the stationary filter (tilted by the optimality factors for the exact method), whose Riccati
+    equation is iterated by the engine's `fixed_point` from W until the estimated error is at
+    most tol (1 + max|Sigma|). It converges for a detectable (A, C) and stabilisable
+    (A, W^1/2); the exact method needs discount 1, as `soft_lqr_infinite`'s.
 
     Returns:
         `StationarySoftLQG`; a `cai.ConvergenceWarning` when either Riccati iteration did not
         converge (`converged` False).
     """
-    if system.A.ndim == 3 or system.W.ndim == 3:
-        raise ValueError("soft_lqg_infinite needs a time-invariant system.")
+    if system.A.ndim == 3 or system.W.ndim == 3 or reward.Q.ndim == 3:
+        raise ValueError("soft_lqg_infinite needs a time-invariant system and reward.")
     if observation.C.shape[1] != system.state_dim:
         raise ValueError(
             f"observation.C must have n = {system.state_dim} columns, got {observation.C.shape}."
         )
-    control = soft_lqr_infinite(
-        system, reward, temperature, "variational", discount, tol, max_iterations
-    )
-    result = stationary_filter(
-        system.A, system.W, observation.C, observation.V, tol, max_iterations
-    )
+    control = soft_lqr_infinite(system, reward, temperature, method, discount, tol, max_iterations)
+    alpha = jnp.asarray(temperature, system.A.dtype)
+    tilt = reward.Q / alpha if method == "exact" else None
+    C, V = observation.C, observation.V
+    result = stationary_filter(system.A, system.W, C, V, tilt, tol, max_iterations)
     if is_concrete(result.converged) and not bool(result.converged):
         warn_unconverged(
             result,
@@ -291,8 +292,15 @@ def soft_lqg_infinite(
             "raise max_iterations.",
         )
     predicted = result.solution
-    gain = kalman_gain(predicted, observation.C, observation.V)
-    filtered = joseph(predicted, gain, observation.C, observation.V)
+    gain = kalman_gain(predicted, C, V)
+    filtered = joseph(predicted, gain, C, V)
+    if method == "exact":
+        K, k, Sigma = exact_belief_policy(
+            control.K, control.k, control.Sigma, control.P, control.p, filtered, alpha
+        )
+    else:
+        K, k, Sigma = control.K, control.k, control.Sigma
     return StationarySoftLQG(
-        control, predicted, filtered, gain, result.converged, result.iterations, result.error
-    )
+        control, K, k, Sigma, predicted, filtered, tilted(filtered, tilt), gain,
+        result.converged, result.iterations, result.error, method,
+    )  # fmt: skip
