@@ -274,6 +274,10 @@ def test_monte_carlo_closed_loop_return_is_within_the_interval(method):
     returns = np.asarray(rollouts.returns)
     error = returns.std() / np.sqrt(returns.size)
     assert abs(returns.mean() - float(sol.expected_return)) < 4 * error, (returns.mean(), error)
+    if method == "variational":  # and the soft objective lies in the interval of the trace formula
+        bonus = float(sol.temperature) * float(np.sum(np.asarray(sol.entropy)))  # discount 1
+        trace = trace_formula_value(sol, arrays(system, observation, reward))
+        assert abs(returns.mean() + bonus - trace) < 4 * error, (returns.mean() + bonus, trace)
     # the rewards are the model's at the sampled states and actions
     x, u = np.asarray(rollouts.states[0, 3]), np.asarray(rollouts.actions[0, 3])
     np.testing.assert_allclose(rollouts.rewards[0, 3], reward(x, u), rtol=1e-12)

@@ -132,6 +132,27 @@ def test_value_equals_brute_force_objective_and_is_optimal(rng):
         assert objective(model, post, 3, log_policy, terminal) < brute - 1e-6
 
 
+@pytest.mark.parametrize(
+    ("name", "horizon", "setting"),
+    [
+        ("tiger", 3, dict(temperature=1.0, discount=0.95)),
+        ("random 3x2x2", 3, dict(temperature=0.4, discount=0.9)),
+        ("random 2x3x3", 2, dict(temperature=2.0, discount=1.0)),
+    ],
+)
+def test_tiger_and_random_values_equal_brute_force_enumeration(name, horizon, setting):
+    """issue 36: every (state, action, observation) sequence enumerated in plain numpy."""
+    rng = np.random.default_rng(36)
+    if name == "tiger":
+        model = cai.pomdp.tiger()
+    else:
+        s, a, o = (int(x) for x in name.split()[1].split("x"))
+        model = random_pomdp(rng, s=s, a=a, o=o, initial=rng.dirichlet(np.ones(s)))
+    post = infer_beliefs(model, horizon, **setting)
+    brute = objective(model, post, horizon)
+    assert abs(brute - float(post.value)) <= 1e-10 * abs(brute), (brute, float(post.value))
+
+
 def test_negative_control_unnormalised_filter_misses_the_brute_force_objective(rng, monkeypatch):
     model = random_pomdp(rng, s=2, a=2, o=2, initial=rng.dirichlet(np.ones(2)))
     plant_unnormalised_filter(monkeypatch)
