@@ -23,11 +23,11 @@ def test_gymnasiums_checker_passes():
 
 def test_the_info_belief_is_the_bayes_filter():
     model, _ = pomdp.observed_gridworld(MAP, slip=0.2, accuracy=0.7)
-    env = pomdp.POMDPEnv(model, 25)
+    env = pomdp.POMDPEnv(model, 12)
     observation, info = env.reset(seed=3)
     assert observation == model.num_observations  # nothing seen yet
     belief, rng = np.asarray(model.initial), np.random.default_rng(0)
-    for _ in range(25):
+    for _ in range(12):
         action = int(rng.integers(model.num_actions))
         observation, _, terminated, truncated, info = env.step(action)
         belief, _ = pomdp.belief_update(model, belief, action, observation)
@@ -43,7 +43,7 @@ def test_the_soft_policys_returns_match_its_value_in_the_environment():
     post = pomdp.infer_beliefs(model, horizon, 1e-3)
     env, rng = pomdp.POMDPEnv(model, horizon), np.random.default_rng(1)
     returns = []
-    for episode in range(4000):
+    for episode in range(2000):
         env.reset(seed=episode)
         actions, observations, total = [], [], 0.0
         for t in range(horizon):
