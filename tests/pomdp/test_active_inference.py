@@ -168,3 +168,13 @@ def test_with_the_epistemic_term_they_differ_by_exactly_that_term(name):
     assert np.abs(ours - theirs).max() > 1e-3
     tilted = ours * np.exp(gamma * information_gain(A, B, D, a_deps))
     np.testing.assert_allclose(tilted / tilted.sum(), theirs, rtol=1e-8, atol=1e-12)
+
+
+def test_bad_dependencies_and_initial_beliefs_are_refused():
+    A, B, C, D, deps, _ = random_model()
+    with pytest.raises(ValueError, match=r"A_dependencies\[1\] must name distinct factors"):
+        cai.pomdp.from_pymdp(A, B, C, D, [[0], [2], [0, 1]])
+    with pytest.raises(ValueError, match="D must hold one"):
+        cai.pomdp.from_pymdp(A, B, C, [D[0]], deps)
+    with pytest.raises(ValueError, match="leading batch axis"):
+        cai.pomdp.from_pymdp(A, [b[None] for b in B], C, D, deps)

@@ -80,3 +80,14 @@ def test_a_bad_action_is_refused():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action must be an int"):
         env.step(3)
+
+
+def test_the_agent_never_starts_in_lava_and_only_takes_int_actions():
+    model, grid = pomdp.observed_gridworld(["S.L", "..G"])
+    initial = np.asarray(model.initial)
+    assert initial[list(grid.lava)].sum() == 0 and initial[list(grid.goals)].sum() == 0
+    env = pomdp.POMDPEnv(model, 10)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action must be an int"):
+        env.step(1.7)
+    env.step(np.int64(1))  # numpy integers are ints

@@ -190,3 +190,22 @@ def test_at_temperature_zero_the_values_are_pomdp_pys_exact_value_iteration(
     # the soft value approaches it from above-or-below by at most H alpha log A per step count
     warm = pomdp.infer_beliefs(model, horizon, 1e-2, discount)
     assert abs(float(warm.value) - hard) > 1e-4  # negative control: 0.01 is not the limit
+
+
+def test_grid_reads_are_checked():
+    grid = pomdp.belief_grid(4, 10)
+    rounded = np.array([0.5, -1e-12, 1e-12, 0.5])  # a filter's rounding below zero
+    index, weights = (np.asarray(x) for x in grid.interpolation(rounded))
+    assert (index >= 0).all() and abs(weights.sum() - 1) < 1e-12
+    with pytest.raises(ValueError, match=r"belief must have shape \(\.\.\., S\)"):
+        grid.interpolation(np.ones(3) / 3)
+    model = random_pomdp(7)
+    finite = pomdp.solve_belief_grid(model, 4, 3, 0.5)
+    with pytest.raises(ValueError, match=r"t must be in \[0, 3\)"):
+        finite.policy(model.initial, t=3)
+    with pytest.raises(ValueError, match=r"t must be in \[0, 4\)"):
+        finite.value(model.initial, t=7)
+    with pytest.raises(ValueError, match="terminal_value contains NaN"):
+        pomdp.solve_belief_grid(model, 4, 3, terminal_value=np.full(3, np.nan))
+    with pytest.raises(ValueError, match="terminal_value needs a finite horizon"):
+        pomdp.solve_belief_grid(model, 4, None, 1.0, 0.9, terminal_value=np.zeros(3))

@@ -373,3 +373,42 @@ def test_the_stationary_solution_is_the_long_horizons_early_steps(method):
         np.testing.assert_allclose(finite, infinite, rtol=1e-8, atol=1e-10)
     if method == "exact":  # the separation fails here too
         assert np.abs(np.asarray(stationary.K - stationary.control.K)).max() > 1e-2
+
+
+def test_a_time_varying_episode_is_filtered_with_its_own_stack():
+    """The filter takes the first T - 1 steps of an (H, ...) stack: an episode of a `soft_lqg`
+    solution over H steps (T = H observations) is filtered as the simulation filtered it."""
+    system, observation, reward = model(13)
+    rng = np.random.default_rng(13)
+    horizon = 5
+    A = np.asarray(system.A)[None] + 0.05 * rng.normal(size=(horizon, 3, 3))
+    varying = lqr.LinearGaussianSystem(
+        A, system.B, system.W, system.initial_mean, system.initial_cov
+    )
+    sol = pomdp.soft_lqg(varying, observation, reward, horizon, 0.5)
+    episodes = pomdp.simulate_lqg(sol, jax.random.key(1), 2)
+    ys, us = episodes.observations[0], episodes.actions[0, :-1]
+    out = pomdp.kalman_filter(varying, observation, ys, us)
+    np.testing.assert_allclose(out.filtered_means, episodes.means[0], rtol=1e-9, atol=1e-9)
+    first = pomdp.kalman_filter(varying, observation, ys[:1], np.zeros((0, 2)))
+    np.testing.assert_allclose(first.filtered_means[0], episodes.means[0, 0], rtol=1e-9)
+    with pytest.raises(ValueError, match="the time-varying A has 5 steps"):
+        pomdp.kalman_filter(varying, observation, np.zeros((7, 2)), np.zeros((6, 2)))
+
+
+def test_bad_data_and_steps_are_refused_naming_them():
+    system, observation, reward = model(0)
+    with pytest.raises(ValueError, match="observations must have shape"):
+        pomdp.kalman_filter(system, observation, 0.0, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="observations contain NaN"):
+        pomdp.kalman_filter(system, observation, np.full((2, 2), np.nan), np.zeros((1, 2)))
+    sol = pomdp.soft_lqg(system, observation, reward, 3, 0.5)
+    with pytest.raises(ValueError, match=r"t must be in \[0, 3\)"):
+        sol.policy(3, np.zeros(3))
+    with pytest.raises(ValueError, match=r"t must be in \[0, 2\)"):
+        sol.next_mean(2, np.zeros(3), np.zeros(2), np.zeros(2))
+    stacked = lqr.QuadraticReward(np.asarray(reward.Q), np.stack([np.asarray(reward.R)] * 4))
+    with pytest.raises(ValueError, match="time-invariant system and reward"):
+        pomdp.soft_lqg_infinite(system, observation, stacked)
+    # a small but positive-definite sensor noise is a sensor noise
+    assert pomdp.LinearGaussianObservation([[1.0]], [[1e-12]]).V[0, 0] == 1e-12

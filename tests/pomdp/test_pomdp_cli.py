@@ -71,3 +71,14 @@ def test_an_mdp_is_still_solved_exactly_by_default(capsys):
     assert "method                   exact" in capsys.readouterr().out
     assert main(["envs"]) == 0
     assert "POMDPs (cai solve): tiger" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["sample", "compare", "map"])
+def test_the_other_commands_refuse_a_pomdp(command, tmp_path, capsys):
+    path = tmp_path / "model.npz"
+    np.savez(path, transitions=np.ones((2, 1, 2)) / 2, observations=np.ones((2, 2)) / 2,
+             reward=np.zeros((2, 1)))  # fmt: skip
+    for env in ("tiger", str(path)):
+        assert main([command, env]) == 2
+        err = capsys.readouterr().err
+        assert "is a POMDP" in err and "only `cai solve`" in err and err.count("\n") == 1, err

@@ -158,8 +158,16 @@ def add_envs_parser(sub) -> None:
 
 
 def load(args):
-    """ENV (with --slip and --prior) -> `envs.LoadedEnv`."""
+    """ENV (with --slip and --prior) -> `envs.LoadedEnv`; a POMDP is refused (only `cai solve`
+    takes one)."""
     from ..envs import load_env
+    from .pomdp import names_pomdp
+
+    if names_pomdp(args.env):
+        raise UsageError(
+            f"{args.env} is a POMDP (it has observations): only `cai solve` handles one; "
+            f"`cai {args.command}` needs a fully observed model"
+        )
 
     loaded = load_env(args.env, args.slip)
     return loaded._replace(mdp=with_prior(loaded.mdp, args.prior))

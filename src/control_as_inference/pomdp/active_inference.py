@@ -56,13 +56,18 @@ def from_pymdp(A, B, C, D=None, A_dependencies=None) -> POMDP:
         if b.ndim != 3 or b.shape[0] != b.shape[1]:
             raise ValueError(
                 f"B[{f}] must have shape (S_f, S_f, U_f) (a factor moved by its own control "
-                f"only), got {b.shape}."
+                f"only, without pymdp's leading batch axis: pass B[f][0]), got {b.shape}."
             )
     sizes = [b.shape[0] for b in B]
     if A_dependencies is None:
         A_dependencies = [list(range(len(B)))] * len(A)
     if len(A_dependencies) != len(A):
         raise ValueError("A_dependencies must name the factors of every modality of A.")
+    for m, deps in enumerate(A_dependencies):
+        if not deps or any(not 0 <= int(f) < len(B) for f in deps) or len(set(deps)) != len(deps):
+            raise ValueError(
+                f"A_dependencies[{m}] must name distinct factors in [0, {len(B)}), got {deps}."
+            )
     for m, (a, deps) in enumerate(zip(A, A_dependencies, strict=True)):
         if tuple(a.shape[1:]) != tuple(sizes[f] for f in deps):
             raise ValueError(
@@ -79,6 +84,11 @@ def from_pymdp(A, B, C, D=None, A_dependencies=None) -> POMDP:
     if D is None:
         D = [np.full(n, 1.0 / n) for n in sizes]
     D = [np.asarray(d, np.float64) for d in D]
+    if len(D) != len(B) or any(d.shape != (n,) for d, n in zip(D, sizes, strict=False)):
+        raise ValueError(
+            f"D must hold one (S_f,) vector per factor, shapes {[(n,) for n in sizes]}; got "
+            f"{[d.shape for d in D]}."
+        )
 
     # T[s, u, s'] = prod_f B[f][s'_f, s_f, u_f], as an outer product over factors
     transitions = np.ones((1, 1, 1))

@@ -52,9 +52,11 @@ class POMDPEnv(gym.Env):
         return self.pomdp.num_observations, self._info()
 
     def step(self, action):
+        integer = np.ndim(action) == 0 and np.issubdtype(np.asarray(action).dtype, np.integer)
+        if not (integer and self.action_space.contains(int(action))):
+            n = self.action_space.n
+            raise ValueError(f"action must be an int in [0, {n}), got {action!r}.")
         action = int(action)
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be an int in [0, {self.action_space.n}), got {action}.")
         reward = float(self.reward[self._state, action])
         row = self.transitions[self._state, action]
         next_state = int(self.np_random.choice(len(row), p=row))
@@ -82,8 +84,9 @@ def observed_gridworld(layout, slip: float = 0.1, accuracy: float = 0.9, **rewar
 
     After each move the agent sees which of its four neighbours are walls (16 patterns, bit k for
     direction k of up, right, down, left), right with probability `accuracy` and otherwise a
-    pattern drawn uniformly; the absorbing "done" state shows a 17th observation. The initial
-    belief is uniform over the free cells that are not goals: the agent must localise itself.
+    pattern drawn uniformly; the absorbing "done" state shows a 17th observation (pass its index,
+    the last, as `POMDPEnv`'s terminal state). The initial belief is uniform over the free cells
+    that are neither goals nor lava: the agent must localise itself.
 
     Returns:
         (POMDP, the `GridWorld` it was built from).
@@ -105,7 +108,8 @@ def observed_gridworld(layout, slip: float = 0.1, accuracy: float = 0.9, **rewar
         patterns[s, :16] = (1 - accuracy) / 16
         patterns[s, bits] += accuracy
     patterns[len(cells) :, 16] = 1.0  # done
-    starts = [s for s in range(len(cells)) if s not in set(grid.goals)]
+    ends = set(grid.goals) | set(grid.lava)
+    starts = [s for s in range(len(cells)) if s not in ends]
     initial = np.zeros(num_states)
     initial[starts] = 1.0 / len(starts)
     return POMDP(grid.mdp.transitions, patterns, grid.mdp.reward, initial), grid

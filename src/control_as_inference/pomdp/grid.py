@@ -18,10 +18,11 @@ The interpolation weights do not depend on V, so they are computed once (G A O S
 each sweep is a gather. The error of the approximation: the soft value over beliefs is convex (as
 the hard one is), and linear interpolation of a convex function lies above it, so by induction
 the grid's value is an upper bound on the exact value at every belief, the gap shrinking as M
-grows (O(1/M) for a Lipschitz value; the tests show it on Tiger and random problems against the
-enumeration). Over an infinite horizon the backup is a gamma-contraction in the sup norm (convex
-weights, a non-expansive soft maximum), solved by the engine's `fixed_point` with that rate: a
-true bound on the distance to the grid problem's fixed point.
+grows (O(1/M) for a Lipschitz value, faster where the value is smooth: on Tiger at horizon 3 the
+gap is 2.3, 5e-3 and 4e-5 at M = 4, 16, 64; the tests show it on Tiger and random problems
+against the enumeration). Over an infinite horizon the backup is a gamma-contraction in the sup
+norm (convex weights, a non-expansive soft maximum), solved by the engine's `fixed_point` with
+that rate: a true bound on the distance to the grid problem's fixed point.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class BeliefGrid(eqx.Module):
         each belief (..., S) (module docstring)."""
         M, S = self.resolution, self.num_states
         belief = jnp.asarray(belief, self.beliefs.dtype)
+        if belief.ndim == 0 or belief.shape[-1] != S:
+            raise ValueError(f"belief must have shape (..., S) = (..., {S}), got {belief.shape}.")
+        # entries rounded below zero (a filter's -1e-17) would break the monotone x: clip them
+        belief = jnp.maximum(belief, 0)
+        belief = belief / jnp.sum(belief, axis=-1, keepdims=True)
         x = M * jnp.flip(jnp.cumsum(jnp.flip(belief, -1), axis=-1), -1)[..., 1:]  # (..., S-1)
         x = jnp.clip(x, 0, M)
         base = jnp.minimum(jnp.floor(x), M - 1)  # x_i = M lies on the top face: step from M - 1
@@ -141,18 +147,25 @@ class BeliefGridSolution(eqx.Module):
     discount: Float[Array, ""]
 
     def value(self, belief, t: int = 0) -> Float[Array, "*B"]:
-        """Vhat_t(b), interpolated at beliefs (..., S) (t for a finite horizon)."""
-        v = self.v if self.v.ndim == 1 else self.v[t]
+        """Vhat_t(b), interpolated at beliefs (..., S) (t in [0, H] for a finite horizon)."""
+        v = self.v if self.v.ndim == 1 else self.v[_step(t, self.v.shape[0])]
         return self.grid.interpolate(v, belief)
 
     def policy(self, belief, t: int = 0) -> Float[Array, "*B A"]:
         """pi(a | b) proportional to p(a) exp(Qhat(b, a) / alpha), Qhat the interpolated Q, at
-        beliefs (..., S)."""
-        q = self.q if self.q.ndim == 2 else self.q[t]
+        beliefs (..., S) (t in [0, H) for a finite horizon)."""
+        q = self.q if self.q.ndim == 2 else self.q[_step(t, self.q.shape[0])]
         index, weights = self.grid.interpolation(belief)
         q_b = jnp.sum(q[index] * weights[..., None], axis=-2)
         logits = q_b / self.temperature + jnp.broadcast_to(self.log_action_prior, q_b.shape)
         return jax.nn.softmax(logits, axis=-1)
+
+
+def _step(t, count: int):
+    """t checked against the count of stored steps (JAX would clamp an index out of range)."""
+    if isinstance(t, int) and not 0 <= t < count:
+        raise ValueError(f"t must be in [0, {count}), got {t}.")
+    return t
 
 
 def solve_belief_grid(
@@ -160,7 +173,7 @@ def solve_belief_grid(
     resolution: int,
     horizon=None,
     temperature=1.0,
-    discount=0.95,
+    discount=1.0,
     tol=1e-10,
     max_iterations: int = 100_000,
     terminal_value=None,
@@ -171,7 +184,7 @@ def solve_belief_grid(
         pomdp: the model (its action prior weights the soft maximum).
         resolution: M >= 1; the grid has C(M + S - 1, S - 1) points (point masses included).
         horizon: H >= 1 decisions, or None for the infinite horizon (discount < 1 needed).
-        temperature: alpha > 0; discount: gamma in (0, 1].
+        temperature: alpha > 0; discount: gamma in (0, 1] (as `infer_beliefs`, 1 by default).
         tol: the infinite horizon stops when the bound on max_g |V - V*| is at most
             tol (1 + max|V|); max_iterations caps the sweeps.
         terminal_value: (S,) v_H(s) for a finite horizon; zero if None.
@@ -186,6 +199,8 @@ def solve_belief_grid(
     if not setting.infinite and setting.horizon < 1:
         raise ValueError(f"horizon must be >= 1 or None, got {horizon}.")
     grid = belief_grid(pomdp.num_states, resolution, pomdp.dtype)
+    if setting.infinite and terminal_value is not None:
+        raise ValueError("terminal_value needs a finite horizon; there is no end to pay it at.")
     if terminal_value is None:
         terminal_value = jnp.zeros(pomdp.num_states, pomdp.dtype)
     terminal_value = jnp.asarray(terminal_value, pomdp.dtype)
@@ -194,6 +209,8 @@ def solve_belief_grid(
             f"terminal_value must have shape (S,) = ({pomdp.num_states},), "
             f"got {terminal_value.shape}."
         )
+    if is_concrete(terminal_value) and not np.isfinite(np.asarray(terminal_value)).all():
+        raise ValueError("terminal_value contains NaN or inf.")
     if setting.infinite:
         solution = _infinite(pomdp, grid, setting, tol, max_iterations)
         if is_concrete(solution.converged) and not bool(solution.converged):

@@ -46,8 +46,9 @@ class LinearGaussianObservation(eqx.Module):
             scale = 1 + np.abs(v).max()
             if not np.allclose(v, v.T, atol=1e-9 * scale):
                 raise ValueError("V must be symmetric; use (V + V.T) / 2.")
-            low = np.linalg.eigvalsh(v).min()
-            if low <= 1e-10 * scale:
+            eigenvalues = np.linalg.eigvalsh(v)
+            low = eigenvalues.min()
+            if low <= 1e-12 * max(eigenvalues.max(), 0.0):
                 raise ValueError(
                     f"V must be positive definite (smallest eigenvalue {low:.3g}): every sensor "
                     "needs noise; a noiseless sensor is the limit of a small V."
@@ -75,29 +76,52 @@ class KalmanFiltered(NamedTuple):
     predicted_covariances: Float[Array, "T n n"]
 
 
+def _first_steps(x, steps: int, name: str):
+    """A (max(steps, 1), ...) stack of a system matrix: a time-invariant one broadcast, the first
+    steps of a time-varying one."""
+    rank = 2
+    if x.ndim == rank:
+        return jnp.broadcast_to(x, (max(steps, 1), *x.shape))
+    if x.shape[0] < steps:
+        raise ValueError(
+            f"the time-varying {name} has {x.shape[0]} steps; filtering T observations needs "
+            f"T - 1 = {steps}."
+        )
+    return x[: max(steps, 1)]
+
+
 def kalman_filter(
     system: LinearGaussianSystem, observation: LinearGaussianObservation, observations, actions
 ) -> KalmanFiltered:
     """The Kalman filter over y_{0:T-1} with the actions u_{0:T-2} between them (module doc).
 
     Args:
-        system, observation: the model (time-varying system matrices: (T - 1, ...) stacks).
+        system, observation: the model; time-varying system matrices are (H, ...) stacks with
+            H >= T - 1, of which the first T - 1 steps are used (an episode of a `soft_lqg`
+            solution over H steps has T = H observations).
         observations: (T, p) y_t; actions: (T - 1, m) u_t (applied between y_t and y_{t+1}).
+
+    Raises:
+        ValueError: for wrong shapes, NaN or inf in the data, or a stack shorter than T - 1.
     """
     dtype = system.A.dtype
     ys = jnp.asarray(observations, dtype)
-    steps = ys.shape[0] - 1
     us = jnp.asarray(actions, dtype)
-    if ys.ndim != 2 or ys.shape[1] != observation.observation_dim or steps < 0:
+    if ys.ndim != 2 or ys.shape[0] < 1 or ys.shape[1] != observation.observation_dim:
         raise ValueError(
             f"observations must have shape (T, p) = (T, {observation.observation_dim}), T >= 1; "
             f"got {ys.shape}."
         )
+    steps = ys.shape[0] - 1
     if us.shape != (steps, system.action_dim):
         raise ValueError(
             f"actions must have shape (T - 1, m) = {(steps, system.action_dim)}, got {us.shape}."
         )
-    A, B, W = system.steps(max(steps, 1))
+    for name, x in (("observations", ys), ("actions", us)):
+        if is_concrete(x) and not np.isfinite(np.asarray(x)).all():
+            raise ValueError(f"{name} contain NaN or inf.")
+    A, B, W = (_first_steps(x, steps, name) for x, name in zip(
+        (system.A, system.B, system.W), ("A", "B", "W"), strict=True))  # fmt: skip
     C, V = observation.C, observation.V
 
     def step(carry, inputs):

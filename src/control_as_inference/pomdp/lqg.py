@@ -29,7 +29,8 @@ soft LQR's (`cai.lqr.soft_lqr`), the belief's value is
 
 (the reward is expected under the belief, and the belief's mean moves by the innovation,
 covariance Sigma_{t+1|t} - S_{t+1}, where the state moved by W), so the policy is soft LQR's on
-the mean (max-ent certainty equivalence): pi_t(u | b) = N(K_t m_t + k_t, alpha (R + B'P_{t+1}B)^-1).
+the mean (max-ent certainty equivalence):
+pi_t(u | b) = N(K_t m_t + k_t, alpha (R + gamma B'P_{t+1}B)^-1).
 
 Exact (the posterior p(u_t | y_{0:t}, u_{0:t-1}, e_{0:H-1}); discount 1). Separation fails twice:
 
@@ -125,7 +126,8 @@ class SoftLQG(eqx.Module):
         return self.expected_return + self.temperature * weights @ self.entropy
 
     def policy(self, t: int, mean) -> tuple[Float[Array, " m"], Float[Array, "m m"]]:
-        """(mean, covariance) of pi_t(u | b) for the belief mean m_t (n,)."""
+        """(mean, covariance) of pi_t(u | b) for the belief mean m_t (n,), t in [0, H)."""
+        t = _step(t, self.horizon)
         return self.K[t] @ mean + self.k[t], self.Sigma[t]
 
     def first_mean(self, observation) -> Float[Array, " n"]:
@@ -134,10 +136,18 @@ class SoftLQG(eqx.Module):
 
     def next_mean(self, t: int, mean, action, observation) -> Float[Array, " n"]:
         """m_{t+1} from m_t, the action u_t taken and y_{t+1} (t + 1 < H)."""
+        t = _step(t, self.horizon - 1)
         steps = model_steps(self.system, self.reward, self.horizon)
         tilted = tilt(self, steps, t, mean, action)
         predicted = steps[0][t] @ tilted + steps[1][t] @ action
         return update_mean(predicted, self.gains[t + 1], self.observation.C, observation)
+
+
+def _step(t, count: int):
+    """t checked against the count of steps (JAX would clamp an index out of range)."""
+    if isinstance(t, int) and not 0 <= t < count:
+        raise ValueError(f"t must be in [0, {count}), got {t}.")
+    return t
 
 
 class StationarySoftLQG(eqx.Module):
@@ -273,7 +283,8 @@ def soft_lqg_infinite(
         `StationarySoftLQG`; a `cai.ConvergenceWarning` when either Riccati iteration did not
         converge (`converged` False).
     """
-    if system.A.ndim == 3 or system.W.ndim == 3 or reward.Q.ndim == 3:
+    fields = (system.A, system.B, system.W, reward.Q, reward.R, reward.N)
+    if any(x.ndim == 3 for x in fields) or reward.q_x.ndim == 2 or reward.q_u.ndim == 2:
         raise ValueError("soft_lqg_infinite needs a time-invariant system and reward.")
     if observation.C.shape[1] != system.state_dim:
         raise ValueError(
