@@ -13,18 +13,23 @@ from pathlib import Path
 # it.
 os.environ["CAI_COMPILATION_CACHE"] = "0"
 
-# The test session's own compilation cache, shared by the xdist workers, by every subprocess they
-# start (the variables are inherited) and by later runs: most of a test's time is XLA compiling
-# small programs, and many tests build the same program (an eager scan over a new closure is a new
-# program to jit's in-memory cache, the same one to this cache's key). JAX keys each entry by the
-# program, the versions and the compile options, so an entry never stands for another program.
-# CAI_TEST_COMPILATION_CACHE=0 turns it off (every program compiled afresh). The folder is
-# .cache/jax-tests in the repository (ignored by git). It has no size limit: JAX's size-limited
-# cache lists and stats every entry at every write and locks every read, which made a cold run
-# slower than no cache at all (thousands of entries); instead a session that finds it above
-# TEST_CACHE_MAX_BYTES empties it first.
-TEST_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "jax-tests"
-TEST_CACHE_MAX_BYTES = 2 << 30
+# The test session's own compilation cache: most of a test's time is XLA compiling small programs,
+# and many tests build the same program (an eager scan over a new closure is a new program to
+# jit's in-memory cache, the same one to this cache's key). JAX keys each entry by the program,
+# the versions and the compile options, so an entry never stands for another program. The folder
+# is .cache/jax-tests/WORKER in the repository (ignored by git): one per xdist worker (gw0, gw1,
+# ...; "main" without xdist), shared with every subprocess it starts (the variables are inherited)
+# and with later runs. One per worker because this cache has no size limit, and JAX's unlimited
+# cache writes an entry in place and reads one without a lock: a worker that read the entry
+# another was still writing deserialised half an executable and segfaulted (seen once, in
+# `infer`). Two test sessions at once in one checkout could still meet so: run one at a time.
+# No size limit because JAX's size-limited cache lists and stats every entry at every write and
+# locks every read, which made a cold run slower than no cache at all (thousands of entries);
+# instead a session that finds its folder above TEST_CACHE_MAX_BYTES empties it first.
+# CAI_TEST_COMPILATION_CACHE=0 turns it off (every program compiled afresh).
+TEST_CACHE_ROOT = Path(__file__).resolve().parent.parent / ".cache" / "jax-tests"
+TEST_CACHE = TEST_CACHE_ROOT / os.environ.get("PYTEST_XDIST_WORKER", "main")
+TEST_CACHE_MAX_BYTES = 1 << 30  # per folder
 TEST_CACHE_VARIABLES = {
     "JAX_COMPILATION_CACHE_DIR": str(TEST_CACHE),
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
@@ -34,6 +39,8 @@ CACHE_ON = os.environ.get("CAI_TEST_COMPILATION_CACHE", "1") != "0"
 if CACHE_ON:
     try:
         TEST_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for p in TEST_CACHE_ROOT.glob("*-cache"):  # entries of the shared folder of before
+            p.unlink(missing_ok=True)
         if sum(p.stat().st_size for p in TEST_CACHE.glob("*-cache")) > TEST_CACHE_MAX_BYTES:
             for p in TEST_CACHE.iterdir():
                 p.unlink(missing_ok=True)

@@ -39,7 +39,7 @@ from jaxtyping import Array, Float, Int
 from .._core import check_int, is_concrete, safe_log, soft_maximum
 from ..engine import Setting, SolverResult, fixed_point, warn_unconverged
 from .beliefs import branches
-from .model import POMDP
+from .model import POMDP, check_step, terminal_values
 
 MAX_GRID_POINTS = 2**18
 MAX_TABLE = 2**24
@@ -148,24 +148,17 @@ class BeliefGridSolution(eqx.Module):
 
     def value(self, belief, t: int = 0) -> Float[Array, "*B"]:
         """Vhat_t(b), interpolated at beliefs (..., S) (t in [0, H] for a finite horizon)."""
-        v = self.v if self.v.ndim == 1 else self.v[_step(t, self.v.shape[0])]
+        v = self.v if self.v.ndim == 1 else self.v[check_step(t, self.v.shape[0])]
         return self.grid.interpolate(v, belief)
 
     def policy(self, belief, t: int = 0) -> Float[Array, "*B A"]:
         """pi(a | b) proportional to p(a) exp(Qhat(b, a) / alpha), Qhat the interpolated Q, at
         beliefs (..., S) (t in [0, H) for a finite horizon)."""
-        q = self.q if self.q.ndim == 2 else self.q[_step(t, self.q.shape[0])]
+        q = self.q if self.q.ndim == 2 else self.q[check_step(t, self.q.shape[0])]
         index, weights = self.grid.interpolation(belief)
         q_b = jnp.sum(q[index] * weights[..., None], axis=-2)
         logits = q_b / self.temperature + jnp.broadcast_to(self.log_action_prior, q_b.shape)
         return jax.nn.softmax(logits, axis=-1)
-
-
-def _step(t, count: int):
-    """t checked against the count of stored steps (JAX would clamp an index out of range)."""
-    if isinstance(t, int) and not 0 <= t < count:
-        raise ValueError(f"t must be in [0, {count}), got {t}.")
-    return t
 
 
 def solve_belief_grid(
@@ -201,16 +194,7 @@ def solve_belief_grid(
     grid = belief_grid(pomdp.num_states, resolution, pomdp.dtype)
     if setting.infinite and terminal_value is not None:
         raise ValueError("terminal_value needs a finite horizon; there is no end to pay it at.")
-    if terminal_value is None:
-        terminal_value = jnp.zeros(pomdp.num_states, pomdp.dtype)
-    terminal_value = jnp.asarray(terminal_value, pomdp.dtype)
-    if terminal_value.shape != (pomdp.num_states,):
-        raise ValueError(
-            f"terminal_value must have shape (S,) = ({pomdp.num_states},), "
-            f"got {terminal_value.shape}."
-        )
-    if is_concrete(terminal_value) and not np.isfinite(np.asarray(terminal_value)).all():
-        raise ValueError("terminal_value contains NaN or inf.")
+    terminal_value = terminal_values(pomdp, terminal_value)
     if setting.infinite:
         solution = _infinite(pomdp, grid, setting, tol, max_iterations)
         if is_concrete(solution.converged) and not bool(solution.converged):

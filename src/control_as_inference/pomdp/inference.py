@@ -31,7 +31,7 @@ from jaxtyping import Array, Float
 from .._core import safe_log, soft_maximum
 from ..engine import Setting
 from .beliefs import branches
-from .model import POMDP
+from .model import POMDP, terminal_values
 
 MAX_NODES = 2**20
 
@@ -110,15 +110,7 @@ def infer_beliefs(
             f"horizon {horizon} gives (A O)^H = {leaves} histories, above {MAX_NODES}; "
             "use a shorter horizon."
         )
-    if terminal_value is None:
-        terminal_value = jnp.zeros(pomdp.num_states, pomdp.dtype)
-    terminal_value = jnp.asarray(terminal_value, pomdp.dtype)
-    if terminal_value.shape != (pomdp.num_states,):
-        raise ValueError(
-            f"terminal_value must have shape (S,) = ({pomdp.num_states},), "
-            f"got {terminal_value.shape}."
-        )
-    return _enumerate(pomdp, setting, terminal_value)
+    return _enumerate(pomdp, setting, terminal_values(pomdp, terminal_value))
 
 
 @eqx.filter_jit

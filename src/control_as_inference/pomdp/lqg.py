@@ -79,6 +79,7 @@ from .kalman import (
     tilted,
     update_mean,
 )
+from .model import check_step
 
 
 class SoftLQG(eqx.Module):
@@ -127,7 +128,7 @@ class SoftLQG(eqx.Module):
 
     def policy(self, t: int, mean) -> tuple[Float[Array, " m"], Float[Array, "m m"]]:
         """(mean, covariance) of pi_t(u | b) for the belief mean m_t (n,), t in [0, H)."""
-        t = _step(t, self.horizon)
+        t = check_step(t, self.horizon)
         return self.K[t] @ mean + self.k[t], self.Sigma[t]
 
     def first_mean(self, observation) -> Float[Array, " n"]:
@@ -136,18 +137,11 @@ class SoftLQG(eqx.Module):
 
     def next_mean(self, t: int, mean, action, observation) -> Float[Array, " n"]:
         """m_{t+1} from m_t, the action u_t taken and y_{t+1} (t + 1 < H)."""
-        t = _step(t, self.horizon - 1)
+        t = check_step(t, self.horizon - 1)
         steps = model_steps(self.system, self.reward, self.horizon)
         tilted = tilt(self, steps, t, mean, action)
         predicted = steps[0][t] @ tilted + steps[1][t] @ action
         return update_mean(predicted, self.gains[t + 1], self.observation.C, observation)
-
-
-def _step(t, count: int):
-    """t checked against the count of steps (JAX would clamp an index out of range)."""
-    if isinstance(t, int) and not 0 <= t < count:
-        raise ValueError(f"t must be in [0, {count}), got {t}.")
-    return t
 
 
 class StationarySoftLQG(eqx.Module):

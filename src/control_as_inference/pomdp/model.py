@@ -77,6 +77,29 @@ class POMDP(eqx.Module):
         return safe_log(self.action_prior)
 
 
+def terminal_values(pomdp: POMDP, terminal_value) -> Float[Array, " S"]:
+    """v_H(s) (S,) checked: zeros if None; a ValueError for a wrong shape, NaN or inf."""
+    if terminal_value is None:
+        return jnp.zeros(pomdp.num_states, pomdp.dtype)
+    terminal_value = jnp.asarray(terminal_value, pomdp.dtype)
+    if terminal_value.shape != (pomdp.num_states,):
+        raise ValueError(
+            f"terminal_value must have shape (S,) = ({pomdp.num_states},), "
+            f"got {terminal_value.shape}."
+        )
+    if is_concrete(terminal_value) and not np.isfinite(np.asarray(terminal_value)).all():
+        raise ValueError("terminal_value contains NaN or inf.")
+    return terminal_value
+
+
+def check_step(t, count: int):
+    """t checked against a count of stored steps when it is a Python int (JAX would clamp an
+    index out of range to the last step)."""
+    if isinstance(t, int) and not 0 <= t < count:
+        raise ValueError(f"t must be in [0, {count}), got {t}.")
+    return t
+
+
 def _observations(observations, num_states, num_actions, dtype):
     observations = jnp.asarray(observations, dtype=dtype)
     if observations.ndim == 2 and observations.shape[0] == num_states:
