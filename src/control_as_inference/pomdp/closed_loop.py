@@ -132,7 +132,7 @@ def _simulate(solution: SoftLQG, key, num: int) -> LQGRollouts:
             + x @ qx_t
             + u @ qu_t
         )
-        tilted = jax.vmap(lambda m, a: tilt(solution, steps, t, m, a))(mean, u)
+        tilted = jax.vmap(lambda m, a: tilted_mean(solution, steps, t, m, a))(mean, u)
         x_next = x @ A_t.T + u @ B_t.T + draw(k_w, W_t, (num,))
         return (x_next, tilted @ A_t.T + u @ B_t.T, key), (x, u, y, mean, r)
 
@@ -152,7 +152,7 @@ def _simulate(solution: SoftLQG, key, num: int) -> LQGRollouts:
     return LQGRollouts(states, swap(us), swap(ys), swap(means), rs.T, returns)
 
 
-def tilt(solution: SoftLQG, steps, t, mean, action):
+def tilted_mean(solution: SoftLQG, steps, t, mean, action):
     """m~_t: the exact method's mean after the factor exp(r(x_t, u_t) / alpha); m_t otherwise."""
     if solution.method != "exact":
         return mean

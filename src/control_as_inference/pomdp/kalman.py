@@ -156,12 +156,12 @@ def stationary_filter(A, W, C, V, tilt, tol, max_iterations) -> SolverResult:
 
     def riccati(predicted):
         filtered = joseph(predicted, kalman_gain(predicted, C, V), C, V)
-        return symmetric(A @ tilted(filtered, tilt) @ A.T + W)
+        return symmetric(A @ tilted_covariance(filtered, tilt) @ A.T + W)
 
     return fixed_point(riccati, W, tol=tol, max_iterations=max_iterations)
 
 
-def tilted(filtered, tilt):
+def tilted_covariance(filtered, tilt):
     """S (I + tilt S)^{-1}: the covariance after a quadratic factor exp(-x' tilt x / 2); S itself
     when tilt is None."""
     if tilt is None:

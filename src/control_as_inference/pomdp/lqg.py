@@ -68,7 +68,7 @@ from ..lqr import (
     soft_lqr,
     soft_lqr_infinite,
 )
-from .closed_loop import expected_return, model_steps, tilt
+from .closed_loop import expected_return, model_steps, tilted_mean
 from .kalman import (
     LinearGaussianObservation,
     exact_belief_policy,
@@ -76,7 +76,7 @@ from .kalman import (
     kalman_gain,
     stationary_filter,
     symmetric,
-    tilted,
+    tilted_covariance,
     update_mean,
 )
 from .model import check_step
@@ -139,8 +139,8 @@ class SoftLQG(eqx.Module):
         """m_{t+1} from m_t, the action u_t taken and y_{t+1} (t + 1 < H)."""
         t = check_step(t, self.horizon - 1)
         steps = model_steps(self.system, self.reward, self.horizon)
-        tilted = tilt(self, steps, t, mean, action)
-        predicted = steps[0][t] @ tilted + steps[1][t] @ action
+        after = tilted_mean(self, steps, t, mean, action)
+        predicted = steps[0][t] @ after + steps[1][t] @ action
         return update_mean(predicted, self.gains[t + 1], self.observation.C, observation)
 
 
@@ -221,7 +221,7 @@ def _solve(system, observation, reward, control, setting: Setting) -> SoftLQG:
         A_t, W_t, Q_t = step
         gain = kalman_gain(predicted, C, V)
         filtered = joseph(predicted, gain, C, V)
-        after = tilted(filtered, Q_t / alpha if exact else None)  # S~_t after e_t's factor
+        after = tilted_covariance(filtered, Q_t / alpha if exact else None)  # S~_t
         return symmetric(A_t @ after @ A_t.T + W_t), (predicted, filtered, after, gain)
 
     last, (predicted, filtered, after, gains) = jax.lax.scan(
@@ -306,6 +306,6 @@ def soft_lqg_infinite(
     else:
         K, k, Sigma = control.K, control.k, control.Sigma
     return StationarySoftLQG(
-        control, K, k, Sigma, predicted, filtered, tilted(filtered, tilt), gain,
+        control, K, k, Sigma, predicted, filtered, tilted_covariance(filtered, tilt), gain,
         result.converged, result.iterations, result.error, method,
     )  # fmt: skip
