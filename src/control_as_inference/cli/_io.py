@@ -42,6 +42,16 @@ def fixed(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def prior_probabilities(prior: str):
+    """--prior's comma-separated numbers as an array (checked by the model that takes them)."""
+    import numpy as np
+
+    try:
+        return np.array([float(x) for x in prior.split(",")])
+    except ValueError:
+        raise UsageError(f"--prior must be comma-separated numbers, got {prior!r}") from None
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     """Two aligned columns, indented by two spaces."""
     width = max(len(key) for key, _ in rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ._io import UsageError, fixed, table
+from ._io import UsageError, fixed, prior_probabilities, table
 
 POMDP_NPZ = {"transitions": "(S, A, S)", "observations": "(S, O) or (S, A, O)", "reward": "(S, A)"}
 POMDP_OPTIONAL = {"initial": "(S,)", "action_prior": "(A,)"}
@@ -41,13 +41,7 @@ def load_pomdp(args):
         arrays = read_npz(args.env, POMDP_NPZ, POMDP_OPTIONAL)
         model = POMDP(**arrays)
     if args.prior is not None:
-        import numpy as np
-
-        try:
-            prior = np.array([float(x) for x in args.prior.split(",")])
-        except ValueError:
-            message = f"--prior must be comma-separated numbers, got {args.prior!r}"
-            raise UsageError(message) from None
+        prior = prior_probabilities(args.prior)
         try:
             model = POMDP(model.transitions, model.observations, model.reward, model.initial, prior)
         except ValueError as error:

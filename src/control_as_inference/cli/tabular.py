@@ -14,6 +14,7 @@ from ._io import (
     format_grid,
     is_grid,
     print_trajectory,
+    prior_probabilities,
     save_figure,
     state_map,
     state_name,
@@ -160,7 +161,6 @@ def add_envs_parser(sub) -> None:
 def load(args):
     """ENV (with --slip and --prior) -> `envs.LoadedEnv`; a POMDP is refused (only `cai solve`
     takes one)."""
-    from ..envs import load_env
     from .pomdp import names_pomdp
 
     if names_pomdp(args.env):
@@ -168,6 +168,12 @@ def load(args):
             f"{args.env} is a POMDP (it has observations): only `cai solve` handles one; "
             f"`cai {args.command}` needs a fully observed model"
         )
+    return load_mdp(args)
+
+
+def load_mdp(args):
+    """ENV (with --slip and --prior) -> `envs.LoadedEnv`, ENV known not to be a POMDP."""
+    from ..envs import load_env
 
     loaded = load_env(args.env, args.slip)
     return loaded._replace(mdp=with_prior(loaded.mdp, args.prior))
@@ -181,10 +187,7 @@ def with_prior(mdp, prior: str | None):
 
     from ..tabular import TabularMDP
 
-    try:
-        probs = np.array([float(x) for x in prior.split(",")])
-    except ValueError:
-        raise UsageError(f"--prior must be comma-separated numbers, got {prior!r}") from None
+    probs = prior_probabilities(prior)
     if probs.shape != (mdp.num_actions,):
         raise UsageError(f"--prior needs {mdp.num_actions} probabilities, got {len(probs)}")
     prior_table = np.broadcast_to(probs, (mdp.num_states, mdp.num_actions))
@@ -250,7 +253,7 @@ def solve(args) -> None:
 
     if names_pomdp(args.env):
         return solve_pomdp(args)
-    loaded = load(args)
+    loaded = load_mdp(args)
     env = loaded.env
     if args.plot and args.horizon == 0:
         raise UsageError("--plot needs --horizon >= 1 (a horizon-0 posterior has no policy)")

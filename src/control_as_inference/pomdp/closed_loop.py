@@ -132,7 +132,7 @@ def _simulate(solution: SoftLQG, key, num: int) -> LQGRollouts:
             + x @ qx_t
             + u @ qu_t
         )
-        tilted = jax.vmap(lambda m, a: tilted_mean(solution, steps, t, m, a))(mean, u)
+        tilted = jax.vmap(lambda m, a: tilted_mean(solution, t, Q_t, N_t, qx_t, m, a))(mean, u)
         x_next = x @ A_t.T + u @ B_t.T + draw(k_w, W_t, (num,))
         return (x_next, tilted @ A_t.T + u @ B_t.T, key), (x, u, y, mean, r)
 
@@ -152,11 +152,11 @@ def _simulate(solution: SoftLQG, key, num: int) -> LQGRollouts:
     return LQGRollouts(states, swap(us), swap(ys), swap(means), rs.T, returns)
 
 
-def tilted_mean(solution: SoftLQG, steps, t, mean, action):
-    """m~_t: the exact method's mean after the factor exp(r(x_t, u_t) / alpha); m_t otherwise."""
+def tilted_mean(solution: SoftLQG, t, Q_t, N_t, qx_t, mean, action):
+    """m~_t: the exact method's mean after the factor exp(r(x_t, u_t) / alpha) (Q_t, N_t, q_x,t
+    the reward's matrices at step t); m_t otherwise."""
     if solution.method != "exact":
         return mean
-    Q_t, N_t, qx_t = steps[3][t], steps[5][t], steps[6][t]
     S = solution.filtered_covariances[t]
     eye = jnp.eye(S.shape[-1], dtype=S.dtype)
     return jnp.linalg.solve(
@@ -174,3 +174,10 @@ def psd_sqrt(cov):
 def model_steps(system: LinearGaussianSystem, reward: QuadraticReward, horizon: int):
     """(A, B, W, Q, R, N, q_x, q_u), each an (H, ...) stack."""
     return (*system.steps(horizon), *reward.steps(horizon))
+
+
+def model_step(system: LinearGaussianSystem, reward: QuadraticReward, t: int):
+    """(A, B, W, Q, R, N, q_x, q_u) at step t, without building the (H, ...) stacks."""
+    fields = (system.A, system.B, system.W, reward.Q, reward.R, reward.N, reward.q_x, reward.q_u)
+    ranks = (2, 2, 2, 2, 2, 2, 1, 1)
+    return tuple(x[t] if x.ndim > rank else x for x, rank in zip(fields, ranks, strict=True))

@@ -68,7 +68,7 @@ from ..lqr import (
     soft_lqr,
     soft_lqr_infinite,
 )
-from .closed_loop import expected_return, model_steps, tilted_mean
+from .closed_loop import expected_return, model_step, model_steps, tilted_mean
 from .kalman import (
     LinearGaussianObservation,
     exact_belief_policy,
@@ -138,9 +138,9 @@ class SoftLQG(eqx.Module):
     def next_mean(self, t: int, mean, action, observation) -> Float[Array, " n"]:
         """m_{t+1} from m_t, the action u_t taken and y_{t+1} (t + 1 < H)."""
         t = check_step(t, self.horizon - 1)
-        steps = model_steps(self.system, self.reward, self.horizon)
-        after = tilted_mean(self, steps, t, mean, action)
-        predicted = steps[0][t] @ after + steps[1][t] @ action
+        A_t, B_t, _, Q_t, _, N_t, qx_t, _ = model_step(self.system, self.reward, t)
+        after = tilted_mean(self, t, Q_t, N_t, qx_t, mean, action)
+        predicted = A_t @ after + B_t @ action
         return update_mean(predicted, self.gains[t + 1], self.observation.C, observation)
 
 
